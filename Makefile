@@ -1,0 +1,32 @@
+# make run  : create .venv if missing, install synthgate, run the main job on its embedded default
+# make test : create .venv if missing, install synthgate with test extras, lint, type-check, test
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CODE   := pipeline robots scenarios validation deploy synthgate
+
+.PHONY: run test lint slow clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import sys; assert sys.version_info >= (3, 11), "synthgate needs Python >= 3.11, found " + sys.version'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/synthgate train
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(CODE) tests benchmarks experiments
+	$(BIN)/ruff format --check $(CODE) tests benchmarks experiments
+	$(BIN)/mypy $(CODE)
+
+test: lint
+	$(BIN)/python -m pytest -m "not slow" -q
+
+slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

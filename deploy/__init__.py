@@ -1,0 +1,1 @@
+"""deploy: filled by a later issue (see DESIGN.md)."""

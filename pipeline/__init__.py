@@ -1,0 +1,1 @@
+"""pipeline: SAC, replay buffers with provenance, configs, checkpoints and the training loop."""

@@ -1,0 +1,131 @@
+"""Replay buffer preallocated as tensors, with per-sample provenance.
+
+Every transition carries its provenance from the day it is stored (DESIGN.md, "provenance"):
+``source`` (real or synthetic), ``origin`` (an id into the buffer's origin table, e.g.
+``cheetah-run/plant``) and ``seed`` (the plant episode's reset seed, or the rollout's seed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class Source(IntEnum):
+    """Where a transition came from."""
+
+    REAL = 0
+    SYNTHETIC = 1
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch of transitions; ``terminated`` is failure only (time limits are not stored as ends)."""
+
+    obs: torch.Tensor
+    act: torch.Tensor
+    rew: torch.Tensor
+    next_obs: torch.Tensor
+    terminated: torch.Tensor
+    source: torch.Tensor
+    origin: torch.Tensor
+    seed: torch.Tensor
+
+
+_FIELDS = ("obs", "act", "rew", "next_obs", "terminated", "source", "origin", "seed")
+
+
+class ReplayBuffer:
+    """A ring buffer of ``capacity`` transitions, allocated once on ``device``."""
+
+    def __init__(self, obs_dim: int, act_dim: int, capacity: int, device: torch.device | str = "cpu") -> None:
+        if capacity < 1:
+            raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
+        d = torch.device(device)
+        self.capacity, self.device = int(capacity), d
+        self.obs = torch.zeros(capacity, obs_dim, device=d)
+        self.act = torch.zeros(capacity, act_dim, device=d)
+        self.rew = torch.zeros(capacity, device=d)
+        self.next_obs = torch.zeros(capacity, obs_dim, device=d)
+        self.terminated = torch.zeros(capacity, dtype=torch.bool, device=d)
+        self.source = torch.zeros(capacity, dtype=torch.uint8, device=d)
+        self.origin = torch.zeros(capacity, dtype=torch.int32, device=d)
+        self.seed = torch.zeros(capacity, dtype=torch.int64, device=d)
+        self.origins: list[str] = []
+        self.size = 0
+        self.ptr = 0
+        self.added = 0
+
+    def origin_id(self, origin: str) -> int:
+        """The id of an origin string, added to the table on first use."""
+        try:
+            return self.origins.index(origin)
+        except ValueError:
+            self.origins.append(origin)
+            return len(self.origins) - 1
+
+    def add(
+        self,
+        obs: np.ndarray | torch.Tensor,
+        act: np.ndarray | torch.Tensor,
+        rew: np.ndarray | torch.Tensor | float,
+        next_obs: np.ndarray | torch.Tensor,
+        terminated: np.ndarray | torch.Tensor | bool,
+        *,
+        source: Source,
+        origin: str,
+        seed: int | np.ndarray | torch.Tensor,
+    ) -> None:
+        """Stores one transition (1-D ``obs``) or a batch (2-D ``obs``); the oldest are overwritten."""
+        o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        n = 1 if o.dim() == 1 else o.shape[0]
+        if n > self.capacity:
+            raise ValueError(f"cannot add {n} transitions to a buffer of capacity {self.capacity}")
+        idx = (torch.arange(n, device=self.device) + self.ptr) % self.capacity if n > 1 else self.ptr
+        self.obs[idx] = o
+        self.act[idx] = torch.as_tensor(act, dtype=torch.float32, device=self.device)
+        self.rew[idx] = torch.as_tensor(rew, dtype=torch.float32, device=self.device)
+        self.next_obs[idx] = torch.as_tensor(next_obs, dtype=torch.float32, device=self.device)
+        self.terminated[idx] = torch.as_tensor(terminated, dtype=torch.bool, device=self.device)
+        self.source[idx] = int(source)
+        self.origin[idx] = self.origin_id(origin)
+        self.seed[idx] = torch.as_tensor(seed, dtype=torch.int64, device=self.device)
+        self.ptr = (self.ptr + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+        self.added += n
+
+    def sample(self, n: int, generator: torch.Generator) -> Batch:
+        """``n`` transitions drawn uniformly with replacement, using ``generator``."""
+        if self.size == 0:
+            raise RuntimeError("cannot sample from an empty replay buffer")
+        idx = torch.randint(0, self.size, (n,), generator=generator, device=generator.device).to(self.device)
+        return self.gather(idx)
+
+    def gather(self, idx: torch.Tensor) -> Batch:
+        """The transitions at ``idx``."""
+        return Batch(**{f: getattr(self, f)[idx] for f in _FIELDS})
+
+    def state_dict(self) -> dict[str, Any]:
+        """The filled part of the buffer and its counters (for checkpoints)."""
+        return {
+            "capacity": self.capacity,
+            "size": self.size,
+            "ptr": self.ptr,
+            "added": self.added,
+            "origins": list(self.origins),
+            **{f: getattr(self, f)[: self.size].cpu().clone() for f in _FIELDS},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores a state from :meth:`state_dict` into this (already allocated) buffer."""
+        if state["capacity"] != self.capacity:
+            raise ValueError(f"checkpoint buffer capacity {state['capacity']} != configured {self.capacity}")
+        n = int(state["size"])
+        for f in _FIELDS:
+            getattr(self, f)[:n] = state[f].to(self.device)
+        self.size, self.ptr, self.added = n, int(state["ptr"]), int(state["added"])
+        self.origins = list(state["origins"])

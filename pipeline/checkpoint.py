@@ -1,0 +1,107 @@
+"""Atomic, hashed checkpoints: a crash never leaves a half-written file where a good one was.
+
+Each checkpoint is ``ckpt-<step>.pt`` with a ``.sha256`` beside it. Writing goes to a temporary
+file in the same directory, is flushed and fsynced, then renamed over the target (POSIX rename is
+atomic), and the directory is fsynced. Loading walks from the newest checkpoint back, skipping
+any whose bytes do not match their hash, with a warning naming the bad one and the one used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+_NAME = re.compile(r"^ckpt-(\d{9})\.pt$")
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint was unreadable and an older one is used instead."""
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Writes ``data`` to ``path`` so that readers see the old file or the new one, never a part.
+
+    Raises:
+        OSError: with the path in its message (disk full, permission denied...); no partial file
+            is left at ``path``.
+    """
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OSError(err.errno, f"could not write {path}: {err.strerror}") from err
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save(directory: Path, step: int, payload: dict[str, Any], keep: int) -> Path:
+    """Writes checkpoint ``step`` and deletes all but the newest ``keep``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    data = buf.getvalue()
+    path = directory / f"ckpt-{step:09d}.pt"
+    atomic_write(path.with_name(path.name + ".sha256"), hashlib.sha256(data).hexdigest().encode())
+    atomic_write(path, data)
+    for old in list_checkpoints(directory)[:-keep]:
+        old.unlink(missing_ok=True)
+        old.with_name(old.name + ".sha256").unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(directory: Path) -> list[Path]:
+    """Checkpoint files in ``directory``, oldest first."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if _NAME.match(p.name))
+
+
+def _verified(path: Path) -> dict[str, Any]:
+    data = path.read_bytes()
+    digest_file = path.with_name(path.name + ".sha256")
+    if not digest_file.exists():
+        raise ValueError("its .sha256 file is missing")
+    if hashlib.sha256(data).hexdigest() != digest_file.read_text().strip():
+        raise ValueError("its bytes do not match its SHA-256 (truncated or corrupted)")
+    payload: dict[str, Any] = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    return payload
+
+
+def load_latest(directory: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that verifies, or None when there is none at all.
+
+    Raises:
+        RuntimeError: checkpoints exist but none verifies (each one's problem is listed).
+    """
+    problems: list[str] = []
+    for path in reversed(list_checkpoints(directory)):
+        try:
+            payload = _verified(path)
+        except Exception as err:  # noqa: BLE001 - any unreadable file means: try the previous one
+            problems.append(f"{path.name}: {err}")
+            continue
+        if problems:
+            warnings.warn(
+                f"skipped unreadable checkpoint(s) [{'; '.join(problems)}]; resuming from {path.name}",
+                CheckpointWarning,
+                stacklevel=2,
+            )
+        return path, payload
+    if problems:
+        raise RuntimeError(f"no usable checkpoint in {directory}: {'; '.join(problems)}")
+    return None

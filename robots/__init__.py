@@ -1,0 +1,73 @@
+"""robots: the plants synthgate trains on, one registry record per embodiment.
+
+Public API::
+
+    robots.names(tag=None) -> list[str]
+    robots.get(name) -> RobotRecord
+    robots.make(name, seed=None, **overrides) -> gymnasium.Env
+
+``robots`` imports no other synthgate package (see DESIGN.md, data flow).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from robots import dmc, gym_mujoco
+from robots.layout import Field, LayoutView, ObsLayout
+from robots.registry import TAGS, Registry, RobotRecord, UnknownNameError
+
+REGISTRY = Registry()
+dmc.register(REGISTRY)
+gym_mujoco.register(REGISTRY)
+
+
+def names(tag: str | None = None) -> list[str]:
+    """Registered robot names, sorted; ``tag`` keeps those carrying it (see ``robots.TAGS``)."""
+    return REGISTRY.names(tag)
+
+
+def get(name: str) -> RobotRecord:
+    """The record of a robot; an unknown name raises :class:`UnknownNameError` listing the valid ones."""
+    return REGISTRY.get(name)
+
+
+def make(name: str, seed: int | None = None, **overrides: Any) -> gym.Env[np.ndarray, np.ndarray]:
+    """Builds a robot's plant.
+
+    Args:
+        name: a registered robot name.
+        seed: seeds the first ``reset()``; the same seed gives the same trajectory.
+        **overrides: replace the record's default settings (``max_episode_steps``,
+            ``render_width``...).
+
+    Returns:
+        A ``gymnasium.Env`` with a flat float32 observation and actions in [-1, 1].
+
+    Raises:
+        UnknownNameError: unknown robot.
+        TypeError: an override that is not one of the record's settings (the message lists them).
+    """
+    record = get(name)
+    unknown = set(overrides) - set(record.defaults)
+    if unknown:
+        raise TypeError(
+            f"robot {name!r} has no setting(s) {sorted(unknown)}; valid settings: {sorted(record.defaults)}"
+        )
+    return record.factory(seed=seed, **{**record.defaults, **overrides})
+
+
+__all__ = [
+    "TAGS",
+    "Field",
+    "LayoutView",
+    "ObsLayout",
+    "RobotRecord",
+    "UnknownNameError",
+    "get",
+    "make",
+    "names",
+]

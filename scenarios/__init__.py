@@ -1,0 +1,1 @@
+"""scenarios: filled by a later issue (see DESIGN.md)."""

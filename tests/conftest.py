@@ -1,0 +1,5 @@
+"""Shared test set-up: offscreen GL before any MuJoCo import, and small thread counts."""
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")

@@ -1,0 +1,43 @@
+"""Config validation: every bad value is named with what is allowed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pipeline.config import ConfigError, TrainConfig, flat_items, sac_hyper, validate
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"robot": "walker-fly"}, r"robot='walker-fly'.*valid robots: .*walker-walk"),
+        ({"steps": 0}, r"steps=0: must be > 0"),
+        ({"learning_starts": -1}, r"learning_starts=-1: must be >= 0"),
+        ({"device": "tpu"}, r"device='tpu'.*auto, cpu, cuda"),
+        ({"robot_settings": {"gravity": 3}}, r"robot_settings.*gravity.*max_episode_steps"),
+    ],
+)
+def test_bad_values_are_named(change: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        validate(dataclasses.replace(TrainConfig(), **change))  # type: ignore[arg-type]
+
+
+def test_bad_nested_values_are_named() -> None:
+    cfg = TrainConfig()
+    cfg.algo.name = "dreamer"
+    with pytest.raises(ConfigError, match=r"algo.name='dreamer'.*valid: sac"):
+        validate(cfg)
+    cfg = TrainConfig()
+    cfg.sac.gamma = 1.0
+    with pytest.raises(ConfigError, match=r"sac.gamma=1.0: must be in \[0, 1\)"):
+        validate(cfg)
+
+
+def test_defaults_validate_and_derive() -> None:
+    cfg = TrainConfig()
+    validate(cfg)
+    assert sac_hyper(cfg.sac, action_dim=6).target_entropy == -6.0
+    flat = flat_items(cfg)
+    assert flat["sac.batch_size"] == 256 and flat["algo.name"] == "sac" and flat["robot_settings"] == {}

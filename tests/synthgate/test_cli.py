@@ -1,0 +1,99 @@
+"""The command line end to end: a tiny run, clear errors, and kill -9 then resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from pipeline import checkpoint
+
+TINY = [
+    "robot=cartpole-swingup", "algo=sac", "steps=1500", "seed=3", "learning_starts=300", "checkpoint_every=300",
+    "eval_every=0", "eval_episodes=1", "log_every=100", "progress=false", "threads=1", "sac.hidden=32",
+    "+robot_settings.max_episode_steps=200",
+]  # fmt: skip
+
+
+def synthgate(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "synthgate", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_help_and_robots_listing() -> None:
+    assert "synthgate train robot=<name>" in synthgate("--help").stdout
+    listing = synthgate("robots", "manipulation").stdout.splitlines()
+    assert [line.split()[0] for line in listing] == ["finger-turn_hard", "manipulator-bring_ball", "reacher-hard"]
+
+
+def test_errors_name_the_field_and_the_valid_values(tmp_path: Path) -> None:
+    bad_robot = synthgate("train", "robot=walker-fly", f"run_dir={tmp_path}/a")
+    assert bad_robot.returncode == 2
+    assert "robot='walker-fly'" in bad_robot.stderr and "walker-walk" in bad_robot.stderr
+    assert "Traceback" not in bad_robot.stderr
+    bad_algo = synthgate("train", "algo=dreamer", f"run_dir={tmp_path}/b")
+    assert bad_algo.returncode != 0 and "Available options in 'algo'" in bad_algo.stderr and "sac" in bad_algo.stderr
+    bad_cmd = synthgate("fly")
+    assert bad_cmd.returncode == 2 and "valid commands" in bad_cmd.stderr
+
+
+def _final(run_dir: Path) -> dict[str, object]:
+    found = checkpoint.load_latest(run_dir / "checkpoints")
+    assert found is not None
+    return found[1]
+
+
+def test_kill_9_then_same_command_resumes_exactly(tmp_path: Path) -> None:
+    # An uninterrupted reference run.
+    ref = synthgate("train", *TINY, f"run_dir={tmp_path}/ref")
+    assert ref.returncode == 0, ref.stderr
+    assert "done: cartpole-swingup sac seed 3: 1500 env steps" in ref.stdout
+    assert (tmp_path / "ref" / "tb").is_dir() and (tmp_path / "ref" / "config.yaml").is_file()
+
+    # The same run, killed with SIGKILL once it has checkpointed at least once.
+    run_dir = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "synthgate", "train", *TINY, f"run_dir={run_dir}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not checkpoint.list_checkpoints(run_dir / "checkpoints"):
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    found = checkpoint.load_latest(run_dir / "checkpoints")
+    assert found is not None
+    at_kill = found[1]
+    assert at_kill["step"] < 1500
+
+    resumed = synthgate("train", *TINY, f"run_dir={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"at step {at_kill['step']}" in resumed.stdout + resumed.stderr
+
+    final, reference = _final(run_dir), _final(tmp_path / "ref")
+    n = int(at_kill["step"])
+    for name in ("obs", "act", "rew", "next_obs", "terminated", "source", "origin", "seed"):
+        torch.testing.assert_close(final["buffer"][name][:n], at_kill["buffer"][name], rtol=0, atol=0)
+        torch.testing.assert_close(final["buffer"][name], reference["buffer"][name], rtol=0, atol=0)
+    for key, tensor in reference["agent"]["actor"].items():
+        torch.testing.assert_close(final["agent"]["actor"][key], tensor, rtol=0, atol=0)
+    ref_summary = json.loads((tmp_path / "ref" / "summary.json").read_text())
+    new_summary = json.loads((run_dir / "summary.json").read_text())
+    assert new_summary["eval_returns"] == ref_summary["eval_returns"]
+
+
+def test_resume_refuses_a_changed_config(tmp_path: Path) -> None:
+    args = [a for a in TINY if not a.startswith("steps=")]
+    first = synthgate("train", *args, "steps=400", f"run_dir={tmp_path}/r")
+    assert first.returncode == 0, first.stderr
+    changed = synthgate("train", *args, "steps=400", "sac.hidden=64", f"run_dir={tmp_path}/r")
+    assert changed.returncode == 2 and "sac.hidden: 32 -> 64" in changed.stderr
+    longer = synthgate("train", *args, "steps=500", f"run_dir={tmp_path}/r")
+    assert longer.returncode == 0 and "500 env steps" in longer.stdout

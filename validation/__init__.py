@@ -1,0 +1,1 @@
+"""validation: filled by a later issue (see DESIGN.md)."""

@@ -141,3 +141,22 @@ def test_offscreen_rgb_rendering(name: str) -> None:
     assert frame.shape == (32, 48, 3) and frame.dtype == np.uint8
     assert frame.std() > 0  # not a blank image
     env.close()
+
+
+@pytest.mark.parametrize("name", ["cartpole-swingup", "Hopper-v5"])
+def test_action_repeat_equals_repeated_steps(name: str) -> None:
+    single, repeated = robots.make(name, seed=5), robots.make(name, seed=5, action_repeat=3)
+    single.reset()
+    repeated.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        act = rng.uniform(-0.3, 0.3, single.action_space.shape)
+        total = 0.0
+        for _ in range(3):
+            obs, reward, *_ = single.step(act)
+            total += float(reward)
+        obs_r, reward_r, *_ = repeated.step(act)
+        np.testing.assert_array_equal(obs, obs_r)
+        assert float(reward_r) == pytest.approx(total, rel=1e-12)
+    with pytest.raises(ValueError, match="action_repeat"):
+        robots.make(name, action_repeat=0)

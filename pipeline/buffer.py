@@ -2,11 +2,13 @@
 
 Every transition carries its provenance from the day it is stored (DESIGN.md, "provenance"):
 ``source`` (real or synthetic), ``origin`` (an id into the buffer's origin table, e.g.
-``cheetah-run/plant``) and ``seed`` (the plant episode's reset seed, or the rollout's seed).
+``cheetah-run/plant`` or ``model/<version>``), ``seed`` (the plant episode's reset seed, or the
+rollout's seed) and ``rollout_step`` (0 for real data; 1..k for the k-th step of a model rollout).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -34,15 +36,35 @@ class Batch:
     source: torch.Tensor
     origin: torch.Tensor
     seed: torch.Tensor
+    rollout_step: torch.Tensor
 
 
-_FIELDS = ("obs", "act", "rew", "next_obs", "terminated", "source", "origin", "seed")
+def count_by_origin(source: torch.Tensor, origin: torch.Tensor, origins: list[str]) -> Counter[tuple[str, str]]:
+    """Rows counted by ``(source name, origin string)``; ``origin`` indexes ``origins``."""
+    n_origins = max(len(origins), 1)
+    keys = source.to(torch.int64) * n_origins + origin.to(torch.int64)
+    out: Counter[tuple[str, str]] = Counter()
+    for key, count in enumerate(torch.bincount(keys, minlength=len(Source) * n_origins).tolist()):
+        if count:
+            out[(Source(key // n_origins).name.lower(), origins[key % n_origins])] = count
+    return out
+
+
+_FIELDS = ("obs", "act", "rew", "next_obs", "terminated", "source", "origin", "seed", "rollout_step")
 
 
 class ReplayBuffer:
     """A ring buffer of ``capacity`` transitions, allocated once on ``device``."""
 
-    def __init__(self, obs_dim: int, act_dim: int, capacity: int, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        capacity: int,
+        device: torch.device | str = "cpu",
+        origins: list[str] | None = None,
+    ) -> None:
+        """``origins`` may be shared by several buffers, so batches mixed from them keep one id space."""
         if capacity < 1:
             raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
         d = torch.device(device)
@@ -55,7 +77,8 @@ class ReplayBuffer:
         self.source = torch.zeros(capacity, dtype=torch.uint8, device=d)
         self.origin = torch.zeros(capacity, dtype=torch.int32, device=d)
         self.seed = torch.zeros(capacity, dtype=torch.int64, device=d)
-        self.origins: list[str] = []
+        self.rollout_step = torch.zeros(capacity, dtype=torch.int16, device=d)
+        self.origins: list[str] = origins if origins is not None else []
         self.size = 0
         self.ptr = 0
         self.added = 0
@@ -79,13 +102,24 @@ class ReplayBuffer:
         source: Source,
         origin: str,
         seed: int | np.ndarray | torch.Tensor,
-    ) -> None:
-        """Stores one transition (1-D ``obs``) or a batch (2-D ``obs``); the oldest are overwritten."""
+        rollout_step: int | torch.Tensor = 0,
+    ) -> Counter[tuple[str, str]]:
+        """Stores one transition (1-D ``obs``) or a batch (2-D ``obs``); the oldest are overwritten.
+
+        Returns:
+            What was overwritten, counted by ``(source, origin)`` (empty until the buffer is full),
+            so the ledger can keep its books equal to the buffer's contents.
+        """
         o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         n = 1 if o.dim() == 1 else o.shape[0]
         if n > self.capacity:
             raise ValueError(f"cannot add {n} transitions to a buffer of capacity {self.capacity}")
         idx = (torch.arange(n, device=self.device) + self.ptr) % self.capacity if n > 1 else self.ptr
+        evicted: Counter[tuple[str, str]] = Counter()
+        if self.size + n > self.capacity:  # rows below the old size hold data about to be overwritten
+            rows = torch.as_tensor(idx, device=self.device).reshape(-1)
+            rows = rows[rows < self.size]
+            evicted = self.counts(rows)
         self.obs[idx] = o
         self.act[idx] = torch.as_tensor(act, dtype=torch.float32, device=self.device)
         self.rew[idx] = torch.as_tensor(rew, dtype=torch.float32, device=self.device)
@@ -94,9 +128,17 @@ class ReplayBuffer:
         self.source[idx] = int(source)
         self.origin[idx] = self.origin_id(origin)
         self.seed[idx] = torch.as_tensor(seed, dtype=torch.int64, device=self.device)
+        self.rollout_step[idx] = torch.as_tensor(rollout_step, dtype=torch.int16, device=self.device)
         self.ptr = (self.ptr + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
         self.added += n
+        return evicted
+
+    def counts(self, rows: torch.Tensor | None = None) -> Counter[tuple[str, str]]:
+        """Transitions held (all, or at ``rows``) counted by ``(source name, origin)``."""
+        if rows is None:
+            rows = torch.arange(self.size, device=self.device)
+        return count_by_origin(self.source[rows], self.origin[rows], self.origins)
 
     def sample(self, n: int, generator: torch.Generator) -> Batch:
         """``n`` transitions drawn uniformly with replacement, using ``generator``."""
@@ -128,4 +170,4 @@ class ReplayBuffer:
         for f in _FIELDS:
             getattr(self, f)[:n] = state[f].to(self.device)
         self.size, self.ptr, self.added = n, int(state["ptr"]), int(state["added"])
-        self.origins = list(state["origins"])
+        self.origins[:] = state["origins"]  # in place: the table may be shared

@@ -11,11 +11,29 @@ from typing import Any
 
 import robots
 from pipeline.sac import SACHyper
+from pipeline.world_model import ModelHyper
 
-ALGORITHMS: dict[str, str] = {
-    "sac": "Soft Actor-Critic on real transitions only (the baseline).",
+
+@dataclass(frozen=True)
+class AlgoSpec:
+    """What an algorithm name means: whether it uses a world model, and the model's two switches."""
+
+    description: str
+    model_based: bool
+    target: str = "direct"
+    target_norm: str = "independent"
+
+
+ALGORITHMS: dict[str, AlgoSpec] = {
+    "sac": AlgoSpec("Soft Actor-Critic on real transitions only (the baseline).", model_based=False),
+    "mbpo": AlgoSpec("MBPO's original model: residual targets, raw jointly scaled targets.", True, "residual", "joint"),
+    "ftfl": AlgoSpec(
+        "FTFL: direct next-state targets, independent target normalization.", True, "direct", "independent"
+    ),
+    "ftfl_norm_only": AlgoSpec("FTFL's normalization fix only (residual targets).", True, "residual", "independent"),
+    "ftfl_direct_only": AlgoSpec("FTFL's direct-target fix only (joint raw targets).", True, "direct", "joint"),
 }
-"""Every algorithm ``algo.name`` may take, with a one-line description."""
+"""Every algorithm ``algo.name`` may take (the Hydra group ``algo`` has one preset per name)."""
 
 
 class ConfigError(ValueError):
@@ -53,13 +71,65 @@ class SACConfig:
 
 
 @dataclass
+class ModelConfig:
+    """The world model's ensemble and its training (defaults: MBPO, REFERENCE.md)."""
+
+    members: int = 7
+    """Ensemble members."""
+    elites: int = 5
+    """Members used for rollouts, chosen on holdout loss."""
+    hidden: int = 200
+    """Width of every hidden layer."""
+    depth: int = 4
+    """Number of hidden layers."""
+    weight_decay: list[float] = field(default_factory=lambda: [2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4])
+    """Per-layer weight decay (depth + 1 entries, the last for the output layer)."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    batch_size: int = 256
+    """Transitions per member per gradient step."""
+    holdout_ratio: float = 0.2
+    """Share of real data held out for early stopping and elite selection."""
+    max_holdout: int = 5000
+    """Cap on the holdout size."""
+    patience: int = 5
+    """Stop after this many epochs in which no member improved its holdout loss by more than 1%."""
+    max_epochs: int = 200
+    """Cap on epochs per retrain."""
+    max_retrain_s: float = 60.0
+    """Cap on wall-clock seconds per retrain."""
+    logvar_penalty: float = 0.01
+    """Weight of the learned log-variance bound penalty."""
+
+
+@dataclass
 class AlgoConfig:
-    """Which algorithm trains the policy (a Hydra group: ``algo=sac``)."""
+    """Which algorithm trains the policy (a Hydra group: ``algo=sac|mbpo|ftfl|...``)."""
 
     name: str = "sac"
     """Algorithm name; one of ALGORITHMS."""
     utd: int = 1
     """Agent gradient steps per env step (update-to-data ratio)."""
+    model_based: bool = False
+    """Train a world model and mix its synthetic rollouts into the agent's batches."""
+    target: str = "direct"
+    """World-model target: ``direct`` (s') or ``residual`` (s' - s)."""
+    target_norm: str = "independent"
+    """``independent`` (state and reward targets standardized separately) or ``joint`` (raw)."""
+    real_ratio: float = 0.05
+    """Share of real transitions in every agent batch (per-batch split; see pipeline.mixer)."""
+    retrain_every: int = 250
+    """Env steps between model retrains (each followed by a rollout)."""
+    rollouts_per_step: int = 400
+    """Model rollout starts per env step; each rollout makes retrain_every * this many starts."""
+    rollout_schedule: list[int] = field(default_factory=lambda: [20, 150, 1, 1])
+    """[epoch start, epoch end, k start, k end]: rollout length grows linearly; an epoch is 1000 env steps."""
+    model_retain_epochs: int = 1
+    """Synthetic buffer size in epochs of rollouts."""
+    drop_range_factor: float = 1.0
+    """Predictions outside [min - f*range, max + f*range] of real states are dropped."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """World-model settings."""
 
 
 @dataclass
@@ -100,6 +170,10 @@ class TrainConfig:
     """Show a progress bar."""
     robot_settings: dict[str, Any] = field(default_factory=dict)
     """Overrides of the robot's default settings (e.g. ``max_episode_steps``)."""
+    underestimation_ratio: float = 0.5
+    """Alarm when the critic's mean Q on evaluation states falls below this fraction of the MC return."""
+    kstep: list[int] = field(default_factory=lambda: [1, 5, 10])
+    """Horizons of the k-step model error diagnostic."""
 
 
 RESUMABLE_CHANGES = frozenset({"steps", "progress", "threads", "device"})
@@ -121,6 +195,34 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"robot={cfg.robot!r}: unknown robot; valid robots: {', '.join(robots.names())}")
     if cfg.algo.name not in ALGORITHMS:
         raise ConfigError(f"algo.name={cfg.algo.name!r}: unknown algorithm; valid: {', '.join(sorted(ALGORITHMS))}")
+    spec = ALGORITHMS[cfg.algo.name]
+    for key in ("model_based", "target", "target_norm"):
+        want, got = getattr(spec, key), getattr(cfg.algo, key)
+        if (spec.model_based or key == "model_based") and got != want:
+            match = [n for n, s in ALGORITHMS.items() if s.model_based and s.target == cfg.algo.target
+                     and s.target_norm == cfg.algo.target_norm]  # fmt: skip
+            raise ConfigError(
+                f"algo.{key}={got!r} contradicts algo={cfg.algo.name} ({key}={want!r}); "
+                f"choose the preset that means what you want: {', '.join(match) or ', '.join(ALGORITHMS)}"
+            )
+    if not 0.0 <= cfg.algo.real_ratio <= 1.0:
+        raise ConfigError(f"algo.real_ratio={cfg.algo.real_ratio!r}: must be in [0, 1]")
+    for name in ("retrain_every", "rollouts_per_step", "model_retain_epochs"):
+        _positive(f"algo.{name}", getattr(cfg.algo, name))
+    sched = cfg.algo.rollout_schedule
+    if len(sched) != 4 or sched[0] > sched[1] or min(sched[2], sched[3]) < 1:
+        raise ConfigError(f"algo.rollout_schedule={sched!r}: want [epoch start <= epoch end, k start >= 1, k end >= 1]")
+    m = cfg.algo.model
+    for name in ("members", "elites", "hidden", "depth", "batch_size", "max_holdout", "max_epochs"):
+        _positive(f"algo.model.{name}", getattr(m, name))
+    if m.elites > m.members:
+        raise ConfigError(f"algo.model.elites={m.elites}: must be <= algo.model.members={m.members}")
+    if len(m.weight_decay) != m.depth + 1:
+        raise ConfigError(f"algo.model.weight_decay has {len(m.weight_decay)} entries: need depth + 1 = {m.depth + 1}")
+    if not 0.0 <= m.holdout_ratio < 1.0:
+        raise ConfigError(f"algo.model.holdout_ratio={m.holdout_ratio!r}: must be in [0, 1)")
+    if any(k < 1 for k in cfg.kstep):
+        raise ConfigError(f"kstep={cfg.kstep!r}: every horizon must be >= 1")
     unknown = set(cfg.robot_settings) - set(robots.get(cfg.robot).defaults)
     if unknown:
         raise ConfigError(
@@ -160,6 +262,27 @@ def sac_hyper(cfg: SACConfig, action_dim: int) -> SACHyper:
         log_std_min=cfg.log_std_min,
         log_std_max=cfg.log_std_max,
     )
+
+
+def model_hyper(cfg: AlgoConfig) -> ModelHyper:
+    """The frozen world-model settings."""
+    m = cfg.model
+    return ModelHyper(
+        members=m.members, elites=m.elites, hidden=m.hidden, depth=m.depth, weight_decay=tuple(m.weight_decay),
+        lr=m.lr, batch_size=m.batch_size, holdout_ratio=m.holdout_ratio, max_holdout=m.max_holdout,
+        patience=m.patience, max_epochs=m.max_epochs, max_retrain_s=m.max_retrain_s,
+        logvar_penalty=m.logvar_penalty, target=cfg.target, target_norm=cfg.target_norm,
+    )  # fmt: skip
+
+
+def rollout_length(schedule: list[int], step: int) -> int:
+    """MBPO's rollout-length schedule at ``step`` env steps (epochs of 1000 steps)."""
+    e0, e1, k0, k1 = schedule
+    epoch = step // 1000
+    if e1 == e0:
+        return int(k1 if epoch >= e1 else k0)
+    frac = min(max((epoch - e0) / (e1 - e0), 0.0), 1.0)
+    return int(k0 + frac * (k1 - k0))
 
 
 def flat_items(obj: Any, prefix: str = "") -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""The training loop, phase by phase: collect a real step, update the agent, evaluate, checkpoint.
+"""The training loop, phase by phase: collect a real step, retrain the model, roll it out, update
+the agent, evaluate, checkpoint. ``algo=sac`` skips the two model phases; the model-based presets
+(``mbpo``, ``ftfl`` and the two single-fix ablations) are MBPO (Janner et al., 2019) with the
+world model's switches set by the preset.
 
 Exact resumption: a checkpoint holds the agent, optimizers, buffer, every RNG state and the
 counters. The plant's mid-episode state is rebuilt by resetting it with the episode's seed and
@@ -25,14 +28,27 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import robots
-from pipeline import checkpoint
+from pipeline import checkpoint, diagnostics
 from pipeline.buffer import ReplayBuffer, Source
-from pipeline.config import RESUMABLE_CHANGES, ConfigError, TrainConfig, flat_items, sac_hyper, validate
+from pipeline.config import (
+    RESUMABLE_CHANGES,
+    ConfigError,
+    TrainConfig,
+    flat_items,
+    model_hyper,
+    rollout_length,
+    sac_hyper,
+    validate,
+)
+from pipeline.ledger import Ledger, append_event
+from pipeline.mixer import Mixer
+from pipeline.model_env import ModelEnv, rollout
 from pipeline.sac import SACHyper, SACState, make_sac, sac_update
+from pipeline.world_model import EnsembleDynamics, fit, make_optimizer
 
 log = logging.getLogger("synthgate.train")
 CHECKPOINT_VERSION = 1
-_TRAIN_STREAM, _EVAL_STREAM, _INIT_STREAM = 0, 1, 2
+_TRAIN_STREAM, _EVAL_STREAM, _INIT_STREAM, _MODEL_STREAM = 0, 1, 2, 3
 
 
 def stream_seed(seed: int, stream: int, index: int) -> int:
@@ -58,6 +74,13 @@ class RunState:
     np_rng: np.random.Generator
     gen_act: torch.Generator
     gen_update: torch.Generator
+    ledger: Ledger = field(default_factory=Ledger)
+    synthetic: ReplayBuffer | None = None
+    model: EnsembleDynamics | None = None
+    model_opt: torch.optim.Optimizer | None = None
+    gen_model: torch.Generator | None = None
+    model_version: str = ""
+    retrains: int = 0
     step: int = 0
     updates: int = 0
     episode: int = 0
@@ -80,6 +103,13 @@ class RunState:
             "np_rng": self.np_rng.bit_generator.state,
             "gen_act": self.gen_act.get_state(),
             "gen_update": self.gen_update.get_state(),
+            "ledger": self.ledger.state_dict(),
+            "retrains": self.retrains,
+            "model_version": self.model_version,
+            "synthetic": self.synthetic.state_dict() if self.synthetic is not None else None,
+            "model": self.model.state_dict() if self.model is not None else None,
+            "model_opt": self.model_opt.state_dict() if self.model_opt is not None else None,
+            "gen_model": self.gen_model.get_state() if self.gen_model is not None else None,
         }
 
     def restore(self, payload: dict[str, Any]) -> None:
@@ -95,6 +125,14 @@ class RunState:
         self.np_rng.bit_generator.state = payload["np_rng"]
         self.gen_act.set_state(payload["gen_act"])
         self.gen_update.set_state(payload["gen_update"])
+        self.ledger.load_state_dict(payload["ledger"])
+        self.retrains, self.model_version = payload["retrains"], payload["model_version"]
+        if self.synthetic is not None:
+            self.synthetic.load_state_dict(payload["synthetic"])
+        if self.model is not None and self.model_opt is not None and self.gen_model is not None:
+            self.model.load_state_dict(payload["model"])
+            self.model_opt.load_state_dict(payload["model_opt"])
+            self.gen_model.set_state(payload["gen_model"])
 
 
 def new_state(cfg: TrainConfig, obs_dim: int, act_dim: int, device: torch.device) -> RunState:
@@ -114,13 +152,24 @@ def new_state(cfg: TrainConfig, obs_dim: int, act_dim: int, device: torch.device
         device=device,
         generator=init,
     )
-    return RunState(
+    origins: list[str] = []  # one origin table for both buffers, so mixed batches keep one id space
+    state = RunState(
         agent=agent,
-        buffer=ReplayBuffer(obs_dim, act_dim, cfg.buffer_capacity, device),
+        buffer=ReplayBuffer(obs_dim, act_dim, cfg.buffer_capacity, device, origins),
         np_rng=np.random.default_rng(stream_seed(cfg.seed, _INIT_STREAM, 1)),
         gen_act=torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, _INIT_STREAM, 2)),
         gen_update=torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, _INIT_STREAM, 3)),
     )
+    if cfg.algo.model_based:
+        k_max = max(cfg.algo.rollout_schedule[2], cfg.algo.rollout_schedule[3])
+        capacity = cfg.algo.rollouts_per_step * 1000 * k_max * cfg.algo.model_retain_epochs  # MBPO's pool size
+        state.synthetic = ReplayBuffer(obs_dim, act_dim, capacity, device, origins)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(stream_seed(cfg.seed, _MODEL_STREAM, 0))
+            state.model = EnsembleDynamics(obs_dim, act_dim, model_hyper(cfg.algo)).to(device)
+        state.model_opt = make_optimizer(state.model)
+        state.gen_model = torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, _MODEL_STREAM, 1))
+    return state
 
 
 # --- phases -------------------------------------------------------------------------------
@@ -145,16 +194,18 @@ def collect_real_step(
     """Steps the plant once and stores the transition as real, with its provenance."""
     act = choose_action(state, cfg, act_dim)
     next_obs, reward, terminated, truncated, _ = env.step(act)
-    state.buffer.add(
+    origin = f"{cfg.robot}/plant"
+    evicted = state.buffer.add(
         state.obs,  # type: ignore[arg-type]
         act,
         float(reward),
         next_obs,
         terminated,
         source=Source.REAL,
-        origin=f"{cfg.robot}/plant",
+        origin=origin,
         seed=stream_seed(cfg.seed, _TRAIN_STREAM, state.episode),
     )
+    state.ledger.on_stored(Source.REAL, origin, 1, evicted)
     state.step += 1
     state.episode_actions.append(act)
     state.episode_return += float(reward)
@@ -167,31 +218,86 @@ def collect_real_step(
         state.obs = next_obs
 
 
-def update_agent(state: RunState, cfg: TrainConfig, hp: SACHyper, totals: dict[str, torch.Tensor]) -> None:
-    """``algo.utd`` SAC gradient steps on uniformly sampled replay batches."""
+def retrain_model(state: RunState, cfg: TrainConfig) -> dict[str, float]:
+    """Refits the world model (warm start) on every real transition; returns its diagnostics."""
+    assert state.model is not None and state.model_opt is not None and state.gen_model is not None
+    n = state.buffer.size
+    b = state.buffer
+    obs, act, rew, nxt = b.obs[:n], b.act[:n], b.rew[:n], b.next_obs[:n]
+    report = fit(state.model, state.model_opt, obs, act, rew, nxt, state.gen_model)
+    state.model_version, state.retrains = report.version, state.retrains + 1
+    hold = report.holdout
+    out = {
+        "model/epochs": float(report.epochs),
+        "model/retrain_s": report.seconds,
+        "model/holdout_mse_elites": float(np.mean(sorted(report.holdout_mse)[: state.model.hp.elites])),
+        **{k: v for k, v in report.metrics.items() if k != "model/nll"},
+        **diagnostics.target_scales(state.model, obs[hold], rew[hold], nxt[hold]),
+    }
+    if hold.numel() > 1:
+        out.update(diagnostics.reward_metrics(state.model, obs[hold], act[hold], rew[hold]))
+        out["diag/disagreement"] = diagnostics.disagreement(state.model, obs[hold], act[hold])
+    out.update(diagnostics.kstep_errors(state.model, state.buffer, cfg.kstep, 512, state.gen_model))
+    out["_stopped_by"] = report.stopped_by  # type: ignore[assignment]
+    return out
+
+
+def rollout_model(state: RunState, cfg: TrainConfig, record: robots.RobotRecord) -> dict[str, Any]:
+    """Branched model rollouts from real start states; kept transitions go to the synthetic buffer."""
+    assert state.model is not None and state.synthetic is not None and state.gen_model is not None
+    k = rollout_length(cfg.algo.rollout_schedule, state.step)
+    n_starts = cfg.algo.rollouts_per_step * cfg.algo.retrain_every
+    idx = torch.randint(0, state.buffer.size, (n_starts,), generator=state.gen_model, device=state.gen_model.device)
+    starts = state.buffer.obs[idx.to(state.buffer.device)]
+    env = ModelEnv(state.model, record.termination, cfg.algo.drop_range_factor)
+    result = rollout(env, state.agent.actor, starts, k, state.gen_model)
+    origin = f"model/{state.model_version}"
+    n = result.obs.shape[0]
+    if n:
+        for begin in range(0, n, state.synthetic.capacity):  # a rollout larger than the pool keeps its newest part
+            end = min(begin + state.synthetic.capacity, n)
+            evicted = state.synthetic.add(
+                result.obs[begin:end], result.act[begin:end], result.rew[begin:end], result.next_obs[begin:end],
+                result.terminated[begin:end], source=Source.SYNTHETIC, origin=origin,
+                seed=stream_seed(cfg.seed, _MODEL_STREAM, 2 + state.retrains),
+                rollout_step=result.rollout_step[begin:end],
+            )  # fmt: skip
+            state.ledger.on_stored(Source.SYNTHETIC, origin, end - begin, evicted)
+    return {"k": k, "version": state.model_version, **result.counts, "disagreement": result.disagreement}
+
+
+def update_agent(
+    state: RunState, cfg: TrainConfig, hp: SACHyper, mixer: Mixer, totals: dict[str, torch.Tensor]
+) -> None:
+    """``algo.utd`` SAC gradient steps on batches the mixer draws (all real for ``algo=sac``)."""
     for _ in range(cfg.algo.utd):
-        batch = state.buffer.sample(cfg.sac.batch_size, state.gen_update)
+        batch, composition = mixer.sample(state.buffer, state.synthetic, state.gen_update)
+        share = state.ledger.on_batch(composition)
         metrics = sac_update(state.agent, batch, state.gen_update, hp)
+        metrics["ledger/batch_synthetic_share"] = torch.tensor(share)
         state.updates += 1
         for key, value in metrics.items():
             totals[key] = totals[key] + value if key in totals else value.clone()
 
 
-def evaluate(state: RunState, env: Any, cfg: TrainConfig) -> list[float]:
-    """Deterministic-policy returns on the held-out evaluation seeds (the same seeds every time)."""
+def evaluate(state: RunState, env: Any, cfg: TrainConfig) -> tuple[list[float], list[tuple[np.ndarray, np.ndarray]]]:
+    """Deterministic-policy returns on the held-out evaluation seeds (the same seeds every time),
+    and each episode's observations and rewards (for the critic-vs-return diagnostic)."""
     device = state.buffer.device
-    returns = []
+    returns, episodes = [], []
     for i in range(cfg.eval_episodes):
         obs, _ = env.reset(seed=stream_seed(cfg.seed, _EVAL_STREAM, i))
-        total, done = 0.0, False
+        seen, rewards, done = [obs], [], False
         while not done:
             with torch.inference_mode():
                 act = state.agent.actor.deterministic(torch.as_tensor(obs, device=device).unsqueeze(0))
             obs, reward, terminated, truncated, _ = env.step(act.squeeze(0).cpu().numpy())
-            total += float(reward)
+            rewards.append(float(reward))
+            seen.append(obs)
             done = terminated or truncated
-        returns.append(total)
-    return returns
+        returns.append(float(sum(rewards)))
+        episodes.append((np.asarray(seen[:-1]), np.asarray(rewards)))
+    return returns, episodes
 
 
 def rebuild_plant(state: RunState, env: Any, cfg: TrainConfig) -> None:
@@ -216,9 +322,12 @@ class RunLog:
     def __init__(self, run_dir: Path, resume_step: int | None) -> None:
         self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=resume_step)
         self.path = run_dir / "metrics.jsonl"
-        if resume_step is not None and self.path.exists():  # drop what came after the checkpoint
-            kept = [ln for ln in self.path.read_text().splitlines() if json.loads(ln)["step"] <= resume_step]
-            checkpoint.atomic_write(self.path, "".join(ln + "\n" for ln in kept).encode())
+        self.ledger_path = run_dir / "ledger.jsonl"
+        if resume_step is not None:  # drop what came after the checkpoint
+            for path in (self.path, self.ledger_path):
+                if path.exists():
+                    kept = [ln for ln in path.read_text().splitlines() if json.loads(ln)["step"] <= resume_step]
+                    checkpoint.atomic_write(path, "".join(ln + "\n" for ln in kept).encode())
         self._file = open(self.path, "a")  # noqa: SIM115 - closed in close()
 
     def record(self, kind: str, step: int, **values: Any) -> None:
@@ -256,8 +365,95 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path, resuming: bool) -> None:
     checkpoint.atomic_write(path, yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False).encode())
 
 
+def ledger_summary(state: RunState, cfg: TrainConfig) -> dict[str, Any]:
+    """The ledger's summary with this run's anchor rule: real data was consumed, and the synthetic
+    share never exceeds what the configured real ratio allows (one sample of rounding slack)."""
+    ratio = cfg.algo.real_ratio if cfg.algo.model_based else 1.0
+    out = state.ledger.summary(min_real=1, max_synthetic_share=1.0 - ratio + 1.0 / cfg.sac.batch_size)
+    out["configured_real_ratio"] = ratio
+    return out
+
+
+class Window:
+    """Per-window averages of update metrics and wall-clock by phase, written every ``log_every``."""
+
+    PHASES = ("env", "model_train", "rollout", "agent_update", "eval_log_ckpt")
+
+    def __init__(self, state: RunState) -> None:
+        self.totals: dict[str, torch.Tensor] = {}
+        self.reset(state)
+
+    def reset(self, state: RunState) -> None:
+        self.t0, self.step0, self.updates0 = time.perf_counter(), state.step, state.updates
+        self.totals = {}
+        self.phase_s = dict.fromkeys(self.PHASES, 0.0)
+
+    def timed(self, phase: str, t0: float) -> float:
+        now = time.perf_counter()
+        self.phase_s[phase] += now - t0
+        return now
+
+    def scalars(self, state: RunState) -> dict[str, float]:
+        elapsed = time.perf_counter() - self.t0
+        n_upd = state.updates - self.updates0
+        out = {k: float(v) / max(n_upd, 1) for k, v in self.totals.items()}
+        out["perf/env_steps_per_s"] = (state.step - self.step0) / elapsed
+        out["perf/env_steps_per_hour"] = 3600.0 * (state.step - self.step0) / elapsed
+        out["perf/updates_per_s"] = n_upd / elapsed
+        if n_upd:
+            out["perf/update_ms"] = 1000.0 * self.phase_s["agent_update"] / n_upd
+        for phase, secs in self.phase_s.items():
+            out[f"perf/share_{phase}"] = secs / elapsed
+        summary = state.ledger.summary()
+        out["ledger/synthetic_share_cumulative"] = summary["synthetic_share_cumulative"]
+        out["ledger/real_generated"] = float(summary["generated"]["real"])
+        out["ledger/synthetic_generated"] = float(summary["generated"]["synthetic"])
+        out["ledger/synthetic_held"] = float(summary["held"]["synthetic"])
+        return out
+
+
+def run_evaluation(state: RunState, env: Any, cfg: TrainConfig, runlog: RunLog, bar: Any) -> list[float]:
+    """Evaluates, logs, and raises the critic-underestimation alarm when it applies."""
+    returns, episodes = evaluate(state, env, cfg)
+    mean = float(np.mean(returns))
+    diag = diagnostics.q_vs_monte_carlo(state.agent, episodes, cfg.sac.gamma, state.buffer.device)
+    runlog.scalars(state.step, {"eval/return_mean": mean, "eval/return_std": float(np.std(returns)), **diag})
+    runlog.record("eval", state.step, returns=returns, return_mean=mean, **{k[5:]: v for k, v in diag.items()})
+    bar.write(f"step {state.step}: eval return {mean:.1f} ± {np.std(returns):.1f}")
+    ratio = diag["diag/q_over_mc"]
+    if state.step > cfg.learning_starts and diag["diag/mc_return_mean"] > 0 and ratio < cfg.underestimation_ratio:
+        message = (
+            f"critic underestimation alarm at step {state.step}: mean Q {diag['diag/q_mean']:.2f} is "
+            f"{ratio:.2f} of the Monte-Carlo return {diag['diag/mc_return_mean']:.2f} "
+            f"(threshold underestimation_ratio={cfg.underestimation_ratio})"
+        )
+        log.warning(message)
+        runlog.record("alarm", state.step, alarm="critic_underestimation", q_over_mc=ratio)
+    return returns
+
+
+def model_phase(state: RunState, cfg: TrainConfig, record: robots.RobotRecord, runlog: RunLog, window: Window) -> None:
+    """Retrain the world model, log the paper's diagnostics, then roll the model out."""
+    t0 = time.perf_counter()
+    report = retrain_model(state, cfg)
+    t0 = window.timed("model_train", t0)
+    stopped_by = report.pop("_stopped_by")
+    runlog.scalars(state.step, report)
+    roll = rollout_model(state, cfg, record)
+    window.timed("rollout", t0)
+    runlog.scalars(state.step, {f"rollout/{k}": float(v) for k, v in roll.items() if k != "version"})
+    append_event(runlog.ledger_path, state.step, "retrain", version=state.model_version, stopped_by=stopped_by,
+                 **{k: v for k, v in report.items()})  # fmt: skip
+    append_event(runlog.ledger_path, state.step, "rollout", **roll)
+
+
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Runs (or resumes) ``synthgate train`` and returns its final summary.
+
+    The loop, per env step: collect one real step; for model-based presets, every
+    ``algo.retrain_every`` steps after ``learning_starts``, retrain the model and roll it out;
+    update the agent ``algo.utd`` times on the mixer's batches; log, evaluate and checkpoint on
+    their schedules.
 
     Raises:
         ConfigError: an invalid value, before any work starts.
@@ -270,9 +466,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     record = robots.get(cfg.robot)
     env = robots.make(cfg.robot, **cfg.robot_settings)
     eval_env = robots.make(cfg.robot, **cfg.robot_settings)
-    obs_dim, act_dim = record.layout.size, record.action_dim
+    act_dim = record.action_dim
     hp = sac_hyper(cfg.sac, act_dim)
-    state = new_state(cfg, obs_dim, act_dim, device)
+    mixer = Mixer(cfg.algo.real_ratio if cfg.algo.model_based else 1.0, cfg.sac.batch_size)
+    state = new_state(cfg, record.layout.size, act_dim, device)
 
     found = checkpoint.load_latest(run_dir / "checkpoints")
     prepare_run_dir(cfg, run_dir, resuming=found is not None)
@@ -280,13 +477,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         path, payload = found
         state.restore(payload)
         rebuild_plant(state, env, cfg)
-        log.info(
-            "resumed %s from %s at step %d (%d transitions in the buffer)",
-            run_dir,
-            path.name,
-            state.step,
-            state.buffer.size,
-        )
+        log.info("resumed %s from %s at step %d (%d real transitions in the buffer)",
+                 run_dir, path.name, state.step, state.buffer.size)  # fmt: skip
     else:
         state.obs, _ = env.reset(seed=stream_seed(cfg.seed, _TRAIN_STREAM, 0))
         log.info("new run %s: %s, %s, %d steps, seed %d", run_dir, cfg.robot, cfg.algo.name, cfg.steps, cfg.seed)
@@ -302,46 +494,40 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         runlog.record("episode", step, episode_return=ret)
         runlog.writer.add_scalar("train/episode_return", ret, step)
 
-    totals: dict[str, torch.Tensor] = {}
-    window = (time.perf_counter(), state.step, state.updates, 0.0)
-    update_time = 0.0
+    window = Window(state)
     start_wall = time.perf_counter()
     eval_returns: list[float] = []
+    ckpt_dir = run_dir / "checkpoints"
     bar = tqdm(total=cfg.steps, initial=state.step, unit="step", disable=not cfg.progress, dynamic_ncols=True)
     try:
         while state.step < cfg.steps:
+            t0 = time.perf_counter()
             collect_real_step(state, env, cfg, act_dim, on_episode)
-            if state.step > cfg.learning_starts:
+            t0 = window.timed("env", t0)
+            learning = state.step > cfg.learning_starts
+            if cfg.algo.model_based and state.step >= cfg.learning_starts and state.step % cfg.algo.retrain_every == 0:
+                model_phase(state, cfg, record, runlog, window)
                 t0 = time.perf_counter()
-                update_agent(state, cfg, hp, totals)
-                update_time += time.perf_counter() - t0
+            if learning:
+                update_agent(state, cfg, hp, mixer, window.totals)
+                t0 = window.timed("agent_update", t0)
             bar.update(1)
             if state.step % cfg.log_every == 0:
-                now = time.perf_counter()
-                t, s, u, ut = window
-                n_upd = state.updates - u
-                scalars = {k: float(v) / max(n_upd, 1) for k, v in totals.items()}
-                scalars["perf/env_steps_per_s"] = (state.step - s) / (now - t)
-                scalars["perf/updates_per_s"] = n_upd / (now - t)
-                if n_upd:
-                    scalars["perf/update_ms"] = 1000.0 * (update_time - ut) / n_upd
+                scalars = window.scalars(state)
                 runlog.scalars(state.step, scalars)
+                append_event(runlog.ledger_path, state.step, "window", **ledger_summary(state, cfg))
                 bar.set_postfix(ret=f"{last_return[0]:.1f}", upd_s=f"{scalars['perf/updates_per_s']:.0f}")
-                totals, window = {}, (now, state.step, state.updates, update_time)
+                window.reset(state)
             if cfg.eval_every and state.step % cfg.eval_every == 0:
-                eval_returns = evaluate(state, eval_env, cfg)
-                mean = float(np.mean(eval_returns))
-                runlog.scalars(state.step, {"eval/return_mean": mean, "eval/return_std": float(np.std(eval_returns))})
-                runlog.record("eval", state.step, returns=eval_returns, return_mean=mean)
-                bar.write(f"step {state.step}: eval return {mean:.1f} ± {np.std(eval_returns):.1f}")
+                eval_returns = run_evaluation(state, eval_env, cfg, runlog, bar)
             if state.step % cfg.checkpoint_every == 0:
-                checkpoint.save(run_dir / "checkpoints", state.step, state.payload(), cfg.keep_checkpoints)
+                checkpoint.save(ckpt_dir, state.step, state.payload(), cfg.keep_checkpoints)
+            window.timed("eval_log_ckpt", t0)
         if not eval_returns or not (cfg.eval_every and state.step % cfg.eval_every == 0):
-            eval_returns = evaluate(state, eval_env, cfg)
-            runlog.record("eval", state.step, returns=eval_returns, return_mean=float(np.mean(eval_returns)))
-            runlog.scalars(state.step, {"eval/return_mean": float(np.mean(eval_returns))})
-        if not checkpoint.list_checkpoints(run_dir / "checkpoints") or state.step % cfg.checkpoint_every:
-            checkpoint.save(run_dir / "checkpoints", state.step, state.payload(), cfg.keep_checkpoints)
+            eval_returns = run_evaluation(state, eval_env, cfg, runlog, bar)
+        if not checkpoint.list_checkpoints(ckpt_dir) or state.step % cfg.checkpoint_every:
+            checkpoint.save(ckpt_dir, state.step, state.payload(), cfg.keep_checkpoints)
+        append_event(runlog.ledger_path, state.step, "final", **ledger_summary(state, cfg))
     finally:
         bar.close()
         runlog.close()
@@ -356,6 +542,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "updates": state.updates,
         "eval_return_mean": float(np.mean(eval_returns)),
         "eval_returns": eval_returns,
+        "ledger": ledger_summary(state, cfg),
         "wall_s_this_session": time.perf_counter() - start_wall,
     }
     checkpoint.atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2).encode())

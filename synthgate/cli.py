@@ -23,6 +23,7 @@ commands:
   train    train a policy: synthgate train robot=<name> algo=sac steps=<n> seed=<s> run_dir=<path>
            (an existing run_dir is resumed from its last good checkpoint)
   robots   list the registered robots with their tags, layouts and failure predicates
+  ledger   print a run's ledger: synthgate ledger <run_dir>
 """
 
 
@@ -62,6 +63,27 @@ def _robots(args: Sequence[str]) -> int:
     return 0
 
 
+def _ledger(args: Sequence[str]) -> int:
+    import json
+    from pathlib import Path
+
+    from pipeline.ledger import format_table
+
+    if len(args) != 1:
+        _fail("ledger", "usage: synthgate ledger <run_dir>")
+    path = Path(args[0]) / "ledger.jsonl"
+    if not path.is_file():
+        _fail("ledger", f"{path} does not exist: is {args[0]} a synthgate run directory?")
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    books = [e for e in events if e["kind"] in ("window", "final")]
+    if not books:
+        _fail("ledger", f"{path} holds no ledger summary yet (the run has not reached its first log window)")
+    last = books[-1]
+    print(f"ledger of {args[0]} at env step {last['step']} (configured real ratio {last['configured_real_ratio']})")
+    print(format_table(last))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``synthgate`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -75,5 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "robots":
         return _robots(rest)
-    _fail(command, f"unknown command {command!r}; valid commands: robots, train")
+    if command == "ledger":
+        return _ledger(rest)
+    _fail(command, f"unknown command {command!r}; valid commands: ledger, robots, train")
     return 2

@@ -27,7 +27,9 @@ def test_bad_values_are_named(change: dict[str, object], message: str) -> None:
 def test_bad_nested_values_are_named() -> None:
     cfg = TrainConfig()
     cfg.algo.name = "dreamer"
-    with pytest.raises(ConfigError, match=r"algo.name='dreamer'.*valid: sac"):
+    with pytest.raises(
+        ConfigError, match=r"algo.name='dreamer'.*valid: ftfl, ftfl_direct_only, ftfl_norm_only, mbpo, sac"
+    ):
         validate(cfg)
     cfg = TrainConfig()
     cfg.sac.gamma = 1.0
@@ -41,3 +43,31 @@ def test_defaults_validate_and_derive() -> None:
     assert sac_hyper(cfg.sac, action_dim=6).target_entropy == -6.0
     flat = flat_items(cfg)
     assert flat["sac.batch_size"] == 256 and flat["algo.name"] == "sac" and flat["robot_settings"] == {}
+
+
+def test_presets_are_the_registry_and_contradictions_are_refused() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from pipeline.config import ALGORITHMS
+
+    conf = Path(__file__).parents[2] / "synthgate" / "conf" / "algo"
+    presets = {p.stem: yaml.safe_load(p.read_text()) for p in conf.glob("*.yaml")}
+    assert set(presets) == set(ALGORITHMS)
+    for name, preset in presets.items():
+        spec = ALGORITHMS[name]
+        assert preset["name"] == name and preset["model_based"] == spec.model_based
+        if spec.model_based:
+            assert (preset["target"], preset["target_norm"]) == (spec.target, spec.target_norm)
+    cfg = TrainConfig()
+    cfg.algo.name, cfg.algo.model_based, cfg.algo.target, cfg.algo.target_norm = "mbpo", True, "direct", "joint"
+    with pytest.raises(ConfigError, match=r"algo.target='direct' contradicts algo=mbpo.*ftfl_direct_only"):
+        validate(cfg)
+
+
+def test_rollout_schedule() -> None:
+    from pipeline.config import rollout_length
+
+    assert [rollout_length([20, 150, 1, 15], s) for s in (0, 20_999, 85_000, 150_000, 400_000)] == [1, 1, 8, 15, 15]
+    assert rollout_length([20, 150, 1, 1], 99_000) == 1

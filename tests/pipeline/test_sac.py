@@ -44,6 +44,7 @@ def _batch() -> Batch:
         source=torch.zeros(2, dtype=torch.uint8),
         origin=torch.zeros(2, dtype=torch.int32),
         seed=torch.zeros(2, dtype=torch.int64),
+        rollout_step=torch.zeros(2, dtype=torch.int16),
     )
 
 

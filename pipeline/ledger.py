@@ -1,0 +1,141 @@
+"""The ledger: the accounting of provenance over a run (DESIGN.md, "ledger").
+
+It counts, by ``(source, origin)``, what was generated (stored), what was evicted from a full
+ring buffer, and what every update consumed; the realized synthetic share of each update batch
+and cumulatively; and, through the origin ``model/<version>``, the model version behind each
+synthetic sample. ``held = generated - evicted`` equals the buffers' contents at all times (a
+test checks it after a run and after a resume). Events go to ``ledger.jsonl`` in the run
+directory (append-only; a resume drops lines after its checkpoint); counters go in checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.buffer import Source
+
+Key = tuple[str, str]
+
+
+def _pairs(counter: Counter[Key]) -> list[list[Any]]:
+    return [[s, o, c] for (s, o), c in sorted(counter.items())]
+
+
+def _counter(pairs: list[list[Any]]) -> Counter[Key]:
+    return Counter({(s, o): int(c) for s, o, c in pairs})
+
+
+@dataclass
+class Ledger:
+    """Counters of generated, evicted and consumed transitions, keyed ``(source, origin)``."""
+
+    generated: Counter[Key] = field(default_factory=Counter)
+    evicted: Counter[Key] = field(default_factory=Counter)
+    consumed: Counter[Key] = field(default_factory=Counter)
+    batches: int = 0
+    share_sum: float = 0.0
+    last_share: float = 0.0
+
+    def on_stored(self, source: Source, origin: str, count: int, evicted: Counter[Key]) -> None:
+        """Records ``count`` transitions stored from ``origin`` and what they overwrote."""
+        self.generated[(source.name.lower(), origin)] += count
+        self.evicted.update(evicted)
+
+    def on_batch(self, consumed: Counter[Key]) -> float:
+        """Records one update batch's composition; returns its synthetic share."""
+        self.consumed.update(consumed)
+        n = sum(consumed.values())
+        synthetic = sum(c for (s, _), c in consumed.items() if s == "synthetic")
+        share = synthetic / n if n else 0.0
+        self.batches += 1
+        self.share_sum += share
+        self.last_share = share
+        return share
+
+    def held(self) -> Counter[Key]:
+        """What the buffers hold now, by the ledger's books."""
+        out = Counter(self.generated)
+        out.subtract(self.evicted)
+        return +out
+
+    @staticmethod
+    def by_source(counter: Counter[Key]) -> dict[str, int]:
+        """Sums by source."""
+        out = {"real": 0, "synthetic": 0}
+        for (source, _), count in counter.items():
+            out[source] += count
+        return out
+
+    def synthetic_share(self) -> float:
+        """The cumulative synthetic share of everything the policy consumed."""
+        total = self.by_source(self.consumed)
+        n = total["real"] + total["synthetic"]
+        return total["synthetic"] / n if n else 0.0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generated": _pairs(self.generated),
+            "evicted": _pairs(self.evicted),
+            "consumed": _pairs(self.consumed),
+            "batches": self.batches,
+            "share_sum": self.share_sum,
+            "last_share": self.last_share,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generated = _counter(state["generated"])
+        self.evicted = _counter(state["evicted"])
+        self.consumed = _counter(state["consumed"])
+        self.batches, self.share_sum = int(state["batches"]), float(state["share_sum"])
+        self.last_share = float(state["last_share"])
+
+    def summary(self, min_real: int = 0, max_synthetic_share: float = 1.0) -> dict[str, Any]:
+        """A JSON-friendly summary, with the real-anchor check.
+
+        The mix is anchored when the policy consumed at least ``min_real`` real transitions and
+        the cumulative synthetic share is at most ``max_synthetic_share``.
+        """
+        consumed = self.by_source(self.consumed)
+        share = self.synthetic_share()
+        return {
+            "generated": self.by_source(self.generated),
+            "held": self.by_source(self.held()),
+            "consumed": consumed,
+            "synthetic_share_cumulative": share,
+            "synthetic_share_mean_per_batch": self.share_sum / self.batches if self.batches else 0.0,
+            "batches": self.batches,
+            "real_anchor": consumed["real"] >= min_real and share <= max_synthetic_share,
+            "generated_by_origin": {f"{s}:{o}": c for (s, o), c in sorted(self.generated.items())},
+            "consumed_by_origin": {f"{s}:{o}": c for (s, o), c in sorted(self.consumed.items())},
+        }
+
+
+def append_event(path: Path, step: int, kind: str, **values: Any) -> None:
+    """Appends one event line to ``ledger.jsonl``."""
+    with open(path, "a") as f:
+        f.write(json.dumps({"step": step, "kind": kind, **values}) + "\n")
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """The table ``synthgate ledger`` prints."""
+    gen, held, con = summary["generated"], summary["held"], summary["consumed"]
+    total = con["real"] + con["synthetic"]
+    lines = [
+        f"{'source':10s} {'generated':>12s} {'held':>12s} {'consumed':>12s} {'share of experience':>20s}",
+    ]
+    for source in ("real", "synthetic"):
+        share = con[source] / total if total else 0.0
+        lines.append(f"{source:10s} {gen[source]:12d} {held[source]:12d} {con[source]:12d} {share:20.3f}")
+    lines.append("")
+    lines.append(f"update batches: {summary['batches']}; mean synthetic share per batch "
+                 f"{summary['synthetic_share_mean_per_batch']:.3f}")  # fmt: skip
+    lines.append(f"real anchor: {'OK' if summary['real_anchor'] else 'NOT ANCHORED'}")
+    if summary["generated_by_origin"]:
+        lines.append("")
+        lines.append("generated by origin:")
+        lines += [f"  {k}: {v}" for k, v in summary["generated_by_origin"].items()]
+    return "\n".join(lines)

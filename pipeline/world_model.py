@@ -1,0 +1,317 @@
+"""The probabilistic ensemble world model, with FTFL's two switches (Barkley & Fridovich-Keil, 2025).
+
+The model predicts ``(reward, next state)`` from ``(state, action)`` as a Gaussian per output.
+Members are one batched network (:class:`pipeline.nets.EnsembleLinear`, one matmul per layer).
+
+Two independent switches reproduce the paper's ablation:
+
+* ``target``: ``direct`` predicts ``s'``; ``residual`` predicts ``s' - s`` (MBPO).
+* ``target_norm``: ``independent`` standardizes the next-state targets per dimension with their
+  own statistics and the reward with its own (refit at every retrain on the training split); the
+  loss is computed in that normalized space and predictions are de-normalized. ``joint`` is the
+  original MBPO: raw targets ``[reward, state part]`` in one loss, so the reward's share of the
+  loss is whatever its raw scale makes it.
+
+Training follows MBPO (REFERENCE.md): inputs standardized, Gaussian NLL with learned log-variance
+bounds and their penalty, per-layer weight decay, a holdout split, early stopping when no member
+improves its holdout loss by more than 1% for more than ``patience`` epochs (keeping each member's
+best snapshot), elites chosen on holdout loss. Each retrain also stops at ``max_epochs`` and at
+``max_retrain_s`` of wall-clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from pipeline.nets import EnsembleLinear
+
+
+@dataclass(frozen=True)
+class ModelHyper:
+    """Frozen world-model settings read by training and prediction.
+
+    No defaults here: the one place defaults live is :class:`pipeline.config.ModelConfig`, and
+    :func:`pipeline.config.model_hyper` derives this from it.
+    """
+
+    members: int
+    elites: int
+    hidden: int
+    depth: int
+    weight_decay: tuple[float, ...]
+    lr: float
+    batch_size: int
+    holdout_ratio: float
+    max_holdout: int
+    patience: int
+    max_epochs: int
+    max_retrain_s: float
+    logvar_penalty: float
+    target: str
+    target_norm: str
+    improvement: float = 0.01  # MBPO's early-stopping rule: "improves by more than 1%"
+
+    def __post_init__(self) -> None:
+        if self.target not in ("direct", "residual"):
+            raise ValueError(f"target={self.target!r}: valid: direct, residual")
+        if self.target_norm not in ("independent", "joint"):
+            raise ValueError(f"target_norm={self.target_norm!r}: valid: independent, joint")
+        if not 0 < self.elites <= self.members:
+            raise ValueError(f"elites={self.elites}: must be in [1, members={self.members}]")
+        if len(self.weight_decay) != self.depth + 1:
+            raise ValueError(f"weight_decay has {len(self.weight_decay)} entries; need depth + 1 = {self.depth + 1}")
+
+
+class Standardizer(nn.Module):
+    """Per-dimension ``(x - mean) / std`` with statistics fitted on data (std floored at 1e-6)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def fit(self, x: torch.Tensor) -> None:
+        self.mean.copy_(x.mean(0))
+        self.std.copy_(x.std(0, unbiased=False).clamp_min(1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def inverse(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.std + self.mean
+
+
+class EnsembleDynamics(nn.Module):
+    """``members`` Gaussian MLPs over standardized ``[state, action]``; output ``[reward, state part]``."""
+
+    elite_idx: torch.Tensor
+    obs_low: torch.Tensor
+    obs_high: torch.Tensor
+
+    def __init__(self, obs_dim: int, act_dim: int, hp: ModelHyper) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim, self.hp = obs_dim, act_dim, hp
+        out = 1 + obs_dim
+        sizes = [obs_dim + act_dim, *([hp.hidden] * hp.depth), 2 * out]
+        self.layers = nn.ModuleList(EnsembleLinear(hp.members, a, b) for a, b in pairwise(sizes))
+        self.max_logvar = nn.Parameter(torch.full((1, 1, out), 0.5))
+        self.min_logvar = nn.Parameter(torch.full((1, 1, out), -10.0))
+        self.inputs = Standardizer(obs_dim + act_dim)
+        self.targets = Standardizer(out)  # identity (mean 0, std 1) under target_norm=joint
+        self.register_buffer("elite_idx", torch.arange(hp.elites))
+        self.register_buffer("obs_low", torch.full((obs_dim,), -torch.inf))
+        self.register_buffer("obs_high", torch.full((obs_dim,), torch.inf))
+
+    def raw(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance in the model's target space, ``[members, batch, 1 + obs_dim]``."""
+        x = self.inputs(torch.cat([obs, act], dim=-1))
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.hp.members, -1, -1)
+        for layer in self.layers[:-1]:
+            x = F.silu(layer(x))
+        mean, logvar = self.layers[-1](x).chunk(2, dim=-1)
+        logvar = self.max_logvar - F.softplus(self.max_logvar - logvar)
+        logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)
+        return mean, logvar
+
+    def encode_targets(self, obs: torch.Tensor, rew: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        """Training targets in the model's space: ``[reward, s' or s' - s]``, standardized if independent."""
+        state = next_obs - obs if self.hp.target == "residual" else next_obs
+        return self.targets(torch.cat([rew.unsqueeze(-1), state], dim=-1))
+
+    def decode(self, obs: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of ``[reward, next state]`` in the plant's units."""
+        mean = self.targets.inverse(mean)
+        var = logvar.exp() * self.targets.std.pow(2)
+        if self.hp.target == "residual":
+            mean = torch.cat([mean[..., :1], mean[..., 1:] + obs], dim=-1)
+        return mean, var
+
+    def version(self) -> str:
+        """A version id: the first 12 hex digits of the SHA-256 of the weights and statistics."""
+        buf = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in self.state_dict().items()}, buf)
+        return hashlib.sha256(buf.getvalue()).hexdigest()[:12]
+
+
+def nll_loss(
+    model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Gaussian NLL (constant dropped) summed over members, plus the log-variance bound penalty.
+
+    ``obs``/``act``/``target`` are ``[members, batch, ...]``. Returns the loss and, per target block,
+    each block's share of the NLL (reward vs state), the paper's first diagnostic.
+    """
+    mean, logvar = model.raw(obs, act)
+    per_dim = (mean - target).pow(2) * torch.exp(-logvar) + logvar  # [m, b, 1 + obs_dim]
+    per_dim_mean = per_dim.mean(dim=(0, 1))
+    nll = per_dim.mean(dim=(1, 2)).sum()
+    penalty = model.hp.logvar_penalty * (model.max_logvar.sum() - model.min_logvar.sum())
+    mse_per_dim = (mean - target).pow(2).detach().mean(dim=(0, 1))
+    metrics = {
+        "model/nll": nll.detach(),
+        "model/reward_mse_share": mse_per_dim[0] / mse_per_dim.sum(),
+        "model/reward_nll": per_dim_mean[0].detach(),
+        "model/state_nll": per_dim_mean[1:].detach().mean(),
+    }
+    return nll + penalty, metrics
+
+
+def decay_loss(model: EnsembleDynamics) -> torch.Tensor:
+    """MBPO's per-layer weight decay: ``sum_l decay_l * ||W_l||^2 / 2``."""
+    total = torch.zeros((), device=model.max_logvar.device)
+    for layer, decay in zip(model.layers, model.hp.weight_decay, strict=True):
+        assert isinstance(layer, EnsembleLinear)
+        total = total + decay * 0.5 * layer.weight.pow(2).sum()
+    return total
+
+
+def holdout_mse(model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-member mean squared error on the holdout set, in the model's target space."""
+    with torch.no_grad():
+        mean, _ = model.raw(obs, act)
+        return (mean - target.unsqueeze(0)).pow(2).mean(dim=(1, 2))
+
+
+@dataclass
+class FitReport:
+    """What one retrain did."""
+
+    epochs: int
+    steps: int
+    seconds: float
+    stopped_by: str
+    holdout_mse: list[float]
+    elites: list[int]
+    version: str
+    metrics: dict[str, float]
+    holdout: torch.Tensor
+    """Row indices held out of this retrain (for diagnostics on unseen real data)."""
+
+
+def fit(
+    model: EnsembleDynamics,
+    optimizer: torch.optim.Optimizer,
+    obs: torch.Tensor,
+    act: torch.Tensor,
+    rew: torch.Tensor,
+    next_obs: torch.Tensor,
+    generator: torch.Generator,
+) -> FitReport:
+    """Retrains the ensemble (warm start) on all given real transitions.
+
+    Refits the input standardizer, and under ``target_norm=independent`` the target standardizer
+    (state block and reward each with their own statistics), on the training split only.
+    """
+    hp = model.hp
+    n = obs.shape[0]
+    perm = torch.randperm(n, generator=generator, device=generator.device).to(obs.device)
+    n_hold = min(int(n * hp.holdout_ratio), hp.max_holdout)
+    hold, train = perm[:n_hold], perm[n_hold:]
+    model.inputs.fit(torch.cat([obs[train], act[train]], dim=-1))
+    state = next_obs - obs if hp.target == "residual" else next_obs
+    raw_targets = torch.cat([rew.unsqueeze(-1), state], dim=-1)
+    if hp.target_norm == "independent":
+        model.targets.fit(raw_targets[train])
+    model.obs_low.copy_(torch.minimum(obs.min(0).values, next_obs.min(0).values))
+    model.obs_high.copy_(torch.maximum(obs.max(0).values, next_obs.max(0).values))
+    targets = model.targets(raw_targets)
+    n_train = train.shape[0]
+    best = holdout_mse(model, obs[hold], act[hold], targets[hold]) if n_hold else torch.full((hp.members,), torch.inf)
+    snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    since_improved, epochs, steps, stopped_by = 0, 0, 0, "max_epochs"
+    start = time.perf_counter()
+    totals: dict[str, float] = {}
+    while epochs < hp.max_epochs:
+        # Each member sees its own bootstrap resample of the training split (MBPO).
+        idx = train[
+            torch.randint(0, n_train, (hp.members, n_train), generator=generator, device=generator.device).to(
+                obs.device
+            )
+        ]
+        for b in range(0, n_train, hp.batch_size):
+            batch = idx[:, b : b + hp.batch_size]
+            loss, metrics = nll_loss(model, obs[batch], act[batch], targets[batch])
+            loss = loss + decay_loss(model)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+        epochs += 1
+        totals = {k: float(v) for k, v in metrics.items()}
+        if not n_hold:
+            continue
+        current = holdout_mse(model, obs[hold], act[hold], targets[hold])
+        improved = (best - current) / best.clamp_min(1e-12) > hp.improvement
+        if improved.any():
+            best = torch.where(improved, current, best)
+            for key, value in model.state_dict().items():  # keep each improved member's weights
+                if key.startswith("layers."):
+                    snapshot[key][improved] = value.detach()[improved]
+            since_improved = 0
+        else:
+            since_improved += 1
+        if since_improved > hp.patience:
+            stopped_by = "early_stopping"
+            break
+        if time.perf_counter() - start > hp.max_retrain_s:
+            stopped_by = "wall_clock"
+            break
+    if n_hold:
+        layer_state = {k: v for k, v in snapshot.items() if k.startswith("layers.")}
+        model.load_state_dict({**model.state_dict(), **layer_state})
+        final = holdout_mse(model, obs[hold], act[hold], targets[hold])
+        model.elite_idx.copy_(torch.argsort(final)[: hp.elites])
+    else:
+        final = torch.zeros(hp.members)
+    return FitReport(
+        epochs=epochs,
+        steps=steps,
+        seconds=time.perf_counter() - start,
+        stopped_by=stopped_by,
+        holdout_mse=[float(v) for v in final],
+        elites=[int(i) for i in model.elite_idx],
+        version=model.version(),
+        metrics=totals,
+        holdout=hold,
+    )
+
+
+def make_optimizer(model: EnsembleDynamics) -> torch.optim.Optimizer:
+    """Adam over every trainable parameter (decay is in the loss, per layer)."""
+    return torch.optim.Adam(model.parameters(), lr=model.hp.lr, foreach=True)
+
+
+def predict(
+    model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator
+) -> dict[str, Any]:
+    """One sampled step per row from a randomly drawn elite (MBPO's model-as-environment step).
+
+    Returns ``reward``, ``next_obs`` (sampled from the elite's Gaussian), the elites' mean
+    prediction spread (``disagreement``: mean over dims of the std across elites of the next-state
+    means) and the index of the elite each row used.
+    """
+    with torch.no_grad():
+        mean, logvar = model.raw(obs, act)
+        mean, var = model.decode(obs, mean, logvar)
+        elites = mean[model.elite_idx]  # [elites, b, out]
+        n = obs.shape[0]
+        pick = torch.randint(0, model.hp.elites, (n,), generator=generator, device=generator.device).to(obs.device)
+        rows = torch.arange(n, device=obs.device)
+        mu, sd = elites[pick, rows], var[model.elite_idx][pick, rows].sqrt()
+        noise = torch.randn(mu.shape, generator=generator, device=generator.device).to(obs.device)
+        sample = mu + sd * noise
+        disagreement = elites[..., 1:].std(dim=0).mean(dim=-1)
+    return {"reward": sample[:, 0], "next_obs": sample[:, 1:], "disagreement": disagreement, "elite": pick}

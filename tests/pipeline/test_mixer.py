@@ -1,0 +1,48 @@
+"""The mixer: the configured per-batch split, exactly, with provenance kept."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pipeline.buffer import ReplayBuffer, Source
+from pipeline.mixer import Mixer
+
+
+def _buffers() -> tuple[ReplayBuffer, ReplayBuffer]:
+    origins: list[str] = []
+    real, syn = ReplayBuffer(2, 1, 100, origins=origins), ReplayBuffer(2, 1, 1000, origins=origins)
+    real.add(torch.zeros(50, 2), torch.zeros(50, 1), torch.zeros(50), torch.zeros(50, 2), torch.zeros(50),
+             source=Source.REAL, origin="cartpole-swingup/plant", seed=1)  # fmt: skip
+    return real, syn
+
+
+@pytest.mark.parametrize("ratio", [0.05, 0.5, 0.0, 1.0])
+def test_realized_ratio_is_the_configured_split(ratio: float) -> None:
+    real, syn = _buffers()
+    syn.add(torch.ones(500, 2), torch.zeros(500, 1), torch.zeros(500), torch.ones(500, 2), torch.zeros(500),
+            source=Source.SYNTHETIC, origin="model/abc", seed=2, rollout_step=1)  # fmt: skip
+    mixer = Mixer(ratio, 256)
+    gen = torch.Generator().manual_seed(0)
+    real_total = 0
+    for _ in range(50):
+        batch, composition = mixer.sample(real, syn, gen)
+        n_real = int((batch.source == Source.REAL).sum())
+        assert n_real == round(ratio * 256)  # exactly, every batch: a split, not a coin flip
+        assert composition[("real", "cartpole-swingup/plant")] == n_real
+        assert composition[("synthetic", "model/abc")] == 256 - n_real
+        # provenance travels with every row
+        assert (batch.obs[batch.source == Source.SYNTHETIC] == 1).all()
+        assert (batch.rollout_step[batch.source == Source.REAL] == 0).all()
+        real_total += n_real
+    assert real_total / (50 * 256) == pytest.approx(ratio, abs=1 / 256)
+
+
+def test_all_real_while_synthetic_is_empty_and_tables_must_be_shared() -> None:
+    real, syn = _buffers()
+    batch, composition = Mixer(0.05, 64).sample(real, syn, torch.Generator().manual_seed(0))
+    assert (batch.source == Source.REAL).all() and sum(composition.values()) == 64
+    alone = ReplayBuffer(2, 1, 10)
+    alone.add(torch.zeros(2), torch.zeros(1), 0.0, torch.zeros(2), False, source=Source.SYNTHETIC, origin="m", seed=0)
+    with pytest.raises(ValueError, match="share one origin table"):
+        Mixer(0.5, 8).sample(real, alone, torch.Generator())

@@ -100,6 +100,10 @@ class ModelConfig:
     """Cap on wall-clock seconds per retrain."""
     logvar_penalty: float = 0.01
     """Weight of the learned log-variance bound penalty."""
+    likelihood: str = "gaussian_nll"
+    """``gaussian_nll`` (MBPO) or ``beta_nll`` (each element weighted by its variance**beta, held fixed)."""
+    beta: float = 0.5
+    """The β of β-NLL."""
 
 
 @dataclass
@@ -219,6 +223,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"algo.model.elites={m.elites}: must be <= algo.model.members={m.members}")
     if len(m.weight_decay) != m.depth + 1:
         raise ConfigError(f"algo.model.weight_decay has {len(m.weight_decay)} entries: need depth + 1 = {m.depth + 1}")
+    if m.likelihood not in ("gaussian_nll", "beta_nll"):
+        raise ConfigError(f"algo.model.likelihood={m.likelihood!r}: valid: gaussian_nll, beta_nll")
     if not 0.0 <= m.holdout_ratio < 1.0:
         raise ConfigError(f"algo.model.holdout_ratio={m.holdout_ratio!r}: must be in [0, 1)")
     if any(k < 1 for k in cfg.kstep):
@@ -271,7 +277,8 @@ def model_hyper(cfg: AlgoConfig) -> ModelHyper:
         members=m.members, elites=m.elites, hidden=m.hidden, depth=m.depth, weight_decay=tuple(m.weight_decay),
         lr=m.lr, batch_size=m.batch_size, holdout_ratio=m.holdout_ratio, max_holdout=m.max_holdout,
         patience=m.patience, max_epochs=m.max_epochs, max_retrain_s=m.max_retrain_s,
-        logvar_penalty=m.logvar_penalty, target=cfg.target, target_norm=cfg.target_norm,
+        logvar_penalty=m.logvar_penalty, target=cfg.target, target_norm=cfg.target_norm, likelihood=m.likelihood,
+        beta=m.beta,
     )  # fmt: skip
 
 

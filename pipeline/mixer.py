@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import torch
 
-from pipeline.buffer import Batch, ReplayBuffer, count_by_origin
+from pipeline.buffer import Batch, ReplayBuffer
 
 
 class Mixer:
@@ -16,8 +14,7 @@ class Mixer:
     ``batch_size`` holds exactly ``n_real = round(real_ratio * batch_size)`` real transitions, drawn
     uniformly with replacement from the real buffer, and ``batch_size - n_real`` synthetic ones,
     drawn uniformly with replacement from the synthetic buffer. While the synthetic buffer is
-    empty, the whole batch is real. Every sample keeps its provenance; the composition of each
-    batch is returned so the ledger can count it.
+    empty, the whole batch is real. Every sample keeps its provenance, which the ledger counts.
     """
 
     def __init__(self, real_ratio: float, batch_size: int) -> None:
@@ -26,10 +23,9 @@ class Mixer:
         self.real_ratio, self.batch_size = real_ratio, batch_size
         self.n_real = round(real_ratio * batch_size)
 
-    def sample(
-        self, real: ReplayBuffer, synthetic: ReplayBuffer | None, generator: torch.Generator
-    ) -> tuple[Batch, Counter[tuple[str, str]]]:
-        """One mixed batch and its composition by ``(source, origin)``.
+    def sample(self, real: ReplayBuffer, synthetic: ReplayBuffer | None, generator: torch.Generator) -> Batch:
+        """One mixed batch; its rows' ``source`` and ``origin`` (ids into the shared origin table)
+        say where each came from.
 
         Raises:
             ValueError: the two buffers do not share one origin table.
@@ -43,4 +39,4 @@ class Mixer:
             if self.n_real:
                 parts.insert(0, real.sample(self.n_real, generator))
             batch = Batch(**{f: torch.cat([getattr(p, f) for p in parts]) for f in Batch.__dataclass_fields__})
-        return batch, count_by_origin(batch.source, batch.origin, real.origins)
+        return batch

@@ -271,8 +271,8 @@ def update_agent(
 ) -> None:
     """``algo.utd`` SAC gradient steps on batches the mixer draws (all real for ``algo=sac``)."""
     for _ in range(cfg.algo.utd):
-        batch, composition = mixer.sample(state.buffer, state.synthetic, state.gen_update)
-        share = state.ledger.on_batch(composition)
+        batch = mixer.sample(state.buffer, state.synthetic, state.gen_update)
+        share = state.ledger.on_batch(batch.source, batch.origin, state.buffer.origins)
         metrics = sac_update(state.agent, batch, state.gen_update, hp)
         metrics["ledger/batch_synthetic_share"] = torch.tensor(share)
         state.updates += 1

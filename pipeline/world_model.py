@@ -58,6 +58,8 @@ class ModelHyper:
     logvar_penalty: float
     target: str
     target_norm: str
+    likelihood: str
+    beta: float
     improvement: float = 0.01  # MBPO's early-stopping rule: "improves by more than 1%"
 
     def __post_init__(self) -> None:
@@ -65,6 +67,8 @@ class ModelHyper:
             raise ValueError(f"target={self.target!r}: valid: direct, residual")
         if self.target_norm not in ("independent", "joint"):
             raise ValueError(f"target_norm={self.target_norm!r}: valid: independent, joint")
+        if self.likelihood not in ("gaussian_nll", "beta_nll"):
+            raise ValueError(f"likelihood={self.likelihood!r}: valid: gaussian_nll, beta_nll")
         if not 0 < self.elites <= self.members:
             raise ValueError(f"elites={self.elites}: must be in [1, members={self.members}]")
         if len(self.weight_decay) != self.depth + 1:
@@ -151,11 +155,17 @@ def nll_loss(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Gaussian NLL (constant dropped) summed over members, plus the log-variance bound penalty.
 
-    ``obs``/``act``/``target`` are ``[members, batch, ...]``. Returns the loss and, per target block,
-    each block's share of the NLL (reward vs state), the paper's first diagnostic.
+    With ``likelihood=beta_nll`` each element's NLL is weighted by its own predicted variance to the
+    power ``beta``, held constant (β-NLL, Seitzer et al. 2022), so a target cannot be written off
+    as noise by inflating its variance (REFERENCE.md, pitfalls).
+
+    ``obs``/``act``/``target`` are ``[members, batch, ...]``. Returns the loss and metrics: the
+    reward's share of the squared error, and the reward and state blocks' NLL.
     """
     mean, logvar = model.raw(obs, act)
     per_dim = (mean - target).pow(2) * torch.exp(-logvar) + logvar  # [m, b, 1 + obs_dim]
+    if model.hp.likelihood == "beta_nll":
+        per_dim = per_dim * torch.exp(model.hp.beta * logvar).detach()
     per_dim_mean = per_dim.mean(dim=(0, 1))
     nll = per_dim.mean(dim=(1, 2)).sum()
     penalty = model.hp.logvar_penalty * (model.max_logvar.sum() - model.min_logvar.sum())

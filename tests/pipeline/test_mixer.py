@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipeline.buffer import ReplayBuffer, Source
+from pipeline.buffer import ReplayBuffer, Source, count_by_origin
 from pipeline.mixer import Mixer
 
 
@@ -26,7 +26,8 @@ def test_realized_ratio_is_the_configured_split(ratio: float) -> None:
     gen = torch.Generator().manual_seed(0)
     real_total = 0
     for _ in range(50):
-        batch, composition = mixer.sample(real, syn, gen)
+        batch = mixer.sample(real, syn, gen)
+        composition = count_by_origin(batch.source, batch.origin, real.origins)
         n_real = int((batch.source == Source.REAL).sum())
         assert n_real == round(ratio * 256)  # exactly, every batch: a split, not a coin flip
         assert composition[("real", "cartpole-swingup/plant")] == n_real
@@ -40,9 +41,29 @@ def test_realized_ratio_is_the_configured_split(ratio: float) -> None:
 
 def test_all_real_while_synthetic_is_empty_and_tables_must_be_shared() -> None:
     real, syn = _buffers()
-    batch, composition = Mixer(0.05, 64).sample(real, syn, torch.Generator().manual_seed(0))
-    assert (batch.source == Source.REAL).all() and sum(composition.values()) == 64
+    batch = Mixer(0.05, 64).sample(real, syn, torch.Generator().manual_seed(0))
+    assert (batch.source == Source.REAL).all() and batch.obs.shape[0] == 64
     alone = ReplayBuffer(2, 1, 10)
     alone.add(torch.zeros(2), torch.zeros(1), 0.0, torch.zeros(2), False, source=Source.SYNTHETIC, origin="m", seed=0)
     with pytest.raises(ValueError, match="share one origin table"):
         Mixer(0.5, 8).sample(real, alone, torch.Generator())
+
+
+def test_ledger_counts_batches_across_new_origins() -> None:
+    from pipeline.ledger import Ledger
+
+    real, syn = _buffers()
+    ledger = Ledger()
+    gen = torch.Generator().manual_seed(0)
+    mixer = Mixer(0.25, 16)
+    for version in ("model/a", "model/b"):  # a new origin appears between batches
+        syn.add(torch.ones(10, 2), torch.zeros(10, 1), torch.zeros(10), torch.ones(10, 2), torch.zeros(10),
+                source=Source.SYNTHETIC, origin=version, seed=3)  # fmt: skip
+        for _ in range(3):
+            batch = mixer.sample(real, syn, gen)
+            assert ledger.on_batch(batch.source, batch.origin, real.origins) == pytest.approx(12 / 16)
+    consumed = ledger.consumed_counts()
+    assert consumed[("real", "cartpole-swingup/plant")] == 6 * 4
+    assert consumed[("synthetic", "model/a")] + consumed[("synthetic", "model/b")] == 6 * 12
+    assert consumed[("synthetic", "model/b")] > 0
+    assert ledger.summary()["consumed"] == {"real": 24, "synthetic": 72}

@@ -123,3 +123,19 @@ def test_bad_switches_are_refused() -> None:
         hyper(target="delta")
     with pytest.raises(ValueError, match="target_norm='none'"):
         hyper(target_norm="none")
+
+
+def test_beta_nll_weights_each_element_by_its_variance_by_hand() -> None:
+    model = _model("direct", "joint", likelihood="beta_nll", beta=0.5)
+    _zero_output(model)
+    with torch.no_grad():  # predicted log-variance log(4) on every output: weight 4**0.5 = 2
+        model.layers[-1].bias[..., 3:] = torch.log(torch.tensor(4.0))
+    obs, rew, nxt = torch.zeros(1, 2), torch.tensor([2.0]), torch.tensor([[0.0, 0.0]])
+    m = model.hp.members
+    target = model.encode_targets(obs, rew, nxt).expand(m, -1, -1)
+    loss, _ = nll_loss(model, obs.expand(m, -1, -1), torch.zeros(m, 1, 1), target)
+    penalty = model.hp.logvar_penalty * (model.max_logvar.sum() - model.min_logvar.sum())
+    # per element: (y^2 / 4 + log 4) * 2; mean over the 3 outputs, summed over members
+    log4 = torch.log(torch.tensor(4.0)).item()
+    expected = m * ((4.0 / 4 + log4) * 2 + 2 * (0.0 + log4) * 2) / 3
+    assert (loss - penalty).item() == pytest.approx(expected, rel=1e-4)

@@ -1,0 +1,162 @@
+"""Fixed-dataset world-model study (issue 3): the five model variants on the same data and budget.
+
+Usage:
+    python benchmarks/model_study.py [--data benchmarks/data/model_study] [--out docs/model_study]
+                                     [--steps 2000] [--seeds 3] [--tasks hopper-stand ...]
+
+1. Data, made once and reused: for each task, ``synthgate train algo=sac steps=20000`` (5k uniform
+   random steps, then 15k steps of a SAC policy as it learns); its replay buffer (20 episodes) is
+   saved as ``<data>/<task>.npz``.
+2. Four episodes per task (chosen with a fixed seed) are the test set, never trained on; the rest
+   are the training data of every fit.
+3. Each variant is fitted with the production ``pipeline.world_model.fit`` for the same number of
+   gradient steps (early stopping and the wall-clock cap switched off), 7 members, 5 elites,
+   4 x 200, per seed.
+4. Test metrics: reward R² and NRMSE (overall and on the top quarter of rewards), percent model
+   error 1, 5 and 10 steps ahead on test trajectories, ensemble disagreement; plus the raw scale
+   of the state and reward targets. Results append to ``<out>/results.jsonl`` (an interrupted study
+   continues where it stopped); ``<out>/results.md`` is rewritten from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline import checkpoint, diagnostics
+from pipeline.buffer import ReplayBuffer, Source
+from pipeline.config import AlgoConfig, model_hyper
+from pipeline.world_model import EnsembleDynamics, fit, make_optimizer
+
+TASKS = ("hopper-stand", "quadruped-walk", "humanoid-stand", "cheetah-run")
+VARIANTS = {
+    "mbpo": {"target": "residual", "target_norm": "joint"},
+    "ftfl_norm_only": {"target": "residual", "target_norm": "independent"},
+    "ftfl_direct_only": {"target": "direct", "target_norm": "joint"},
+    "ftfl": {"target": "direct", "target_norm": "independent"},
+    "ftfl_beta_nll": {"target": "direct", "target_norm": "independent", "likelihood": "beta_nll"},
+}
+TEST_EPISODES = 4
+
+
+def make_data(task: str, data: Path) -> Path:
+    """Trains SAC for 20k steps on ``task`` and saves its replay buffer (once)."""
+    path = data / f"{task}.npz"
+    if path.exists():
+        return path
+    run = data / "runs" / task
+    cmd = [sys.executable, "-m", "synthgate", "train", f"robot={task}", "algo=sac", "steps=20000",
+           "learning_starts=5000", "eval_every=0", "eval_episodes=1", "progress=false", "seed=0",
+           "checkpoint_every=20000", f"run_dir={run}"]  # fmt: skip
+    print(f"[data] {task}: training SAC for 20k steps to collect data", flush=True)
+    subprocess.run(cmd, check=True, capture_output=True)
+    found = checkpoint.load_latest(run / "checkpoints")
+    assert found is not None
+    buf = found[1]["buffer"]
+    data.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **{k: buf[k].numpy() for k in ("obs", "act", "rew", "next_obs", "terminated", "seed")})
+    return path
+
+
+def split(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (train, test); test is ``TEST_EPISODES`` whole episodes picked with seed 1234."""
+    episodes = np.unique(arrays["seed"])
+    test_eps = np.random.default_rng(1234).choice(episodes, TEST_EPISODES, replace=False)
+    test = np.isin(arrays["seed"], test_eps)
+    return ~test, test
+
+
+def run_one(arrays: dict[str, np.ndarray], variant: str, seed: int, steps: int) -> dict[str, float]:
+    """Fits one variant on the training episodes and scores it on the test episodes."""
+    train, test = split(arrays)
+    t = {k: torch.as_tensor(v) for k, v in arrays.items()}
+    obs, act, rew, nxt = t["obs"][train], t["act"][train], t["rew"][train], t["next_obs"][train]
+    per_epoch = math.ceil(obs.shape[0] * 0.8 / 256)
+    base = model_hyper(AlgoConfig())
+    hp = dataclasses.replace(base, max_epochs=math.ceil(steps / per_epoch), patience=10**9, max_retrain_s=1e9,
+                             **VARIANTS[variant])  # type: ignore[arg-type]  # fmt: skip
+    torch.manual_seed(seed)
+    model = EnsembleDynamics(obs.shape[1], act.shape[1], hp)
+    gen = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    report = fit(model, make_optimizer(model), obs, act, rew, nxt, gen)
+    seconds = time.perf_counter() - start
+    te = {k: v[test] for k, v in t.items()}
+    buf = ReplayBuffer(obs.shape[1], act.shape[1], int(test.sum()))
+    buf.add(te["obs"], te["act"], te["rew"], te["next_obs"], te["terminated"], source=Source.REAL, origin="test",
+            seed=te["seed"])  # fmt: skip
+    out = {
+        **diagnostics.reward_metrics(model, te["obs"], te["act"], te["rew"]),
+        **diagnostics.kstep_errors(model, buf, (1, 5, 10), 1000, torch.Generator().manual_seed(0)),
+        "diag/disagreement": diagnostics.disagreement(model, te["obs"], te["act"]),
+        **diagnostics.target_scales(model, obs, rew, nxt),
+        "grad_steps": float(report.steps),
+        "fit_s": seconds,
+    }
+    return {k.removeprefix("diag/"): float(v) for k, v in out.items()}
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    """Mean ± std over seeds per task and variant."""
+    cols = ["reward_nrmse", "reward_nrmse_rewarded", "reward_r2", "model_error_pct_k1", "model_error_pct_k5",
+            "model_error_pct_k10", "disagreement"]  # fmt: skip
+    lines = [
+        "| task | variant | seeds | " + " | ".join(cols) + " | state target std | reward target std |",
+        "|---|---|---|" + "---|" * (len(cols) + 2),
+    ]
+    for task in dict.fromkeys(r["task"] for r in rows):
+        for variant in VARIANTS:
+            sel = [r for r in rows if r["task"] == task and r["variant"] == variant]
+            if not sel:
+                continue
+            cells = []
+            for c in cols:
+                vals = np.array([float(r[c]) for r in sel])  # type: ignore[arg-type]
+                cells.append(f"{vals.mean():.3g} ± {vals.std():.2g}")
+            scale = [f"{np.mean([float(r[c]) for r in sel]):.3g}" for c in ("state_target_std", "reward_target_std")]  # type: ignore[arg-type]
+            lines.append(f"| {task} | {variant} | {len(sel)} | " + " | ".join(cells + scale) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=Path("benchmarks/data/model_study"))
+    p.add_argument("--out", type=Path, default=Path("docs/model_study"))
+    p.add_argument("--steps", type=int, default=2000, help="gradient steps per fit (the same for every variant)")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--tasks", nargs="+", default=list(TASKS))
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = args.out / "results.jsonl"
+    done = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
+    seen = {(r["task"], r["variant"], r["seed"], r["budget"]) for r in done}
+    for task in args.tasks:
+        arrays = dict(np.load(make_data(task, args.data)))
+        for seed in range(args.seeds):
+            for variant in VARIANTS:
+                if (task, variant, seed, args.steps) in seen:
+                    continue
+                row = {"task": task, "variant": variant, "seed": seed, "budget": args.steps,
+                       "transitions": len(arrays["obs"]), **run_one(arrays, variant, seed, args.steps)}  # fmt: skip
+                print(json.dumps(row), flush=True)
+                with open(results, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                done.append(row)
+    rows = [r for r in done if r["budget"] == args.steps]
+    text = (f"Generated by `python benchmarks/model_study.py --steps {args.steps} --seeds {args.seeds}`; "
+            "mean ± std over seeds; errors on 4 held-out test episodes per task.\n\n" + table(rows) + "\n")  # fmt: skip
+    (args.out / "results.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,9 +7,11 @@ Configs are never mutated after parsing; hot code reads frozen values derived by
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import robots
+from pipeline.interchange import DatasetImportConfig
 from pipeline.sac import SACHyper
 from pipeline.world_model import ModelHyper
 
@@ -178,6 +180,8 @@ class TrainConfig:
     """Alarm when the critic's mean Q on evaluation states falls below this fraction of the MC return."""
     kstep: list[int] = field(default_factory=lambda: [1, 5, 10])
     """Horizons of the k-step model error diagnostic."""
+    import_datasets: list[DatasetImportConfig] = field(default_factory=list)
+    """LeRobot datasets loaded into the real buffer before a new run starts (see docs/data.md)."""
 
 
 RESUMABLE_CHANGES = frozenset({"steps", "progress", "threads", "device"})
@@ -227,6 +231,9 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"algo.model.likelihood={m.likelihood!r}: valid: gaussian_nll, beta_nll")
     if not 0.0 <= m.holdout_ratio < 1.0:
         raise ConfigError(f"algo.model.holdout_ratio={m.holdout_ratio!r}: must be in [0, 1)")
+    for i, ds in enumerate(cfg.import_datasets):
+        if not Path(ds.path).is_dir():
+            raise ConfigError(f"import_datasets[{i}].path={ds.path!r}: no such directory")
     if any(k < 1 for k in cfg.kstep):
         raise ConfigError(f"kstep={cfg.kstep!r}: every horizon must be >= 1")
     unknown = set(cfg.robot_settings) - set(robots.get(cfg.robot).defaults)

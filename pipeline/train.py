@@ -40,6 +40,7 @@ from pipeline.config import (
     sac_hyper,
     validate,
 )
+from pipeline.interchange import import_dataset
 from pipeline.ledger import Ledger, append_event
 from pipeline.mixer import Mixer
 from pipeline.model_env import ModelEnv, rollout
@@ -482,6 +483,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     else:
         state.obs, _ = env.reset(seed=stream_seed(cfg.seed, _TRAIN_STREAM, 0))
         log.info("new run %s: %s, %s, %d steps, seed %d", run_dir, cfg.robot, cfg.algo.name, cfg.steps, cfg.seed)
+        for ds in cfg.import_datasets:
+            n, evicted = import_dataset(ds, cfg.robot, state.buffer)
+            state.ledger.on_stored(Source.REAL, state.buffer.origins[-1], n, evicted)
+            log.info("imported %d real transitions from %s", n, ds.path)
     runlog = RunLog(run_dir, state.step if found is not None else None)
     if found is None:
         text = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)

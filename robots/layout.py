@@ -85,6 +85,16 @@ class ObsLayout:
         except KeyError:
             raise KeyError(f"{key!r} is not in the layout; valid keys: {sorted(self._index)}") from None
 
+    def column_names(self) -> list[str]:
+        """One name per column: ``field.element`` where elements are named, else ``field[i]``."""
+        names: list[str] = []
+        for f in self.fields:
+            if f.elements:
+                names += [f"{f.name}.{e}" for e in f.elements]
+            else:
+                names += [f.name] if f.size == 1 else [f"{f.name}[{i}]" for i in range(f.size)]
+        return names
+
     def describe(self) -> list[dict[str, object]]:
         """A JSON-friendly description: field, first column, size, element names."""
         return [

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import hydra
 from hydra.core.config_store import ConfigStore
@@ -24,10 +25,12 @@ commands:
            (an existing run_dir is resumed from its last good checkpoint)
   robots   list the registered robots with their tags, layouts and failure predicates
   ledger   print a run's ledger: synthgate ledger <run_dir>
+  export   write a run's transitions as a LeRobot v3.0 dataset:
+           synthgate export <run_dir> --what real|synthetic|panels --out <dir> [--episodes N] [--video]
 """
 
 
-def _fail(command: str, message: str) -> None:
+def _fail(command: str, message: str) -> NoReturn:
     print(f"synthgate {command}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
@@ -84,6 +87,66 @@ def _ledger(args: Sequence[str]) -> int:
     return 0
 
 
+def _export(args: Sequence[str]) -> int:
+    import argparse
+    from pathlib import Path
+
+    import numpy as np
+    import yaml
+
+    from pipeline import checkpoint
+    from pipeline.buffer import ReplayBuffer
+    from pipeline.interchange import export_buffer
+    from robots.lerobot_format import DatasetError
+
+    parser = argparse.ArgumentParser(prog="synthgate export", description="Write a run's data as a LeRobot dataset.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--what", choices=("real", "synthetic", "panels"), required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--episodes", type=int, default=None, help="export at most this many episodes")
+    parser.add_argument("--video", action="store_true", help="render real episodes (plant replayed) as mp4")
+    opts = parser.parse_args(list(args))
+    if opts.what == "panels":
+        _fail("export", "this run has no validation panels: panels are made by the validation stage, "
+                        "which is not built yet (issue 6); export real or synthetic")  # fmt: skip
+    config_path = opts.run_dir / "config.yaml"
+    if not config_path.is_file():
+        _fail("export", f"{config_path} does not exist: is {opts.run_dir} a synthgate run directory?")
+    cfg = yaml.safe_load(config_path.read_text())
+    found = checkpoint.load_latest(opts.run_dir / "checkpoints")
+    if found is None:
+        _fail("export", f"{opts.run_dir} has no checkpoint yet")
+        return 2
+    payload = found[1]
+    key = "buffer" if opts.what == "real" else "synthetic"
+    state = payload.get(key)
+    if state is None:
+        _fail("export", f"{opts.run_dir} ({cfg['algo']['name']}) has no synthetic buffer: it is not model-based")
+    buffer = ReplayBuffer(state["obs"].shape[1], state["act"].shape[1], state["capacity"])
+    buffer.load_state_dict(state)
+    robot = cfg["robot"]
+    settings = cfg.get("robot_settings", {})
+
+    def render(seed: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        env = robots.make(robot, **settings)
+        env.reset(seed=int(seed))
+        frames = [np.asarray(env.render())]
+        for act in actions[:-1]:
+            env.step(act)
+            frames.append(np.asarray(env.render()))
+        env.close()
+        return np.stack(frames)
+
+    try:
+        summary = export_buffer(buffer, robot, opts.out, opts.what, max_episodes=opts.episodes,
+                                render=render if opts.video else None)  # fmt: skip
+    except DatasetError as err:
+        _fail("export", str(err))
+        return 2
+    print(f"wrote {summary['episodes']} episodes, {summary['frames']} frames of {opts.what} data to {summary['path']}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``synthgate`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -99,5 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _robots(rest)
     if command == "ledger":
         return _ledger(rest)
-    _fail(command, f"unknown command {command!r}; valid commands: ledger, robots, train")
+    if command == "export":
+        return _export(rest)
+    _fail(command, f"unknown command {command!r}; valid commands: export, ledger, robots, train")
     return 2

@@ -1,0 +1,238 @@
+"""Replay buffers to and from LeRobot v3.0 datasets, with provenance.
+
+Export writes one frame per stored transition: ``observation.state`` (s), ``action`` (a),
+``next.observation.state`` (s'), ``next.reward``, ``next.terminated`` (failure), ``next.done``
+(failure or the episode's last frame) and the ``provenance.*`` features, whose lookup tables
+(origins, model versions, scenarios) are written into ``info.json`` under ``synthgate``.
+
+Real episodes are the plant's own: consecutive rows of one episode seed whose ``next_obs``
+equals the next row's ``obs``. Synthetic transitions are branched model rollouts, not
+trajectories: they are exported grouped by the model version that made them, one "episode" per
+version, and ``info.json`` says so.
+
+Import declares, in config, which features make the robot's observation and action, checks
+names and shapes against the robot's layout before touching the buffer (a mismatch lists both
+sides), and only then adds the transitions as real, with origin ``lerobot:<path>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import robots
+from pipeline.buffer import ReplayBuffer, Source
+from robots.lerobot_format import Dataset, DatasetError, Episode, Feature, read_dataset, write_dataset
+
+PROVENANCE_DOC = {
+    "provenance.source": "0 = real (a plant or a recorded log), 1 = synthetic (the world model)",
+    "provenance.origin": "index into synthgate.origins: '<robot>/plant', 'lerobot:<path>' or 'model/<version>'",
+    "provenance.model_version": "index into synthgate.model_versions; -1 for real transitions",
+    "provenance.scenario": "index into synthgate.scenarios; -1 for nominal (no scenario)",
+    "provenance.seed": "the plant episode's reset seed, or the seed of the rollout batch",
+    "provenance.rollout_step": "0 for real; k for the k-th step of a model rollout",
+}
+
+
+@dataclass
+class DatasetImportConfig:
+    """How a LeRobot dataset's features map onto a robot's observation and action."""
+
+    path: str = "???"
+    """Dataset root (the folder holding meta/ and data/)."""
+    observation: list[str] = field(default_factory=lambda: ["observation.state"])
+    """Features concatenated, in this order, into the robot's flat observation."""
+    action: str = "action"
+    """The action feature (already in [-1, 1])."""
+    reward: str = "next.reward"
+    """The reward feature."""
+    terminated: str | None = "next.terminated"
+    """A boolean failure feature; None if the log has none (episodes then end by time only)."""
+    next_observation: list[str] | None = field(default_factory=lambda: ["next.observation.state"])
+    """Features making s'; None takes s' from the episode's next frame (its last frame is dropped)."""
+    check_names: bool = True
+    """When the dataset names its elements, require them to equal the robot's column names."""
+
+
+def _layout_features(record: robots.RobotRecord) -> dict[str, Feature]:
+    obs_names = record.layout.column_names()
+    return {
+        "observation.state": Feature("float32", (record.layout.size,), obs_names),
+        "action": Feature("float32", (record.action_dim,), [f"a{i}" for i in range(record.action_dim)]),
+        "next.observation.state": Feature("float32", (record.layout.size,), obs_names),
+        "next.reward": Feature("float32", (1,)),
+        "next.terminated": Feature("bool", (1,)),
+        "next.done": Feature("bool", (1,)),
+        "provenance.source": Feature("int64", (1,)),
+        "provenance.origin": Feature("int64", (1,)),
+        "provenance.model_version": Feature("int64", (1,)),
+        "provenance.scenario": Feature("int64", (1,)),
+        "provenance.seed": Feature("int64", (1,)),
+        "provenance.rollout_step": Feature("int64", (1,)),
+    }
+
+
+def real_episode_rows(buffer: ReplayBuffer) -> list[np.ndarray]:
+    """Row indices of each real plant episode, in time order (continuity checked row by row)."""
+    n = buffer.size
+    rows = np.arange(n) if n < buffer.capacity else (np.arange(n) + buffer.ptr) % buffer.capacity
+    rows = rows[buffer.source[rows].numpy() == int(Source.REAL)]
+    if len(rows) == 0:
+        return []
+    seed = buffer.seed[rows].numpy()
+    cont = (buffer.next_obs[rows[:-1]] == buffer.obs[rows[1:]]).all(-1).numpy() & (seed[:-1] == seed[1:])
+    cut = np.flatnonzero(~cont) + 1
+    return np.split(rows, cut)
+
+
+def export_buffer(
+    buffer: ReplayBuffer,
+    robot: str,
+    out: Path,
+    what: str,
+    *,
+    max_episodes: int | None = None,
+    render: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    task: str | None = None,
+) -> dict[str, Any]:
+    """Writes the buffer's real (``what="real"``) or synthetic transitions as a LeRobot dataset.
+
+    Args:
+        render: for real episodes, ``render(seed, actions) -> [T, H, W, 3]`` frames (the
+            plant replayed), written as ``observation.images.render`` video.
+
+    Returns:
+        A short summary (episodes, frames, path).
+    """
+    record = robots.get(robot)
+    features = _layout_features(record)
+    origins = list(buffer.origins)
+    versions = [o.removeprefix("model/") for o in origins if o.startswith("model/")]
+    if what == "real":
+        groups = real_episode_rows(buffer)
+    elif what == "synthetic":
+        rows = np.flatnonzero(buffer.source[: buffer.size].numpy() == int(Source.SYNTHETIC))
+        origin = buffer.origin[rows].numpy()
+        groups = [rows[origin == oid] for oid in np.unique(origin)]
+    else:
+        raise ValueError(f"what={what!r}: valid: real, synthetic")
+    if not groups:
+        raise DatasetError(f"the buffer holds no {what} transitions to export")
+    groups = groups[:max_episodes] if max_episodes else groups
+    episodes = []
+    for rows in groups:
+        idx = torch.as_tensor(rows)
+        origin_ids = buffer.origin[idx].numpy().astype(np.int64)
+        version_ids = np.array([versions.index(origins[o][6:]) if origins[o].startswith("model/") else -1
+                                for o in origin_ids], dtype=np.int64)  # fmt: skip
+        terminated = buffer.terminated[idx].numpy()
+        done = terminated.copy()
+        done[-1] = True
+        frames = {
+            "observation.state": buffer.obs[idx].numpy(),
+            "action": buffer.act[idx].numpy(),
+            "next.observation.state": buffer.next_obs[idx].numpy(),
+            "next.reward": buffer.rew[idx].numpy(),
+            "next.terminated": terminated,
+            "next.done": done,
+            "provenance.source": buffer.source[idx].numpy().astype(np.int64),
+            "provenance.origin": origin_ids,
+            "provenance.model_version": version_ids,
+            "provenance.scenario": np.full(len(rows), -1, dtype=np.int64),
+            "provenance.seed": buffer.seed[idx].numpy(),
+            "provenance.rollout_step": buffer.rollout_step[idx].numpy().astype(np.int64),
+        }
+        videos = {}
+        if render is not None and what == "real":
+            videos["observation.images.render"] = render(buffer.seed[idx][0].numpy(), frames["action"])
+        episodes.append(Episode(frames, task or f"{robot}: {what} transitions", videos))
+    env = robots.make(robot)
+    fps = max(round(1.0 / env.unwrapped.control_timestep), 1)  # type: ignore[attr-defined]
+    env.close()
+    info = {
+        "origins": origins,
+        "model_versions": versions,
+        "scenarios": [],
+        "provenance_features": PROVENANCE_DOC,
+        "robot": robot,
+        "observation_layout": record.layout.describe(),
+        "episodes_are": "plant episodes" if what == "real" else
+        "groups of branched model-rollout transitions, one group per model version (not trajectories)",
+        "lerobot_imported": False,
+        "written_by": "synthgate (pyarrow; LeRobot is not importable on Python 3.11 with a CPU torch)",
+    }  # fmt: skip
+    write_dataset(out, episodes, features, fps=fps, robot_type=robot, synthgate_info=info)
+    return {"episodes": len(episodes), "frames": int(sum(len(g) for g in groups)), "path": str(out)}
+
+
+def _gather(
+    ds: Dataset, names: list[str], width: int, side: str, record: robots.RobotRecord, check: bool
+) -> np.ndarray:
+    available = ds.features
+    missing = [n for n in names if n not in available]
+    if missing:
+        listing = ", ".join(f"{k} {list(v.shape)}" for k, v in available.items())
+        raise DatasetError(f"{side}: features {missing} are not in {ds.root}; it has: {listing}")
+    sizes = [int(np.prod(available[n].shape)) for n in names]
+    if sum(sizes) != width:
+        lhs = " + ".join(f"{n} {list(available[n].shape)}" for n in names)
+        rhs = ", ".join(f"{f['field']}[{f['size']}]" for f in record.layout.describe()) if "obs" in side else ""
+        raise DatasetError(
+            f"{side}: dataset gives {lhs} = {sum(sizes)} columns; robot {record.name} needs {width}"
+            + (f" ({rhs})" if rhs else "")
+        )
+    if check and "obs" in side:
+        names_ds = [x for n in names for x in (available[n].names or [])]
+        if names_ds and names_ds != record.layout.column_names():
+            diff = [(a, b) for a, b in zip(names_ds, record.layout.column_names(), strict=False) if a != b][:5]
+            raise DatasetError(
+                f"{side}: element names differ from {record.name}'s layout, first differences "
+                f"(dataset, robot): {diff}; set check_names=false if the columns match by position"
+            )
+    return np.concatenate([ds.frames[n].reshape(len(ds.frames[n]), -1) for n in names], axis=1).astype(np.float32)
+
+
+def import_dataset(cfg: DatasetImportConfig, robot: str, buffer: ReplayBuffer) -> tuple[int, Any]:
+    """Adds a LeRobot dataset's transitions to ``buffer`` as real data.
+
+    Everything is read and validated first; the buffer is written only when all of it is good, so
+    a bad dataset leaves the buffer exactly as it was.
+
+    Returns:
+        The number of transitions added, and the buffer's eviction counts (for the ledger).
+
+    Raises:
+        DatasetError: missing files, unreadable parquet, shapes or names that disagree.
+    """
+    record = robots.get(robot)
+    ds = read_dataset(Path(cfg.path))
+    obs = _gather(ds, cfg.observation, record.layout.size, "observation", record, cfg.check_names)
+    act = _gather(ds, [cfg.action], record.action_dim, "action", record, False)
+    rew = _gather(ds, [cfg.reward], 1, "reward", record, False)[:, 0]
+    if cfg.terminated is not None:
+        term = _gather(ds, [cfg.terminated], 1, "terminated", record, False)[:, 0].astype(bool)
+    else:
+        term = np.zeros(len(obs), dtype=bool)
+    if cfg.next_observation is not None:
+        nxt = _gather(ds, cfg.next_observation, record.layout.size, "next observation", record, cfg.check_names)
+        keep = np.arange(len(obs))
+    else:  # s' is the next frame of the same episode; each episode's last frame has none
+        keep = np.concatenate([np.arange(lo, hi - 1) for lo, hi in ds.episode_bounds])
+        nxt = obs[keep + 1]
+        obs, act, rew, term = obs[keep], act[keep], rew[keep], term[keep]
+    if not (np.isfinite(obs).all() and np.isfinite(act).all() and np.isfinite(rew).all() and np.isfinite(nxt).all()):
+        raise DatasetError(f"{ds.root}: non-finite values in the mapped observation, action or reward")
+    if len(obs) > buffer.capacity - buffer.size:
+        raise DatasetError(f"{ds.root}: {len(obs)} transitions do not fit in the buffer's free space "
+                           f"({buffer.capacity - buffer.size}); raise buffer_capacity")  # fmt: skip
+    episode = np.zeros(len(ds.frames["index"]), dtype=np.int64)
+    for i, (lo, hi) in enumerate(ds.episode_bounds):
+        episode[lo:hi] = i
+    evicted = buffer.add(obs, act, rew, nxt, term, source=Source.REAL, origin=f"lerobot:{ds.root}",
+                         seed=torch.as_tensor(episode[keep]))  # fmt: skip
+    return len(obs), evicted

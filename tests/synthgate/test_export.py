@@ -1,0 +1,65 @@
+"""synthgate export: a run's real episodes as a LeRobot dataset with rendered video."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pyarrow.parquet as pq
+
+from tests.synthgate.test_cli import synthgate
+
+
+def test_export_cheetah_run_with_video_readable_by_pyarrow_and_opencv(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    trained = synthgate(
+        "train", "robot=cheetah-run", "algo=sac", "steps=240", "learning_starts=240", "eval_every=0",
+        "eval_episodes=1", "progress=false", "+robot_settings.max_episode_steps=80",
+        "+robot_settings.render_width=64", "+robot_settings.render_height=48", f"run_dir={run}",
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    out = tmp_path / "dataset"
+    exported = synthgate("export", str(run), "--what", "real", "--out", str(out), "--video")
+    assert exported.returncode == 0, exported.stderr
+    assert "wrote 3 episodes, 240 frames of real data" in exported.stdout
+
+    table = pq.read_table(next((out / "data").glob("chunk-*/file-*.parquet")))
+    assert table.num_rows == 240
+    assert set(table.column("episode_index").to_pylist()) == {0, 1, 2}
+    assert set(table.column("provenance.source").to_pylist()) == {0}
+    info = json.loads((out / "meta" / "info.json").read_text())
+    assert info["fps"] == 100 and info["features"]["observation.images.render"]["shape"] == [48, 64, 3]
+
+    video = next((out / "videos" / "observation.images.render").glob("chunk-*/file-*.mp4"))
+    cap = cv2.VideoCapture(str(video))
+    assert cap.isOpened()
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 240
+    assert round(cap.get(cv2.CAP_PROP_FPS)) == 100
+    ok, frame = cap.read()
+    assert ok and frame.shape == (48, 64, 3) and frame.std() > 0
+    episodes = pq.read_table(next((out / "meta" / "episodes").glob("chunk-*/file-*.parquet"))).to_pylist()
+    assert [e["videos/observation.images.render/from_timestamp"] for e in episodes] == [0.0, 0.8, 1.6]
+
+    panels = synthgate("export", str(run), "--what", "panels", "--out", str(tmp_path / "p"))
+    assert panels.returncode == 2 and "no validation panels" in panels.stderr
+    synthetic = synthgate("export", str(run), "--what", "synthetic", "--out", str(tmp_path / "s"))
+    assert synthetic.returncode == 2 and "not model-based" in synthetic.stderr
+
+
+def test_train_starts_from_an_imported_dataset(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    common = ["robot=pendulum-swingup", "algo=sac", "eval_every=0", "eval_episodes=1", "progress=false",
+              "+robot_settings.max_episode_steps=50", "sac.hidden=32"]  # fmt: skip
+    assert synthgate("train", *common, "steps=100", "learning_starts=100", f"run_dir={run}").returncode == 0
+    data = tmp_path / "data"
+    assert synthgate("export", str(run), "--what", "real", "--out", str(data)).returncode == 0
+    second = tmp_path / "second"
+    trained = synthgate("train", *common, "steps=60", "learning_starts=0", f"run_dir={second}",
+                        f"+import_datasets=[{{path: {data}}}]")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert "imported 100 real transitions" in trained.stdout + trained.stderr
+    table = synthgate("ledger", str(second)).stdout
+    assert f"real:lerobot:{data}: 100" in table and "real:pendulum-swingup/plant: 60" in table
+    missing = synthgate("train", *common, "steps=10", f"run_dir={tmp_path / 'x'}", "+import_datasets=[{path: /nope}]")
+    assert missing.returncode == 2 and "import_datasets[0].path='/nope': no such directory" in missing.stderr

@@ -3,7 +3,7 @@
 * Scale: the standard deviation of the raw state and reward targets, and each block's share of
   the model's training error (under ``joint`` raw targets, a small-scale reward is swamped).
 * Reward prediction on held-out real data: R² and NRMSE overall, and NRMSE on rewarded states
-  (the top quarter of rewards) separately, since a model can fit the mean and miss those
+  (reward above a tenth of the largest) separately, since a model can fit the mean and miss those
   (REFERENCE.md, "Learned variances can write a target off as noise").
 * Percent model error ``||ŷ - y|| / ||y||`` one step and k steps ahead against real trajectories,
   rolling the elites' mean prediction under the recorded real actions.
@@ -41,15 +41,23 @@ def target_scales(
 def reward_metrics(
     model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor, rew: torch.Tensor
 ) -> dict[str, float]:
-    """Reward R², NRMSE (RMSE / std of the true reward), NRMSE on the top quarter of rewards."""
+    """Reward RMSE; R² and NRMSE (RMSE / std of the true reward); NRMSE on rewarded states (true
+    reward above a tenth of the largest), which a model can miss while fitting the mean.
+
+    R² and NRMSE are NaN when the true rewards do not vary (std below 1e-6): they are undefined
+    there, and dividing by a floor would print a meaningless huge number.
+    """
     pred = elite_mean(model, obs, act)[:, 0]
     err = pred - rew
-    var = rew.var(unbiased=False).clamp_min(1e-12)
-    top = rew >= torch.quantile(rew, 0.75)
+    std = float(rew.std(unbiased=False))
+    rmse = float(err.pow(2).mean().sqrt())
+    top = rew > 0.1 * rew.max()
+    nan = float("nan")
     return {
-        "diag/reward_r2": float(1.0 - err.pow(2).mean() / var),
-        "diag/reward_nrmse": float(err.pow(2).mean().sqrt() / var.sqrt()),
-        "diag/reward_nrmse_rewarded": float(err[top].pow(2).mean().sqrt() / var.sqrt()),
+        "diag/reward_rmse": rmse,
+        "diag/reward_r2": 1.0 - rmse**2 / std**2 if std > 1e-6 else nan,
+        "diag/reward_nrmse": rmse / std if std > 1e-6 else nan,
+        "diag/reward_nrmse_rewarded": float(err[top].pow(2).mean().sqrt()) / std if std > 1e-6 and top.any() else nan,
     }
 
 

@@ -344,13 +344,22 @@ class RunLog:
         self.writer.close()
 
 
+def _merge(defaults: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
+    """``saved`` over ``defaults``, dictionaries merged key by key."""
+    out = dict(defaults)
+    for key, value in saved.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def prepare_run_dir(cfg: TrainConfig, run_dir: Path, resuming: bool) -> None:
     """Writes ``config.yaml`` for a new run; for a resumed run, refuses a changed config."""
     path = run_dir / "config.yaml"
     current = flat_items(cfg)
     if resuming and path.exists():
         saved = yaml.safe_load(path.read_text())
-        saved_flat = flat_items(saved)
+        # A field added to the schema after the run began reads as its default.
+        saved_flat = flat_items(_merge(dataclasses.asdict(TrainConfig()), saved))
         changed = sorted(
             k
             for k in set(saved_flat) | set(current)

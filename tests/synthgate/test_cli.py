@@ -98,3 +98,18 @@ def test_resume_refuses_a_changed_config(tmp_path: Path) -> None:
     assert changed.returncode == 2 and "sac.hidden: 32 -> 64" in changed.stderr
     longer = synthgate("train", *args, "steps=500", f"run_dir={tmp_path}/r")
     assert longer.returncode == 0 and "500 env steps" in longer.stdout
+
+
+def test_resume_accepts_a_run_made_before_a_field_was_added(tmp_path: Path) -> None:
+    import yaml
+
+    args = [a for a in TINY if not a.startswith("steps=")]
+    assert synthgate("train", *args, "steps=300", f"run_dir={tmp_path}/r").returncode == 0
+    config = tmp_path / "r" / "config.yaml"
+    saved = yaml.safe_load(config.read_text())
+    del saved["kstep"]  # as if written by a version without this field (its default is used)
+    config.write_text(yaml.safe_dump(saved))
+    resumed = synthgate("train", *args, "steps=350", f"run_dir={tmp_path}/r")
+    assert resumed.returncode == 0, resumed.stderr
+    changed = synthgate("train", *args, "steps=400", "kstep=[1,2]", f"run_dir={tmp_path}/r")
+    assert changed.returncode == 2 and "kstep" in changed.stderr

@@ -1,0 +1,346 @@
+"""The perturbation engine: named perturbations of a plant, fired at named hook points.
+
+Every perturbation is a pure function of ``(model, parameters, rng)``: it reads the MuJoCo model
+(names, nominal values) and returns the *edits* it wants, never mutating anything itself. The
+engine (:class:`PerturbedEnv`) applies the edits and, on every reset, first restores every model
+array from a pristine copy taken at construction, so the nominal model comes back exactly.
+
+Hook points (dm_control's composer names them the same way): ``on_reset``, ``at_step`` (step t of
+the episode, for ``duration`` steps) and ``every_n_steps``. Each parameter is drawn from the
+distribution written next to it (:class:`Uniform`, :class:`Choice` or a fixed number).
+
+Families:
+
+* model: ``friction_scale`` (floor and contacts), ``mass_scale`` and ``payload`` on a named body,
+  ``actuator_scale`` (weak actuator) and ``dead_actuator``, ``damping_scale`` on joints;
+* state: ``push`` (a force on a named body for ``duration`` steps, or a velocity impulse);
+* sensing: ``obs_noise``, ``obs_bias``, ``obs_dropout`` (zeros or hold-last for ``duration`` steps),
+  on named observation fields;
+* actuation: ``action_latency`` (k steps) and ``action_noise``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+HOOKS = ("on_reset", "at_step", "every_n_steps")
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """A parameter drawn uniformly from [low, high]."""
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if self.low > self.high:
+            raise ValueError(f"Uniform range min {self.low} > max {self.high}")
+
+    def sample(self, rng: np.random.Generator) -> float:
+        return float(rng.uniform(self.low, self.high))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A parameter drawn uniformly from a list of options."""
+
+    options: tuple[Any, ...]
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        return self.options[int(rng.integers(len(self.options)))]
+
+
+Param = float | int | str | Uniform | Choice
+
+
+def draw(value: Param, rng: np.random.Generator) -> Any:
+    """A concrete value for a parameter (fixed values are returned as they are)."""
+    return value.sample(rng) if isinstance(value, Uniform | Choice) else value
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """When a perturbation fires: ``on_reset``; ``at_step`` (``step``); or every ``every`` steps.
+    Effects on the state or the sensors last ``duration`` steps from firing."""
+
+    hook: str = "on_reset"
+    step: int = 0
+    every: int = 0
+    duration: int = 1
+
+    def __post_init__(self) -> None:
+        if self.hook not in HOOKS:
+            raise ValueError(f"trigger hook {self.hook!r}: valid: {', '.join(HOOKS)}")
+        if self.hook == "every_n_steps" and self.every < 1:
+            raise ValueError("trigger every_n_steps needs every >= 1")
+        if self.duration < 1:
+            raise ValueError(f"trigger duration {self.duration}: must be >= 1")
+
+    def fires(self, t: int) -> bool:
+        """Whether it fires before control step ``t`` (0 = the first step after reset)."""
+        if self.hook == "at_step":
+            return t == self.step
+        if self.hook == "every_n_steps":
+            return t > 0 and t % self.every == 0
+        return False
+
+
+Edit = tuple[str, Any, np.ndarray]
+"""``(model field, index, new value)`` applied as ``model.<field>[index] = value``."""
+
+
+def _id(model: mujoco.MjModel, kind: mujoco.mjtObj, name: str, what: str) -> int:
+    if kind == mujoco.mjtObj.mjOBJ_ACTUATOR:
+        names = actuator_names(model)
+        if name in names:
+            return names.index(name)
+        raise ValueError(f"no actuator {name!r} in this robot; valid: {', '.join(names)}")
+    i = mujoco.mj_name2id(model, kind, name)
+    if i < 0:
+        count = {mujoco.mjtObj.mjOBJ_BODY: model.nbody, mujoco.mjtObj.mjOBJ_ACTUATOR: model.nu,
+                 mujoco.mjtObj.mjOBJ_JOINT: model.njnt}[kind]  # fmt: skip
+        valid = [mujoco.mj_id2name(model, kind, j) for j in range(count)]
+        raise ValueError(f"no {what} {name!r} in this robot; valid: {', '.join(n for n in valid if n)}")
+    return int(i)
+
+
+def body_names(model: mujoco.MjModel) -> list[str]:
+    return [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, i) for i in range(model.nbody)]
+
+
+def actuator_names(model: mujoco.MjModel) -> list[str]:
+    """Actuator names; an unnamed actuator (Gymnasium's XML) is named after the joint it drives."""
+    out = []
+    for i in range(model.nu):
+        name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_ACTUATOR, i)
+        if not name:
+            name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, int(model.actuator_trnid[i, 0]))
+        out.append(name)
+    return out
+
+
+# --- model perturbations: pure functions (model, params, rng) -> edits --------------------------
+
+
+def friction_scale(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.random.Generator) -> list[Edit]:
+    """Scales the sliding friction of every geom (floor and contacts). ``scale``: e.g. Uniform(0.1, 0.3)."""
+    scale = draw(params["scale"], rng)
+    return [("geom_friction", (slice(None), 0), model.geom_friction[:, 0] * scale)]
+
+
+def mass_scale(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.random.Generator) -> list[Edit]:
+    """Scales a named body's mass and inertia. ``body``; ``scale``: e.g. Uniform(0.8, 1.5)."""
+    b = _id(model, mujoco.mjtObj.mjOBJ_BODY, str(params["body"]), "body")
+    scale = draw(params["scale"], rng)
+    return [("body_mass", b, model.body_mass[b] * scale), ("body_inertia", b, model.body_inertia[b] * scale)]
+
+
+def payload(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.random.Generator) -> list[Edit]:
+    """Adds a point payload of ``mass`` kg (e.g. Uniform(1, 5)) at a named body's centre of mass."""
+    b = _id(model, mujoco.mjtObj.mjOBJ_BODY, str(params["body"]), "body")
+    mass = draw(params["mass"], rng)
+    return [("body_mass", b, model.body_mass[b] + mass)]
+
+
+def actuator_scale(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.random.Generator) -> list[Edit]:
+    """Weakens (or strengthens) a named actuator's gear by ``scale`` (e.g. Uniform(0.2, 0.5))."""
+    a = _id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, str(params["actuator"]), "actuator")
+    scale = draw(params["scale"], rng)
+    return [("actuator_gear", (a, 0), model.actuator_gear[a, 0] * scale)]
+
+
+def dead_actuator(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.random.Generator) -> list[Edit]:
+    """A named actuator (or one drawn with Choice) produces no force."""
+    a = _id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, str(draw(params["actuator"], rng)), "actuator")
+    return [("actuator_gear", (a, 0), np.zeros(()))]
+
+
+def damping_scale(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.random.Generator) -> list[Edit]:
+    """Scales the damping of every dof of a named joint, or of all joints when ``joint`` is ``all``."""
+    scale = draw(params["scale"], rng)
+    joint = str(params.get("joint", "all"))
+    if joint == "all":
+        return [("dof_damping", slice(None), model.dof_damping * scale)]
+    j = _id(model, mujoco.mjtObj.mjOBJ_JOINT, joint, "joint")
+    dof = model.jnt_dofadr[j]
+    return [("dof_damping", dof, model.dof_damping[dof] * scale)]
+
+
+MODEL_FAMILIES: dict[str, Callable[[mujoco.MjModel, Mapping[str, Param], np.random.Generator], list[Edit]]] = {
+    "friction_scale": friction_scale,
+    "mass_scale": mass_scale,
+    "payload": payload,
+    "actuator_scale": actuator_scale,
+    "dead_actuator": dead_actuator,
+    "damping_scale": damping_scale,
+}
+OTHER_FAMILIES = ("push", "obs_noise", "obs_bias", "obs_dropout", "action_latency", "action_noise")
+FAMILIES = (*MODEL_FAMILIES, *OTHER_FAMILIES)
+PARAMS: dict[str, tuple[str, ...]] = {
+    "friction_scale": ("scale",),
+    "mass_scale": ("body", "scale"),
+    "payload": ("body", "mass"),
+    "actuator_scale": ("actuator", "scale"),
+    "dead_actuator": ("actuator",),
+    "damping_scale": ("scale", "joint"),
+    "push": ("body", "force", "direction", "mode"),
+    "obs_noise": ("std", "fields"),
+    "obs_bias": ("bias", "fields"),
+    "obs_dropout": ("mode", "fields"),
+    "action_latency": ("steps",),
+    "action_noise": ("std",),
+}
+"""Every family's parameters (the scenario loader validates against this)."""
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """One perturbation: a family, its parameters (fixed or distributions) and its trigger."""
+
+    family: str
+    params: Mapping[str, Param] = field(default_factory=dict)
+    trigger: Trigger = field(default_factory=Trigger)
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"perturbation family {self.family!r}: valid: {', '.join(FAMILIES)}")
+        unknown = set(self.params) - set(PARAMS[self.family])
+        if unknown:
+            raise ValueError(f"{self.family}: unknown parameters {sorted(unknown)}; valid: {list(PARAMS[self.family])}")
+
+
+class PerturbedEnv(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
+    """Applies perturbations to a synthgate plant at their hook points; reset restores the nominal model.
+
+    The random stream is seeded by ``reset(seed=...)`` (or the constructor's ``seed``), so the same
+    seed draws the same perturbations. ``active`` reports the parameters drawn this episode.
+    """
+
+    def __init__(
+        self, env: gym.Env[np.ndarray, np.ndarray], perturbations: list[Perturbation], seed: int | None = None
+    ):
+        super().__init__(env)
+        base: Any = env.unwrapped
+        self._model: mujoco.MjModel = base.mj_model
+        self._data: mujoco.MjData = base.mj_data
+        self.layout = base.layout
+        self.pristine = copy.deepcopy(self._model)
+        self.perturbations = perturbations
+        self.rng = np.random.default_rng(seed)
+        self.t = 0
+        self.active: list[dict[str, Any]] = []
+        self._pushes: list[tuple[int, np.ndarray, int]] = []
+        self._sensing: list[tuple[Perturbation, dict[str, Any], int]] = []
+        self._queue: deque[np.ndarray] = deque()
+        self._last_obs: np.ndarray | None = None
+        for p in perturbations:  # name errors surface at construction, not mid-episode
+            if p.family in MODEL_FAMILIES:
+                MODEL_FAMILIES[p.family](self._model, p.params, np.random.default_rng(0))
+            if p.family == "push":
+                _id(self._model, mujoco.mjtObj.mjOBJ_BODY, str(p.params["body"]), "body")
+            for f in p.params.get("fields", ()) if p.family.startswith("obs_") else ():  # type: ignore[union-attr]
+                self.layout.slice(str(f))
+
+    def restore_nominal(self) -> None:
+        """Copies every array of the pristine model back (exact)."""
+        for name in dir(self.pristine):
+            value = getattr(self.pristine, name)
+            if isinstance(value, np.ndarray) and not name.startswith("_"):
+                target = getattr(self._model, name)
+                if target.flags.writeable:
+                    target[...] = value
+
+    def _apply_model(self, p: Perturbation) -> dict[str, Any]:
+        drawn = {k: draw(v, self.rng) for k, v in p.params.items()}
+        for name, index, value in MODEL_FAMILIES[p.family](self._model, drawn, self.rng):
+            getattr(self._model, name)[index] = value
+        return drawn
+
+    def _fire(self, p: Perturbation) -> None:
+        drawn: dict[str, Any] = {k: draw(v, self.rng) if k != "fields" else v for k, v in p.params.items()}
+        if p.family in MODEL_FAMILIES:
+            self._apply_model(p)
+        elif p.family == "push":
+            body = _id(self._model, mujoco.mjtObj.mjOBJ_BODY, str(drawn["body"]), "body")
+            direction = np.asarray(drawn.get("direction", (1.0, 0.0, 0.0)), dtype=np.float64)
+            direction = direction / max(float(np.linalg.norm(direction)), 1e-12)
+            if drawn.get("mode", "force") == "velocity":  # an instantaneous change of the body's root velocity
+                dof = self._model.body_dofadr[self._model.body_rootid[body]]
+                n = min(3, self._model.body_dofnum[self._model.body_rootid[body]])
+                self._data.qvel[dof : dof + n] += float(drawn["force"]) * direction[:n]
+            else:
+                self._pushes.append((body, float(drawn["force"]) * direction, p.trigger.duration))
+        elif p.family.startswith("obs_"):
+            self._sensing.append((p, drawn, p.trigger.duration if p.trigger.hook != "on_reset" else 10**12))
+        self.active.append({"family": p.family, "t": self.t, **{k: v for k, v in drawn.items() if k != "fields"}})
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self.restore_nominal()
+        self.t, self.active, self._pushes, self._sensing = 0, [], [], []
+        self._latency = 0
+        for p in self.perturbations:
+            if p.trigger.hook == "on_reset":
+                self._fire(p)
+            if p.family == "action_latency":
+                self._latency = int(draw(p.params.get("steps", 1), self.rng))
+        obs, info = self.env.reset(seed=seed, options=options)
+        shape = self.action_space.shape or (0,)
+        self._queue = deque(np.zeros(shape, dtype=np.float32) for _ in range(self._latency))
+        self._last_obs = obs
+        return self._sense(obs), {**info, "perturbations": list(self.active)}
+
+    def _sense(self, obs: np.ndarray) -> np.ndarray:
+        out = obs.copy()
+        kept = []
+        for p, drawn, left in self._sensing:
+            cols = np.concatenate([np.arange(self.layout.slice(str(f)).start, self.layout.slice(str(f)).stop)
+                                   for f in p.params.get("fields", ())])  # type: ignore[union-attr]  # fmt: skip
+            if p.family == "obs_noise":
+                out[cols] += self.rng.normal(0.0, float(drawn["std"]), len(cols)).astype(np.float32)
+            elif p.family == "obs_bias":
+                out[cols] += np.float32(drawn["bias"])
+            elif p.family == "obs_dropout":
+                hold = drawn.get("mode", "zeros") == "hold" and self._last_obs is not None
+                out[cols] = self._last_obs[cols] if hold else 0.0  # type: ignore[index]
+            if left > 1:
+                kept.append((p, drawn, left - 1))
+        self._sensing = kept
+        if not any(p.family == "obs_dropout" for p, _, _ in kept):
+            self._last_obs = out
+        return out
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        for p in self.perturbations:
+            if p.trigger.fires(self.t):
+                self._fire(p)
+        act = np.asarray(action, dtype=np.float32)
+        for p in self.perturbations:
+            if p.family == "action_noise":
+                act = np.clip(act + self.rng.normal(0.0, float(draw(p.params["std"], self.rng)), act.shape), -1, 1)
+        if self._latency:
+            self._queue.append(act)
+            act = self._queue.popleft()
+        self._data.xfrc_applied[:] = 0.0
+        kept = []
+        for body, force, left in self._pushes:
+            self._data.xfrc_applied[body, :3] += force
+            if left > 1:
+                kept.append((body, force, left - 1))
+        self._pushes = kept
+        obs, reward, terminated, truncated, info = self.env.step(act.astype(np.float32))
+        self._data.xfrc_applied[:] = 0.0
+        self.t += 1
+        return self._sense(obs), reward, terminated, truncated, info

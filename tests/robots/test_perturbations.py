@@ -1,0 +1,144 @@
+"""The perturbation engine: applies, fires at its trigger, is deterministic, and resets exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import robots
+from robots.perturbations import Choice, Perturbation, PerturbedEnv, Trigger, Uniform, actuator_names, body_names
+
+MODEL_CASES = {
+    "friction_scale": ({"scale": Uniform(0.1, 0.3)}, "geom_friction"),
+    "mass_scale": ({"body": "torso", "scale": Uniform(1.2, 2.0)}, "body_mass"),
+    "payload": ({"body": "torso", "mass": Uniform(1.0, 5.0)}, "body_mass"),
+    "actuator_scale": ({"actuator": "right_knee", "scale": Uniform(0.2, 0.5)}, "actuator_gear"),
+    "dead_actuator": ({"actuator": Choice(("right_knee", "left_knee"))}, "actuator_gear"),
+    "damping_scale": ({"scale": Uniform(2.0, 4.0), "joint": "all"}, "dof_damping"),
+}
+
+
+def _arrays(model: object) -> dict[str, np.ndarray]:
+    return {n: getattr(model, n).copy() for n in dir(model) if isinstance(getattr(model, n), np.ndarray)}
+
+
+def _rollout(env: PerturbedEnv, seed: int, steps: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    out = [env.reset(seed=seed)[0]]
+    for _ in range(steps):
+        out.append(env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))[0])
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize("family", list(MODEL_CASES))
+def test_model_perturbation_applies_is_seeded_and_reset_restores_exactly(family: str) -> None:
+    params, field = MODEL_CASES[family]
+    env = PerturbedEnv(robots.make("walker-walk"), [Perturbation(family, params)])
+    pristine = _arrays(env.pristine)
+    env.reset(seed=3)
+    first = _arrays(env.unwrapped.mj_model)  # type: ignore[attr-defined]
+    assert not np.array_equal(first[field], pristine[field])
+    changed = [n for n in pristine if not np.array_equal(first[n], pristine[n])]
+    assert changed == [field] or set(changed) == {"body_mass", "body_inertia"}
+    env.reset(seed=3)
+    np.testing.assert_array_equal(_arrays(env.unwrapped.mj_model)[field], first[field])  # type: ignore[attr-defined]
+    a, b = _rollout(env, 5, 30), _rollout(env, 5, 30)
+    np.testing.assert_array_equal(a, b)
+    env.restore_nominal()
+    after = _arrays(env.unwrapped.mj_model)  # type: ignore[attr-defined]
+    for name, value in pristine.items():
+        np.testing.assert_array_equal(after[name], value, err_msg=name)
+
+
+def test_restored_plant_behaves_exactly_like_a_fresh_one() -> None:
+    perturbed = PerturbedEnv(robots.make("cheetah-run"), [Perturbation("friction_scale", {"scale": 0.2})])
+    _rollout(perturbed, 1, 20)
+    perturbed.restore_nominal()
+
+    def raw(env: object) -> np.ndarray:
+        rng = np.random.default_rng(0)
+        out = [env.reset(seed=7)[0]]  # type: ignore[attr-defined]
+        out += [env.step(rng.uniform(-1, 1, 6).astype(np.float32))[0] for _ in range(40)]  # type: ignore[attr-defined]
+        return np.asarray(out)
+
+    np.testing.assert_array_equal(raw(perturbed.env), raw(robots.make("cheetah-run")))
+
+
+def test_push_fires_at_its_step_for_its_duration() -> None:
+    push = Perturbation("push", {"body": "torso", "force": 300.0, "direction": (1.0, 0.0, 0.0)},
+                        Trigger("at_step", step=10, duration=5))  # fmt: skip
+    pushed = _rollout(PerturbedEnv(robots.make("walker-walk"), [push]), 2, 30)
+    plain = _rollout(PerturbedEnv(robots.make("walker-walk"), []), 2, 30)
+    np.testing.assert_array_equal(pushed[:11], plain[:11])  # identical up to the observation before step 10
+    assert not np.array_equal(pushed[11], plain[11])
+
+
+def test_velocity_impulse_every_n_steps() -> None:
+    kick = Perturbation("push", {"body": "torso", "force": 2.0, "mode": "velocity"}, Trigger("every_n_steps", every=5))
+    env = PerturbedEnv(robots.make("Hopper-v5"), [kick])
+    env.reset(seed=0)
+    for _ in range(11):
+        env.step(np.zeros(3, dtype=np.float32))
+    assert [a["t"] for a in env.active] == [5, 10]
+
+
+def test_obs_dropout_and_bias_touch_only_their_fields() -> None:
+    drop = Perturbation(
+        "obs_dropout", {"mode": "zeros", "fields": ("velocity",)}, Trigger("at_step", step=3, duration=4)
+    )
+    bias = Perturbation("obs_bias", {"bias": 0.5, "fields": ("height",)})
+    env = PerturbedEnv(robots.make("walker-walk"), [drop, bias])
+    plain = PerturbedEnv(robots.make("walker-walk"), [])
+    obs, ref = _rollout(env, 4, 10), _rollout(plain, 4, 10)
+    vel, height = env.layout.slice("velocity"), env.layout.slice("height")
+    assert (obs[4:8, vel] == 0).all() and (obs[8:, vel] != 0).any()
+    np.testing.assert_allclose(obs[:, height], ref[:, height] + 0.5, rtol=1e-6)
+    orient = env.layout.slice("orientations")
+    np.testing.assert_array_equal(obs[:, orient], ref[:, orient])
+
+
+def test_action_latency_delays_actions_by_k_steps() -> None:
+    delayed = PerturbedEnv(robots.make("cartpole-swingup"), [Perturbation("action_latency", {"steps": 2})])
+    plain = PerturbedEnv(robots.make("cartpole-swingup"), [])
+    actions = np.linspace(-1, 1, 8, dtype=np.float32).reshape(8, 1)
+    delayed.reset(seed=1)
+    plain.reset(seed=1)
+    got = [delayed.step(a)[0] for a in actions]
+    want = [plain.step(a)[0] for a in [np.zeros(1, np.float32)] * 2 + list(actions[:-2])]
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_names_are_checked_with_the_valid_options() -> None:
+    with pytest.raises(ValueError, match=r"no body 'knee' in this robot; valid: .*right_thigh"):
+        PerturbedEnv(robots.make("walker-walk"), [Perturbation("payload", {"body": "knee", "mass": 1.0})])
+    with pytest.raises(ValueError, match=r"no actuator 'hip' .*right_hip"):
+        PerturbedEnv(robots.make("walker-walk"), [Perturbation("dead_actuator", {"actuator": "hip"})])
+    with pytest.raises(ValueError, match="unknown parameters"):
+        Perturbation("payload", {"bodie": "torso"})
+    with pytest.raises(ValueError, match="valid: on_reset, at_step, every_n_steps"):
+        Trigger("sometimes")
+    with pytest.raises(ValueError, match="min 2 > max 1"):
+        Uniform(2, 1)
+    assert "torso" in body_names(robots.make("walker-walk").unwrapped.mj_model)  # type: ignore[attr-defined]
+    assert actuator_names(robots.make("Hopper-v5").unwrapped.mj_model)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", ["walker-walk", "cheetah-run", "Hopper-v5", "manipulator-bring_ball"])
+def test_every_model_array_is_restored_on_four_robots(name: str) -> None:
+    model = robots.make(name).unwrapped.mj_model  # type: ignore[attr-defined]
+    body = body_names(model)[1]
+    actuator = actuator_names(model)[0]
+    ps = [
+        Perturbation("friction_scale", {"scale": Uniform(0.1, 0.5)}),
+        Perturbation("mass_scale", {"body": body, "scale": Uniform(0.5, 2.0)}),
+        Perturbation("payload", {"body": body, "mass": 2.0}),
+        Perturbation("actuator_scale", {"actuator": actuator, "scale": 0.3}),
+        Perturbation("damping_scale", {"scale": 3.0}),
+    ]
+    env = PerturbedEnv(robots.make(name), ps)
+    pristine = _arrays(env.pristine)
+    _rollout(env, 9, 15)
+    assert any(not np.array_equal(_arrays(env.unwrapped.mj_model)[n], v) for n, v in pristine.items())  # type: ignore[attr-defined]
+    env.restore_nominal()
+    after = _arrays(env.unwrapped.mj_model)  # type: ignore[attr-defined]
+    assert all(np.array_equal(after[n], v) for n, v in pristine.items())

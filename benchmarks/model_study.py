@@ -178,9 +178,10 @@ def main() -> None:
     results = args.out / "results.jsonl"
     done = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
     seen = {(r["task"], r["variant"], r["seed"], r["budget"]) for r in done}
-    for task in args.tasks:
-        arrays = dict(np.load(make_data(task, args.data)))
-        for seed in range(args.seeds):
+    data = {task: make_data(task, args.data) for task in args.tasks}
+    for seed in range(args.seeds):  # seed-major: an interrupted study still covers every task
+        for task in args.tasks:
+            arrays = dict(np.load(data[task]))
             for variant in VARIANTS:
                 if (task, variant, seed, args.steps) in seen:
                     continue

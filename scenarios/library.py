@@ -1,0 +1,240 @@
+"""The scenario library: named rare failure modes as YAML data, validated on load.
+
+A scenario file (``scenarios/conf/scenario/<name>.yaml``, the Hydra group ``scenario``) states:
+
+    name:          the file's stem
+    robot:         a registered robot
+    description:   one line
+    perturbations: a list of {family, params, trigger} (robots.perturbations); a parameter is a
+                   fixed value, {uniform: [low, high]} or {choice: [options]}
+    predicate:     the robot's failure predicate the scenario targets
+    metric:        failure_rate | time_to_failure | return_under_perturbation
+
+Loading checks everything before anything runs: an unknown key, a wrong type, a range with
+min > max, a body, actuator, joint or observation field the robot does not have, an unknown
+family, parameter, hook or predicate. Each is a :class:`ScenarioError` naming the file, the field
+and the valid options. Nothing else escapes the loader.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import robots
+from robots.perturbations import (
+    FAMILIES,
+    HOOKS,
+    PARAMS,
+    Choice,
+    Param,
+    Perturbation,
+    PerturbedEnv,
+    Trigger,
+    Uniform,
+    actuator_names,
+    body_names,
+)
+
+LIBRARY = Path(__file__).parent / "conf" / "scenario"
+METRICS = ("failure_rate", "time_to_failure", "return_under_perturbation")
+KEYS = ("name", "robot", "description", "perturbations", "predicate", "metric")
+PERTURBATION_KEYS = ("family", "params", "trigger")
+TRIGGER_KEYS = ("hook", "step", "every", "duration")
+
+
+class ScenarioError(ValueError):
+    """A scenario file is invalid; the message names the file, the field and the valid options."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named rare failure mode of one robot."""
+
+    name: str
+    robot: str
+    description: str
+    perturbations: tuple[Perturbation, ...]
+    predicate: str
+    metric: str
+    source: str
+
+    def make(self, seed: int | None = None, **settings: Any) -> PerturbedEnv:
+        """The robot's plant under this scenario's perturbations."""
+        return PerturbedEnv(robots.make(self.robot, **settings), list(self.perturbations), seed=seed)
+
+
+@cache
+def _robot_names(robot: str) -> dict[str, list[str]]:
+    env = robots.make(robot)
+    model = env.unwrapped.mj_model  # type: ignore[attr-defined]
+    import mujoco
+
+    joints = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, i) for i in range(model.njnt)]
+    out = {"body": body_names(model), "actuator": actuator_names(model), "joint": ["all", *joints],
+           "fields": list(robots.get(robot).layout.keys())}  # fmt: skip
+    env.close()
+    return out
+
+
+def _fail(source: str, path: str, message: str) -> ScenarioError:
+    return ScenarioError(f"{source}: {path}: {message}")
+
+
+def _check_keys(source: str, path: str, data: Any, valid: tuple[str, ...], required: tuple[str, ...]) -> None:
+    if not isinstance(data, Mapping):
+        raise _fail(source, path, f"must be a mapping with keys {list(valid)}, got {type(data).__name__}")
+    unknown = [k for k in data if k not in valid]
+    if unknown:
+        raise _fail(source, path, f"unknown key(s) {unknown}; valid: {list(valid)}")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise _fail(source, path, f"missing key(s) {missing}")
+
+
+def _number(source: str, path: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _fail(source, path, f"must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _param(source: str, path: str, value: Any) -> Param:
+    if isinstance(value, Mapping):
+        if set(value) == {"uniform"}:
+            bounds = value["uniform"]
+            if not isinstance(bounds, list) or len(bounds) != 2:
+                raise _fail(source, path, f"uniform needs [min, max], got {bounds!r}")
+            low, high = (_number(source, f"{path}.uniform[{i}]", b) for i, b in enumerate(bounds))
+            if low > high:
+                raise _fail(source, path, f"range min {low} > max {high}")
+            return Uniform(low, high)
+        if set(value) == {"choice"}:
+            options = value["choice"]
+            if not isinstance(options, list) or not options:
+                raise _fail(source, path, f"choice needs a non-empty list, got {options!r}")
+            return Choice(tuple(options))
+        raise _fail(
+            source, path, f"a distribution is {{uniform: [min, max]}} or {{choice: [...]}}, got {dict(value)!r}"
+        )
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _fail(source, path, f"must be a number, a string or a distribution, got {value!r}")
+    return value
+
+
+_NAMED = {"body": "body", "actuator": "actuator", "joint": "joint"}
+_NUMERIC = ("scale", "mass", "force", "std", "bias", "steps")
+_MODES = {"push": ("force", "velocity"), "obs_dropout": ("zeros", "hold")}
+
+
+def _perturbation(source: str, path: str, data: Any, robot: str) -> Perturbation:
+    _check_keys(source, path, data, PERTURBATION_KEYS, ("family",))
+    family = data["family"]
+    if family not in FAMILIES:
+        raise _fail(source, f"{path}.family", f"unknown family {family!r}; valid: {', '.join(FAMILIES)}")
+    params_in = data.get("params", {}) or {}
+    _check_keys(source, f"{path}.params", params_in, PARAMS[family], ())
+    params: dict[str, Any] = {}
+    names = _robot_names(robot)
+    for key, value in params_in.items():
+        where = f"{path}.params.{key}"
+        if key in ("direction", "fields"):
+            if not isinstance(value, list) or not value:
+                raise _fail(source, where, f"must be a non-empty list, got {value!r}")
+            if key == "direction":
+                params[key] = tuple(_number(source, f"{where}[{i}]", v) for i, v in enumerate(value))
+            else:
+                bad = [f for f in value if f not in names["fields"]]
+                if bad:
+                    raise _fail(source, where, f"{bad} are not observation fields of {robot}; valid: {names['fields']}")
+                params[key] = tuple(value)
+            continue
+        params[key] = _param(source, where, value)
+        options = params[key].options if isinstance(params[key], Choice) else (params[key],)
+        if key in _NUMERIC and not isinstance(params[key], Uniform):
+            for option in options:
+                if isinstance(option, bool) or not isinstance(option, int | float) or not math.isfinite(option):
+                    raise _fail(source, where, f"must be a number or a distribution of numbers, got {option!r}")
+        if key == "steps" and not all(isinstance(o, int) and not isinstance(o, bool) and o >= 1 for o in options):
+            raise _fail(source, where, f"must be an integer >= 1 (or a choice of them), got {value!r}")
+        if key == "mode" and any(o not in _MODES[family] for o in options):
+            raise _fail(source, where, f"{value!r} is not a mode of {family}; valid: {list(_MODES[family])}")
+        if key in _NAMED and not all(isinstance(o, str) for o in options):
+            raise _fail(source, where, f"must be a {key} name, got {value!r}")
+        if key in _NAMED:
+            options = params[key].options if isinstance(params[key], Choice) else (params[key],)
+            for option in options:
+                if option not in names[key]:
+                    raise _fail(source, where, f"{robot} has no {key} {option!r}; valid: {names[key]}")
+    trigger_in = data.get("trigger", {}) or {}
+    _check_keys(source, f"{path}.trigger", trigger_in, TRIGGER_KEYS, ())
+    hook = trigger_in.get("hook", "on_reset")
+    if hook not in HOOKS:
+        raise _fail(source, f"{path}.trigger.hook", f"unknown hook {hook!r}; valid: {', '.join(HOOKS)}")
+    ints = {}
+    for key in ("step", "every", "duration"):
+        if key in trigger_in:
+            v = trigger_in[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise _fail(source, f"{path}.trigger.{key}", f"must be an integer >= 0, got {v!r}")
+            ints[key] = v
+    try:
+        return Perturbation(family, params, Trigger(hook, **ints))
+    except ValueError as err:
+        raise _fail(source, path, str(err)) from None
+
+
+def parse(data: Any, source: str = "<scenario>") -> Scenario:
+    """Validates a scenario given as parsed YAML.
+
+    Raises:
+        ScenarioError: anything invalid, naming ``source``, the field and the valid options.
+    """
+    _check_keys(source, "scenario", data, KEYS, ("name", "robot", "perturbations", "predicate", "metric"))
+    for key in ("name", "robot", "predicate", "metric", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise _fail(source, key, f"must be a string, got {data[key]!r}")
+    robot = data["robot"]
+    if robot not in robots.names():
+        raise _fail(source, "robot", f"unknown robot {robot!r}; valid: {', '.join(robots.names())}")
+    predicates = sorted(robots.get(robot).predicates)
+    if data["predicate"] not in predicates:
+        raise _fail(source, "predicate", f"{robot} has no failure predicate {data['predicate']!r}; valid: {predicates}")
+    if data["metric"] not in METRICS:
+        raise _fail(source, "metric", f"unknown metric {data['metric']!r}; valid: {', '.join(METRICS)}")
+    items = data["perturbations"]
+    if not isinstance(items, list) or not items:
+        raise _fail(source, "perturbations", f"must be a non-empty list, got {items!r}")
+    perturbations = tuple(_perturbation(source, f"perturbations[{i}]", p, robot) for i, p in enumerate(items))
+    return Scenario(data["name"], robot, data.get("description", ""), perturbations, data["predicate"],
+                    data["metric"], source)  # fmt: skip
+
+
+def load(path: Path) -> Scenario:
+    """Loads and validates one scenario file; its ``name`` must equal the file's stem."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ScenarioError(f"{path}: cannot read: {err}") from None
+    scenario = parse(data, str(path))
+    if scenario.name != path.stem:
+        raise _fail(str(path), "name", f"{scenario.name!r} must equal the file name {path.stem!r}")
+    return scenario
+
+
+def names() -> list[str]:
+    """Every scenario in the library."""
+    return sorted(p.stem for p in LIBRARY.glob("*.yaml"))
+
+
+def get(name: str) -> Scenario:
+    """A library scenario by name; an unknown name lists the valid ones."""
+    path = LIBRARY / f"{name}.yaml"
+    if not path.is_file():
+        raise ScenarioError(f"unknown scenario {name!r}; valid: {', '.join(names())}")
+    return load(path)

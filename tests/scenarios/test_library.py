@@ -1,0 +1,150 @@
+"""The scenario library: every scenario conforms, and every bad file is a named, documented error."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import scenarios
+from scenarios.library import LIBRARY, ScenarioError, parse
+
+ALL = scenarios.names()
+
+
+def _arrays(model: object) -> dict[str, np.ndarray]:
+    return {n: getattr(model, n).copy() for n in dir(model) if isinstance(getattr(model, n), np.ndarray)}
+
+
+def _rollout(env: Any, seed: int, steps: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    out = [env.reset(seed=seed)[0]]
+    for _ in range(steps):
+        out.append(env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))[0])
+    return np.asarray(out)
+
+
+def test_library_spans_robots_and_kinds() -> None:
+    loaded = [scenarios.get(n) for n in ALL]
+    import robots
+
+    locomotion = {s.robot for s in loaded if "locomotion" in robots.get(s.robot).tags}
+    manipulation = {s.robot for s in loaded if "manipulation" in robots.get(s.robot).tags}
+    assert len(loaded) >= 8 and len(locomotion) >= 3 and len(manipulation) >= 1
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_scenario_applies_fires_is_seeded_and_resets_exactly(name: str) -> None:
+    scenario = scenarios.get(name)
+    env = scenario.make(max_episode_steps=250)
+    pristine = _arrays(env.pristine)
+    steps = 230
+    a = _rollout(env, 11, steps)
+    model_now = _arrays(env.unwrapped.mj_model)
+    b = _rollout(env, 11, steps)
+    np.testing.assert_array_equal(a, b)  # deterministic under a seed
+    # fires at its trigger: every perturbation shows up in `active` at its hook's time
+    for p in scenario.perturbations:
+        times = [x["t"] for x in env.active if x["family"] == p.family]
+        if p.trigger.hook == "on_reset":
+            assert times == [0]
+        elif p.trigger.hook == "at_step":
+            assert times == [p.trigger.step]
+        else:
+            assert times == list(range(p.trigger.every, steps, p.trigger.every))
+    # applies: the model changed, or the trajectory differs from the nominal plant's
+    nominal = _rollout(scenario.make(max_episode_steps=250).__class__(env.env, []), 11, steps)
+    changed_model = any(not np.array_equal(model_now[k], v) for k, v in pristine.items())
+    assert changed_model or not np.array_equal(a, nominal)
+    env.restore_nominal()
+    after = _arrays(env.unwrapped.mj_model)
+    assert all(np.array_equal(after[k], v) for k, v in pristine.items())
+
+
+def _valid() -> dict[str, Any]:
+    return yaml.safe_load((LIBRARY / "weak_knee.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(colour="red"), r"scenario: unknown key\(s\) \['colour'\]; valid: \['name', 'robot'"),
+        (lambda d: d.update(metric=3), r"metric: must be a string, got 3"),
+        (lambda d: d["perturbations"][0]["params"].update(scale={"uniform": [0.9, 0.2]}),
+         r"perturbations\[0\].params.scale: range min 0.9 > max 0.2"),
+        (lambda d: d["perturbations"][0]["params"].update(actuator="left_elbow"),
+         r"perturbations\[0\].params.actuator: walker-walk has no actuator 'left_elbow'; valid: \['right_hip'"),
+        (lambda d: d.update(predicate="exploded"),
+         r"predicate: walker-walk has no failure predicate 'exploded'; valid: \['fell', 'tipped'\]"),
+        (lambda d: d["perturbations"][0].update(family="gravity"), r"unknown family 'gravity'; valid: friction_scale"),
+        (lambda d: d["perturbations"][0]["trigger"].update(hook="sometimes"), r"unknown hook 'sometimes'"),
+        (lambda d: d.update(robot="walker-fly"), r"robot: unknown robot 'walker-fly'; valid: "),
+        (lambda d: d["perturbations"][0]["params"].update(scale="big"),
+         r"perturbations\[0\].params.scale: must be a number or a distribution of numbers, got 'big'"),
+    ],
+)  # fmt: skip
+def test_each_invalid_field_is_named_with_the_file_and_options(edit: Any, message: str) -> None:
+    data = _valid()
+    edit(data)
+    with pytest.raises(ScenarioError, match=message) as err:
+        parse(data, "weak_knee.yaml")
+    assert str(err.value).startswith("weak_knee.yaml: ")
+
+
+def test_unknown_scenario_lists_the_library() -> None:
+    with pytest.raises(ScenarioError, match="valid: actuation_latency, dead_motor"):
+        scenarios.get("meteor_strike")
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 500) | st.floats(-10, 10) | st.just(float("nan"))
+    | st.sampled_from(["torso", "right_knee", "fell", "hold", "on_reset", "at_step", "push", "uniform", "x"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["uniform", "choice", "family", "params", "trigger", "hook", "scale", "body", "step"]),
+        inner, max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+
+
+@st.composite
+def _mutated(draw: Any) -> dict[str, Any]:
+    data = copy.deepcopy(yaml.safe_load((LIBRARY / draw(st.sampled_from(ALL))).with_suffix(".yaml").read_text()))
+    for _ in range(draw(st.integers(1, 3))):
+        target: Any = data
+        path = draw(st.lists(st.sampled_from(["perturbations", 0, "params", "trigger", "family", "scale", "mass",
+                                              "body", "hook", "step", "robot", "metric", "predicate", "extra"]),
+                             max_size=4))  # fmt: skip
+        for key in path[:-1]:
+            if (isinstance(target, dict) and key in target) or (
+                isinstance(target, list) and isinstance(key, int) and key < len(target)
+            ):
+                target = target[key]
+        if path and isinstance(target, dict):
+            target[path[-1]] = draw(_values)
+        elif path and isinstance(target, list) and target:
+            target[0] = draw(_values)
+    return data
+
+
+def _only_documented_errors(data: dict[str, Any]) -> None:
+    with contextlib.suppress(ScenarioError):  # any other exception fails the test
+        parse(data, "fuzz.yaml")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_mutated())
+def test_fuzzed_files_raise_only_the_documented_error(data: dict[str, Any]) -> None:
+    _only_documented_errors(data)
+
+
+@pytest.mark.slow
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_mutated())
+def test_fuzzed_files_raise_only_the_documented_error_slow(data: dict[str, Any]) -> None:
+    _only_documented_errors(data)

@@ -180,6 +180,10 @@ class TrainConfig:
     """Alarm when the critic's mean Q on evaluation states falls below this fraction of the MC return."""
     kstep: list[int] = field(default_factory=lambda: [1, 5, 10])
     """Horizons of the k-step model error diagnostic."""
+    scenarios: list[str] = field(default_factory=list)
+    """Scenarios (``synthgate scenarios``) that real training episodes may run under."""
+    exposure: float = 0.0
+    """Probability that a real training episode runs under one of ``scenarios`` (drawn uniformly)."""
     import_datasets: list[DatasetImportConfig] = field(default_factory=list)
     """LeRobot datasets loaded into the real buffer before a new run starts (see docs/data.md)."""
 
@@ -231,6 +235,10 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"algo.model.likelihood={m.likelihood!r}: valid: gaussian_nll, beta_nll")
     if not 0.0 <= m.holdout_ratio < 1.0:
         raise ConfigError(f"algo.model.holdout_ratio={m.holdout_ratio!r}: must be in [0, 1)")
+    if not 0.0 <= cfg.exposure <= 1.0:
+        raise ConfigError(f"exposure={cfg.exposure!r}: must be in [0, 1]")
+    if cfg.exposure > 0 and not cfg.scenarios:
+        raise ConfigError(f"exposure={cfg.exposure!r} needs at least one name in scenarios=[...]")
     for i, ds in enumerate(cfg.import_datasets):
         if not Path(ds.path).is_dir():
             raise ConfigError(f"import_datasets[{i}].path={ds.path!r}: no such directory")

@@ -16,7 +16,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,10 +46,11 @@ from pipeline.mixer import Mixer
 from pipeline.model_env import ModelEnv, rollout
 from pipeline.sac import SACHyper, SACState, make_sac, sac_update
 from pipeline.world_model import EnsembleDynamics, fit, make_optimizer
+from robots.perturbations import Perturbation, PerturbedEnv
 
 log = logging.getLogger("synthgate.train")
 CHECKPOINT_VERSION = 1
-_TRAIN_STREAM, _EVAL_STREAM, _INIT_STREAM, _MODEL_STREAM = 0, 1, 2, 3
+_TRAIN_STREAM, _EVAL_STREAM, _INIT_STREAM, _MODEL_STREAM, _EXPOSURE_STREAM = 0, 1, 2, 3, 4
 
 
 def stream_seed(seed: int, stream: int, index: int) -> int:
@@ -189,13 +190,52 @@ def choose_action(state: RunState, cfg: TrainConfig, act_dim: int) -> np.ndarray
     return act.squeeze(0).cpu().numpy()
 
 
+class Plants:
+    """The real plant of each training episode: nominal, or, with probability ``exposure``, under
+    one of the configured scenarios' perturbations (real exposure: the rare real data that anchors
+    the model). The choice is a function of (seed, episode), so a resumed run makes the same one.
+    Every variant wraps the same plant and restores its nominal model on reset."""
+
+    def __init__(self, env: Any, cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]]) -> None:
+        missing = sorted(set(cfg.scenarios) - set(exposures))
+        if missing:
+            raise ConfigError(f"scenarios={cfg.scenarios}: no perturbations were given for {missing}")
+        self.cfg = cfg
+        if cfg.scenarios:
+            self.envs: dict[str | None, Any] = {None: PerturbedEnv(env, [])}
+            self.envs.update({n: PerturbedEnv(env, list(exposures[n])) for n in cfg.scenarios})
+        else:
+            self.envs = {None: env}
+
+    def scenario(self, episode: int) -> str | None:
+        """The scenario (or None for nominal) of training episode ``episode``."""
+        if not self.cfg.scenarios or self.cfg.exposure <= 0:
+            return None
+        rng = np.random.default_rng(stream_seed(self.cfg.seed, _EXPOSURE_STREAM, episode))
+        if rng.random() >= self.cfg.exposure:
+            return None
+        return self.cfg.scenarios[int(rng.integers(len(self.cfg.scenarios)))]
+
+    def env(self, episode: int) -> Any:
+        return self.envs[self.scenario(episode)]
+
+    def origin(self, episode: int) -> str:
+        name = self.scenario(episode)
+        return f"{self.cfg.robot}/plant" + (f":{name}" if name else "")
+
+    def reset(self, episode: int) -> np.ndarray:
+        obs, _ = self.env(episode).reset(seed=stream_seed(self.cfg.seed, _TRAIN_STREAM, episode))
+        return np.asarray(obs)
+
+
 def collect_real_step(
-    state: RunState, env: Any, cfg: TrainConfig, act_dim: int, on_episode: Callable[[int, float], None]
+    state: RunState, plants: Plants, cfg: TrainConfig, act_dim: int, on_episode: Callable[[int, float], None]
 ) -> None:
-    """Steps the plant once and stores the transition as real, with its provenance."""
+    """Steps the plant once and stores the transition as real, with its provenance (the origin
+    names the scenario when the episode runs under one)."""
     act = choose_action(state, cfg, act_dim)
-    next_obs, reward, terminated, truncated, _ = env.step(act)
-    origin = f"{cfg.robot}/plant"
+    next_obs, reward, terminated, truncated, _ = plants.env(state.episode).step(act)
+    origin = plants.origin(state.episode)
     evicted = state.buffer.add(
         state.obs,  # type: ignore[arg-type]
         act,
@@ -213,7 +253,7 @@ def collect_real_step(
     if terminated or truncated:
         on_episode(state.step, state.episode_return)
         state.episode += 1
-        state.obs, _ = env.reset(seed=stream_seed(cfg.seed, _TRAIN_STREAM, state.episode))
+        state.obs = plants.reset(state.episode)
         state.episode_actions, state.episode_return = [], 0.0
     else:
         state.obs = next_obs
@@ -301,11 +341,11 @@ def evaluate(state: RunState, env: Any, cfg: TrainConfig) -> tuple[list[float], 
     return returns, episodes
 
 
-def rebuild_plant(state: RunState, env: Any, cfg: TrainConfig) -> None:
+def rebuild_plant(state: RunState, plants: Plants) -> None:
     """Brings a fresh plant to the checkpointed mid-episode state by seeded reset and replay."""
-    obs, _ = env.reset(seed=stream_seed(cfg.seed, _TRAIN_STREAM, state.episode))
+    obs = plants.reset(state.episode)
     for act in state.episode_actions:
-        obs, *_ = env.step(act)
+        obs, *_ = plants.env(state.episode).step(act)
     if state.obs is None or not np.array_equal(obs, state.obs):
         raise RuntimeError(
             f"the plant did not reproduce the checkpointed state at step {state.step} "
@@ -457,8 +497,11 @@ def model_phase(state: RunState, cfg: TrainConfig, record: robots.RobotRecord, r
     append_event(runlog.ledger_path, state.step, "rollout", **roll)
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
+def train(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]] | None = None) -> dict[str, Any]:
     """Runs (or resumes) ``synthgate train`` and returns its final summary.
+
+    ``exposures`` maps each name in ``cfg.scenarios`` to its perturbations (the command line loads
+    them from the scenario library; ``pipeline`` does not import ``scenarios``).
 
     The loop, per env step: collect one real step; for model-based presets, every
     ``algo.retrain_every`` steps after ``learning_starts``, retrain the model and roll it out;
@@ -480,17 +523,18 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     hp = sac_hyper(cfg.sac, act_dim)
     mixer = Mixer(cfg.algo.real_ratio if cfg.algo.model_based else 1.0, cfg.sac.batch_size)
     state = new_state(cfg, record.layout.size, act_dim, device)
+    plants = Plants(env, cfg, exposures or {})
 
     found = checkpoint.load_latest(run_dir / "checkpoints")
     prepare_run_dir(cfg, run_dir, resuming=found is not None)
     if found is not None:
         path, payload = found
         state.restore(payload)
-        rebuild_plant(state, env, cfg)
+        rebuild_plant(state, plants)
         log.info("resumed %s from %s at step %d (%d real transitions in the buffer)",
                  run_dir, path.name, state.step, state.buffer.size)  # fmt: skip
     else:
-        state.obs, _ = env.reset(seed=stream_seed(cfg.seed, _TRAIN_STREAM, 0))
+        state.obs = plants.reset(0)
         log.info("new run %s: %s, %s, %d steps, seed %d", run_dir, cfg.robot, cfg.algo.name, cfg.steps, cfg.seed)
         for ds in cfg.import_datasets:
             n, evicted = import_dataset(ds, cfg.robot, state.buffer)
@@ -505,7 +549,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     def on_episode(step: int, ret: float) -> None:
         last_return[0] = ret
-        runlog.record("episode", step, episode_return=ret)
+        runlog.record("episode", step, episode_return=ret, scenario=plants.scenario(state.episode))
         runlog.writer.add_scalar("train/episode_return", ret, step)
 
     window = Window(state)
@@ -516,7 +560,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     try:
         while state.step < cfg.steps:
             t0 = time.perf_counter()
-            collect_real_step(state, env, cfg, act_dim, on_episode)
+            collect_real_step(state, plants, cfg, act_dim, on_episode)
             t0 = window.timed("env", t0)
             learning = state.step > cfg.learning_starts
             if cfg.algo.model_based and state.step >= cfg.learning_starts and state.step % cfg.algo.retrain_every == 0:

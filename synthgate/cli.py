@@ -14,6 +14,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 import robots
+import scenarios
 from pipeline.config import ConfigError, TrainConfig
 
 ConfigStore.instance().store(name="train_schema", node=TrainConfig)
@@ -23,7 +24,8 @@ USAGE = """usage: synthgate <command> [key=value ...]
 commands:
   train    train a policy: synthgate train robot=<name> algo=sac steps=<n> seed=<s> run_dir=<path>
            (an existing run_dir is resumed from its last good checkpoint)
-  robots   list the registered robots with their tags, layouts and failure predicates
+  robots     list the registered robots with their tags, layouts and failure predicates
+  scenarios  list the scenario library (named rare failure modes)
   ledger   print a run's ledger: synthgate ledger <run_dir>
   export   write a run's transitions as a LeRobot v3.0 dataset:
            synthgate export <run_dir> --what real|synthetic|panels --out <dir> [--episodes N] [--video]
@@ -41,11 +43,19 @@ def _train(cfg: DictConfig) -> None:
 
     config = OmegaConf.to_object(cfg)
     assert isinstance(config, TrainConfig)
+    exposures = {}
+    for name in config.scenarios:
+        try:
+            scenario = scenarios.get(name)
+        except scenarios.ScenarioError as err:
+            _fail("train", f"scenarios: {err}")
+        if scenario.robot != config.robot:
+            _fail("train", f"scenarios: {name} is a scenario of {scenario.robot}, not of robot={config.robot}")
+        exposures[name] = scenario.perturbations
     try:
-        summary = train(config)
+        summary = train(config, exposures)
     except ConfigError as err:
         _fail("train", str(err))
-        return
     print(
         f"done: {summary['robot']} {summary['algo']} seed {summary['seed']}: {summary['steps']} env steps, "
         f"{summary['updates']} updates, eval return {summary['eval_return_mean']:.1f}\n"
@@ -162,7 +172,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _robots(rest)
     if command == "ledger":
         return _ledger(rest)
+    if command == "scenarios":
+        for name in scenarios.names():
+            s = scenarios.get(name)
+            families = ",".join(p.family for p in s.perturbations)
+            print(f"{name:20s} {s.robot:24s} {families:32s} predicate {s.predicate:12s} metric {s.metric}")
+        return 0
     if command == "export":
         return _export(rest)
-    _fail(command, f"unknown command {command!r}; valid commands: export, ledger, robots, train")
+    _fail(command, f"unknown command {command!r}; valid commands: export, ledger, robots, scenarios, train")
     return 2

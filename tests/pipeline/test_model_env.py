@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import torch
+from helpers import hyper
 
 import robots
 from pipeline.model_env import ModelEnv, rollout
 from pipeline.sac import make_sac
 from pipeline.world_model import EnsembleDynamics
-from tests.pipeline.test_world_model import hyper
 
 
 class ScriptedDynamics(EnsembleDynamics):

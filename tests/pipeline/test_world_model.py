@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
+from helpers import hyper
 
-from pipeline.config import AlgoConfig, model_hyper
-from pipeline.world_model import EnsembleDynamics, ModelHyper, fit, make_optimizer, nll_loss
-
-
-def hyper(**kw: object) -> ModelHyper:
-    """The configured defaults, small, with ``kw`` replaced."""
-    small = {"members": 3, "elites": 2, "hidden": 16, "depth": 2, "weight_decay": (0.0, 0.0, 0.0), **kw}
-    return dataclasses.replace(model_hyper(AlgoConfig()), **small)  # type: ignore[arg-type]
+from pipeline.world_model import EnsembleDynamics, fit, make_optimizer, nll_loss
 
 
 def _model(target: str, norm: str, obs_dim: int = 2, **kw: object) -> EnsembleDynamics:

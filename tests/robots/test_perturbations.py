@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import model_arrays, rollout
 
 import robots
 from robots.perturbations import Choice, Perturbation, PerturbedEnv, Trigger, Uniform, actuator_names, body_names
@@ -18,41 +19,29 @@ MODEL_CASES = {
 }
 
 
-def _arrays(model: object) -> dict[str, np.ndarray]:
-    return {n: getattr(model, n).copy() for n in dir(model) if isinstance(getattr(model, n), np.ndarray)}
-
-
-def _rollout(env: PerturbedEnv, seed: int, steps: int) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    out = [env.reset(seed=seed)[0]]
-    for _ in range(steps):
-        out.append(env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))[0])
-    return np.asarray(out)
-
-
 @pytest.mark.parametrize("family", list(MODEL_CASES))
 def test_model_perturbation_applies_is_seeded_and_reset_restores_exactly(family: str) -> None:
     params, field = MODEL_CASES[family]
     env = PerturbedEnv(robots.make("walker-walk"), [Perturbation(family, params)])
-    pristine = _arrays(env.pristine)
+    pristine = model_arrays(env.pristine)
     env.reset(seed=3)
-    first = _arrays(env.unwrapped.mj_model)  # type: ignore[attr-defined]
+    first = model_arrays(env.unwrapped.mj_model)  # type: ignore[attr-defined]
     assert not np.array_equal(first[field], pristine[field])
     changed = [n for n in pristine if not np.array_equal(first[n], pristine[n])]
     assert changed == [field] or set(changed) == {"body_mass", "body_inertia"}
     env.reset(seed=3)
-    np.testing.assert_array_equal(_arrays(env.unwrapped.mj_model)[field], first[field])  # type: ignore[attr-defined]
-    a, b = _rollout(env, 5, 30), _rollout(env, 5, 30)
+    np.testing.assert_array_equal(model_arrays(env.unwrapped.mj_model)[field], first[field])  # type: ignore[attr-defined]
+    a, b = rollout(env, 5, 30), rollout(env, 5, 30)
     np.testing.assert_array_equal(a, b)
     env.restore_nominal()
-    after = _arrays(env.unwrapped.mj_model)  # type: ignore[attr-defined]
+    after = model_arrays(env.unwrapped.mj_model)  # type: ignore[attr-defined]
     for name, value in pristine.items():
         np.testing.assert_array_equal(after[name], value, err_msg=name)
 
 
 def test_restored_plant_behaves_exactly_like_a_fresh_one() -> None:
     perturbed = PerturbedEnv(robots.make("cheetah-run"), [Perturbation("friction_scale", {"scale": 0.2})])
-    _rollout(perturbed, 1, 20)
+    rollout(perturbed, 1, 20)
     perturbed.restore_nominal()
 
     def raw(env: object) -> np.ndarray:
@@ -67,8 +56,8 @@ def test_restored_plant_behaves_exactly_like_a_fresh_one() -> None:
 def test_push_fires_at_its_step_for_its_duration() -> None:
     push = Perturbation("push", {"body": "torso", "force": 300.0, "direction": (1.0, 0.0, 0.0)},
                         Trigger("at_step", step=10, duration=5))  # fmt: skip
-    pushed = _rollout(PerturbedEnv(robots.make("walker-walk"), [push]), 2, 30)
-    plain = _rollout(PerturbedEnv(robots.make("walker-walk"), []), 2, 30)
+    pushed = rollout(PerturbedEnv(robots.make("walker-walk"), [push]), 2, 30)
+    plain = rollout(PerturbedEnv(robots.make("walker-walk"), []), 2, 30)
     np.testing.assert_array_equal(pushed[:11], plain[:11])  # identical up to the observation before step 10
     assert not np.array_equal(pushed[11], plain[11])
 
@@ -89,7 +78,7 @@ def test_obs_dropout_and_bias_touch_only_their_fields() -> None:
     bias = Perturbation("obs_bias", {"bias": 0.5, "fields": ("height",)})
     env = PerturbedEnv(robots.make("walker-walk"), [drop, bias])
     plain = PerturbedEnv(robots.make("walker-walk"), [])
-    obs, ref = _rollout(env, 4, 10), _rollout(plain, 4, 10)
+    obs, ref = rollout(env, 4, 10), rollout(plain, 4, 10)
     vel, height = env.layout.slice("velocity"), env.layout.slice("height")
     assert (obs[4:8, vel] == 0).all() and (obs[8:, vel] != 0).any()
     np.testing.assert_allclose(obs[:, height], ref[:, height] + 0.5, rtol=1e-6)
@@ -136,9 +125,9 @@ def test_every_model_array_is_restored_on_four_robots(name: str) -> None:
         Perturbation("damping_scale", {"scale": 3.0}),
     ]
     env = PerturbedEnv(robots.make(name), ps)
-    pristine = _arrays(env.pristine)
-    _rollout(env, 9, 15)
-    assert any(not np.array_equal(_arrays(env.unwrapped.mj_model)[n], v) for n, v in pristine.items())  # type: ignore[attr-defined]
+    pristine = model_arrays(env.pristine)
+    rollout(env, 9, 15)
+    assert any(not np.array_equal(model_arrays(env.unwrapped.mj_model)[n], v) for n, v in pristine.items())  # type: ignore[attr-defined]
     env.restore_nominal()
-    after = _arrays(env.unwrapped.mj_model)  # type: ignore[attr-defined]
+    after = model_arrays(env.unwrapped.mj_model)  # type: ignore[attr-defined]
     assert all(np.array_equal(after[n], v) for n, v in pristine.items())

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from helpers import model_arrays, rollout
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,18 +17,6 @@ import scenarios
 from scenarios.library import LIBRARY, ScenarioError, parse
 
 ALL = scenarios.names()
-
-
-def _arrays(model: object) -> dict[str, np.ndarray]:
-    return {n: getattr(model, n).copy() for n in dir(model) if isinstance(getattr(model, n), np.ndarray)}
-
-
-def _rollout(env: Any, seed: int, steps: int) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    out = [env.reset(seed=seed)[0]]
-    for _ in range(steps):
-        out.append(env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))[0])
-    return np.asarray(out)
 
 
 def test_library_spans_robots_and_kinds() -> None:
@@ -43,11 +32,11 @@ def test_library_spans_robots_and_kinds() -> None:
 def test_scenario_applies_fires_is_seeded_and_resets_exactly(name: str) -> None:
     scenario = scenarios.get(name)
     env = scenario.make(max_episode_steps=250)
-    pristine = _arrays(env.pristine)
+    pristine = model_arrays(env.pristine)
     steps = 230
-    a = _rollout(env, 11, steps)
-    model_now = _arrays(env.unwrapped.mj_model)
-    b = _rollout(env, 11, steps)
+    a = rollout(env, 11, steps)
+    model_now = model_arrays(env.unwrapped.mj_model)
+    b = rollout(env, 11, steps)
     np.testing.assert_array_equal(a, b)  # deterministic under a seed
     # fires at its trigger: every perturbation shows up in `active` at its hook's time
     for p in scenario.perturbations:
@@ -59,11 +48,11 @@ def test_scenario_applies_fires_is_seeded_and_resets_exactly(name: str) -> None:
         else:
             assert times == list(range(p.trigger.every, steps, p.trigger.every))
     # applies: the model changed, or the trajectory differs from the nominal plant's
-    nominal = _rollout(scenario.make(max_episode_steps=250).__class__(env.env, []), 11, steps)
+    nominal = rollout(scenario.make(max_episode_steps=250).__class__(env.env, []), 11, steps)
     changed_model = any(not np.array_equal(model_now[k], v) for k, v in pristine.items())
     assert changed_model or not np.array_equal(a, nominal)
     env.restore_nominal()
-    after = _arrays(env.unwrapped.mj_model)
+    after = model_arrays(env.unwrapped.mj_model)
     assert all(np.array_equal(after[k], v) for k, v in pristine.items())
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import torch
+from helpers import synthgate
 
 from pipeline import checkpoint
 
@@ -19,12 +20,6 @@ TINY = [
     "eval_every=0", "eval_episodes=1", "log_every=100", "progress=false", "threads=1", "sac.hidden=32",
     "+robot_settings.max_episode_steps=200",
 ]  # fmt: skip
-
-
-def synthgate(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "synthgate", *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
 
 
 def test_help_and_robots_listing() -> None:

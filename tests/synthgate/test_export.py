@@ -7,8 +7,7 @@ from pathlib import Path
 
 import cv2
 import pyarrow.parquet as pq
-
-from tests.synthgate.test_cli import synthgate
+from helpers import synthgate
 
 
 def test_export_cheetah_run_with_video_readable_by_pyarrow_and_opencv(tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from helpers import synthgate
 
 from pipeline import checkpoint
-from tests.synthgate.test_cli import synthgate
 
 COMMON = [
     "robot=walker-walk", "algo=sac", "seed=4", "learning_starts=200", "eval_every=0", "eval_episodes=1",

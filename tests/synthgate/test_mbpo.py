@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import synthgate
 
 from pipeline import checkpoint
 from pipeline.buffer import ReplayBuffer
 from pipeline.ledger import Ledger
-from tests.synthgate.test_cli import synthgate
 
 SMALL = [
     "robot=cartpole-swingup", "seed=1", "learning_starts=500", "eval_every=0", "eval_episodes=1", "log_every=250",

@@ -241,6 +241,7 @@ class PerturbedEnv(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
         self._pushes: list[tuple[int, np.ndarray, int]] = []
         self._sensing: list[tuple[Perturbation, dict[str, Any], int]] = []
         self._queue: deque[np.ndarray] = deque()
+        self._latency = 0
         self._last_obs: np.ndarray | None = None
         for p in perturbations:  # name errors surface at construction, not mid-episode
             if p.family in MODEL_FAMILIES:
@@ -259,16 +260,16 @@ class PerturbedEnv(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
                 if target.flags.writeable:
                     target[...] = value
 
-    def _apply_model(self, p: Perturbation) -> dict[str, Any]:
-        drawn = {k: draw(v, self.rng) for k, v in p.params.items()}
-        for name, index, value in MODEL_FAMILIES[p.family](self._model, drawn, self.rng):
-            getattr(self._model, name)[index] = value
-        return drawn
-
     def _fire(self, p: Perturbation) -> None:
+        # Parameters are drawn once, here: what is applied is exactly what `active` reports.
         drawn: dict[str, Any] = {k: draw(v, self.rng) if k != "fields" else v for k, v in p.params.items()}
         if p.family in MODEL_FAMILIES:
-            self._apply_model(p)
+            for name, index, value in MODEL_FAMILIES[p.family](self._model, drawn, self.rng):
+                getattr(self._model, name)[index] = value
+        elif p.family == "action_latency":
+            self._latency = int(drawn.get("steps", 1))
+            shape = self.action_space.shape or (0,)
+            self._queue = deque(np.zeros(shape, dtype=np.float32) for _ in range(self._latency))
         elif p.family == "push":
             body = _id(self._model, mujoco.mjtObj.mjOBJ_BODY, str(drawn["body"]), "body")
             direction = np.asarray(drawn.get("direction", (1.0, 0.0, 0.0)), dtype=np.float64)
@@ -290,15 +291,11 @@ class PerturbedEnv(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
             self.rng = np.random.default_rng(seed)
         self.restore_nominal()
         self.t, self.active, self._pushes, self._sensing = 0, [], [], []
-        self._latency = 0
+        self._latency, self._queue = 0, deque()
         for p in self.perturbations:
             if p.trigger.hook == "on_reset":
                 self._fire(p)
-            if p.family == "action_latency":
-                self._latency = int(draw(p.params.get("steps", 1), self.rng))
         obs, info = self.env.reset(seed=seed, options=options)
-        shape = self.action_space.shape or (0,)
-        self._queue = deque(np.zeros(shape, dtype=np.float32) for _ in range(self._latency))
         self._last_obs = obs
         return self._sense(obs), {**info, "perturbations": list(self.active)}
 

@@ -131,3 +131,16 @@ def test_every_model_array_is_restored_on_four_robots(name: str) -> None:
     env.restore_nominal()
     after = model_arrays(env.unwrapped.mj_model)  # type: ignore[attr-defined]
     assert all(np.array_equal(after[n], v) for n, v in pristine.items())
+
+
+def test_reported_parameters_are_the_applied_ones() -> None:
+    env = PerturbedEnv(robots.make("walker-walk"), [
+        Perturbation("friction_scale", {"scale": Uniform(0.1, 0.9)}),
+        Perturbation("action_latency", {"steps": Choice((1, 2, 3))}),
+    ])  # fmt: skip
+    for seed in range(5):
+        _, info = env.reset(seed=seed)
+        friction, latency = info["perturbations"]
+        applied = env.unwrapped.mj_model.geom_friction[:, 0] / env.pristine.geom_friction[:, 0]  # type: ignore[attr-defined]
+        np.testing.assert_allclose(applied, friction["scale"], rtol=1e-12)
+        assert len(env._queue) == latency["steps"]

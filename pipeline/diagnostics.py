@@ -22,12 +22,17 @@ from pipeline.sac import SACState
 from pipeline.world_model import EnsembleDynamics
 
 
-def elite_mean(model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-    """The elites' mean prediction of ``[reward, next state]`` in plant units."""
+def elite_means(model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+    """Each elite's mean prediction of ``[reward, next state]`` in plant units, ``[elites, batch, out]``."""
     with torch.no_grad():
         mean, logvar = model.raw(obs, act)
         mean, _ = model.decode(obs, mean, logvar)
-        return mean[model.elite_idx].mean(0)
+        return mean[model.elite_idx]
+
+
+def elite_mean(model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+    """The elites' mean prediction of ``[reward, next state]`` in plant units."""
+    return elite_means(model, obs, act).mean(0)
 
 
 def target_scales(
@@ -63,10 +68,7 @@ def reward_metrics(
 
 def disagreement(model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor) -> float:
     """Mean over rows and state dims of the std of the elites' next-state means."""
-    with torch.no_grad():
-        mean, logvar = model.raw(obs, act)
-        mean, _ = model.decode(obs, mean, logvar)
-        return float(mean[model.elite_idx][..., 1:].std(0).mean())
+    return float(elite_means(model, obs, act)[..., 1:].std(0).mean())
 
 
 def real_segments(buffer: ReplayBuffer, k: int, n: int, generator: torch.Generator) -> torch.Tensor:

@@ -27,6 +27,10 @@ commands:
   robots     list the registered robots with their tags, layouts and failure predicates
   scenarios  list the scenario library (named rare failure modes)
   ledger   print a run's ledger: synthgate ledger <run_dir>
+  sweep    a grid of train jobs on an executor (local process pool or Ray):
+           synthgate sweep sweep_dir=<dir> [executor=local|ray workers=N ray.address=...] algo=sac,ftfl seed=0,1,2 ...
+  aggregate  IQM with stratified-bootstrap CIs and curves over a sweep's runs:
+           synthgate aggregate <sweep_dir> [--normalize max|none] [--reps 2000]
   export   write a run's transitions as a LeRobot v3.0 dataset:
            synthgate export <run_dir> --what real|synthetic|panels --out <dir> [--episodes N] [--video]
 """
@@ -157,6 +161,35 @@ def _export(args: Sequence[str]) -> int:
     return 0
 
 
+def _aggregate(args: Sequence[str]) -> int:
+    import argparse
+    import json
+    from pathlib import Path
+
+    from validation.aggregate import AggregateError, aggregate, format_table, load_runs, plot
+
+    parser = argparse.ArgumentParser(prog="synthgate aggregate", description="Aggregate a sweep's runs (rliable).")
+    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("--normalize", choices=("max", "none"), default="max")
+    parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    opts = parser.parse_args(list(args))
+    if opts.reps < 100:
+        _fail("aggregate", f"--reps {opts.reps}: use at least 100 bootstrap resamples")
+    try:
+        runs = load_runs(opts.sweep_dir)
+        result = aggregate(runs, normalize=opts.normalize, reps=opts.reps)
+    except AggregateError as err:
+        _fail("aggregate", str(err))
+    result["runs"] = [r.run_dir for r in runs]
+    table = format_table(result)
+    (opts.sweep_dir / "aggregate.json").write_text(json.dumps(result, indent=2))
+    (opts.sweep_dir / "aggregate.md").write_text(table + "\n")
+    plot(runs, result, opts.sweep_dir / "aggregate.png")
+    print(table)
+    print(f"wrote {opts.sweep_dir}/aggregate.json, aggregate.md, aggregate.png ({len(runs)} runs)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``synthgate`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -180,5 +213,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "export":
         return _export(rest)
-    _fail(command, f"unknown command {command!r}; valid commands: export, ledger, robots, scenarios, train")
+    if command == "aggregate":
+        return _aggregate(rest)
+    if command == "sweep":
+        from synthgate.sweep import main as sweep_main
+
+        return sweep_main(rest)
+    _fail(
+        command,
+        f"unknown command {command!r}; valid commands: aggregate, export, ledger, robots, scenarios, sweep, train",
+    )
     return 2

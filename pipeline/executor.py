@@ -52,7 +52,7 @@ class LocalExecutor:
 @dataclass(frozen=True)
 class RayExecutor:
     """Each item is one Ray task. ``address=None`` starts (or reuses) a local Ray with ``num_cpus``
-    CPUs; an address such as ``ray://head:10001`` or ``auto`` joins that cluster."""
+    CPUs; an address (``auto``, or whatever ``ray.init(address=...)`` accepts) joins that cluster."""
 
     address: str | None = None
     num_cpus: int | None = None

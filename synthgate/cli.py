@@ -29,6 +29,10 @@ commands:
   ledger   print a run's ledger: synthgate ledger <run_dir>
   export   write a run's transitions as a LeRobot v3.0 dataset:
            synthgate export <run_dir> --what real|synthetic|panels --out <dir> [--episodes N] [--video]
+  deploy   export a promoted run as a bundle, verify it, run it on a robot (docs/deploy.md):
+           synthgate deploy export <run_dir> --out <bundle> [--override "<reason>"]
+           synthgate deploy verify <bundle>
+           synthgate deploy run <bundle> --backend mujoco|lerobot [--episodes N] [--rate HZ] ...
 """
 
 
@@ -180,5 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "export":
         return _export(rest)
-    _fail(command, f"unknown command {command!r}; valid commands: export, ledger, robots, scenarios, train")
+    if command == "deploy":
+        from synthgate.deploy import main as deploy_main
+
+        return deploy_main(rest)
+    _fail(command, f"unknown command {command!r}; valid commands: deploy, export, ledger, robots, scenarios, train")
     return 2

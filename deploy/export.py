@@ -110,6 +110,21 @@ class ExportResult:
 
 
 @contextlib.contextmanager
+def _torchscript_deprecation_quiet() -> Iterator[None]:
+    """torch 2.13 marks ``torch.jit.trace`` / ``load`` deprecated (they still work); the issue asks for
+    TorchScript, docs/deploy.md says so once, and the warning is not repeated on every call."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=DeprecationWarning)
+        yield
+
+
+def load_torchscript(path: Path) -> Any:
+    """``torch.jit.load`` without torch 2.13's deprecation warning."""
+    with _torchscript_deprecation_quiet():
+        return torch.jit.load(str(path))
+
+
+@contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
     """The dynamo exporter prints progress lines and logs torchvision warnings; keep them off the user's screen."""
     logger = logging.getLogger("torch.onnx")
@@ -142,7 +157,7 @@ def parity(
         ``{set name: {"n": rows, "onnx_max_abs_diff": float, "torchscript_max_abs_diff": float}}``.
     """
     session = onnx_session(onnx_path)
-    scripted = torch.jit.load(str(torchscript_path))
+    scripted = load_torchscript(torchscript_path)
     out: dict[str, Any] = {}
     for name, obs in observations.items():
         x = np.ascontiguousarray(obs, dtype=np.float32)
@@ -197,9 +212,9 @@ def export_policy(
     if shape != (2, act_dim):
         raise ExportError(f"the policy maps [2, {obs_dim}] to {list(shape)}, expected [2, {act_dim}]")
     ts_path, onnx_path = out_dir / TORCHSCRIPT_FILE, out_dir / ONNX_FILE
-    with torch.no_grad():
+    with torch.no_grad(), _torchscript_deprecation_quiet():
         traced = torch.jit.trace(model, example, check_trace=True)
-    traced.save(str(ts_path))
+        traced.save(str(ts_path))
     try:
         with _quiet_exporter():
             program = torch.onnx.export(

@@ -23,7 +23,7 @@ import numpy as np
 
 import robots
 from deploy.bundle import Bundle
-from deploy.export import INPUT_NAME, OUTPUT_NAME, onnx_session
+from deploy.export import INPUT_NAME, OUTPUT_NAME, load_torchscript, onnx_session
 from deploy.robot import Robot
 from deploy.safety import SafetyConfig, SafetyLayer
 
@@ -50,7 +50,7 @@ def load_policy(bundle: Bundle, engine: str = "onnx") -> Policy:
     if engine == "torchscript":
         import torch
 
-        module = torch.jit.load(str(bundle.root / policy["torchscript"]))
+        module = load_torchscript(bundle.root / policy["torchscript"])
 
         def run_torchscript(obs: np.ndarray) -> np.ndarray:
             with torch.no_grad():

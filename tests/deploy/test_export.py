@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -26,7 +27,8 @@ def test_onnx_matches_torch_within_1e_5_on_1000_random_and_real_observations(tin
     session = ort.InferenceSession(str(tmp_path / "policy.onnx"), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(1).normal(0, 3, (1000, 17)).astype(np.float32)
     with torch.no_grad():
-        mean = policy.actor.net(torch.from_numpy(x)).chunk(2, dim=-1)[0]
+        actor: Any = policy.actor
+        mean = actor.net(torch.from_numpy(x)).chunk(2, dim=-1)[0]
         want = torch.tanh(mean).numpy()
     got = session.run(["action"], {"observation": x})[0]
     assert np.abs(got - want).max() <= 1e-5

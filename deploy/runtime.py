@@ -97,6 +97,22 @@ class Timing:
     overruns: int = 0
     skipped_ticks: int = 0
 
+    def record(self, start: float, due: float, done: float) -> float:
+        """Records a step that began at ``start`` (due at ``due``) and ended at ``done``; returns the next tick.
+
+        An overrun is a step that ends after the next tick was due; the schedule then moves to the
+        first tick boundary after ``done`` (the ticks passed over are counted as skipped).
+        """
+        self.loop_s.append(done - start)
+        self.late_s.append(max(start - due, 0.0))
+        next_tick = due + self.period_s
+        if done > next_tick:
+            self.overruns += 1
+            skipped = int((done - next_tick) // self.period_s) + 1
+            self.skipped_ticks += skipped
+            next_tick += skipped * self.period_s
+        return next_tick
+
     def summary(self) -> dict[str, Any]:
         """p50 / p99 / max loop time and tick lateness in ms, overrun count and fraction."""
         n = len(self.loop_s)
@@ -245,7 +261,6 @@ def _episode(
     on_step: Callable[[int, int], None] | None,
     episode: int,
 ) -> None:
-    period = timing.period_s
     pending: tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, bool], float, float] | None = None
     next_tick = time.monotonic()
     step = 0
@@ -277,6 +292,7 @@ def _episode(
             ep.loop_s.append(loop)
         if stop is not None:
             robot.act(safety.safe_action)
+            timing.record(start, next_tick, time.monotonic())
             ep.end = stop
             return
         if pending is not None and (obs.terminated or obs.truncated):
@@ -289,19 +305,13 @@ def _episode(
         action, flags = safety.filter_action(step, raw)
         if action is None:
             robot.act(safety.safe_action)
+            timing.record(start, next_tick, time.monotonic())
             ep.end = "nonfinite_action"
             return
         sent = robot.act(action)
         safety.applied(sent)
         done = time.monotonic()
-        timing.loop_s.append(done - start)
-        timing.late_s.append(max(start - next_tick, 0.0))
         pending = (obs.state.copy(), raw, np.asarray(sent, dtype=np.float32), flags, now - obs.stamp, done - start)
         step += 1
-        next_tick += period
-        if done > next_tick:
-            timing.overruns += 1
-            skipped = int((done - next_tick) // period) + 1  # ticks that passed without a step
-            timing.skipped_ticks += skipped
-            next_tick += skipped * period
+        next_tick = timing.record(start, next_tick, done)
         time.sleep(max(next_tick - time.monotonic(), 0.0))

@@ -30,14 +30,8 @@ def synthgate(*args: str) -> subprocess.CompletedProcess[str]:
                           check=False)  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=10_000)
-    parser.add_argument("--rate", type=float, default=50.0)
-    parser.add_argument("--out", type=Path, default=None)
-    opts = parser.parse_args()
-    work = opts.out or Path(tempfile.mkdtemp(prefix="deploy_loop-"))
-    run, bundle, log = work / "run", work / "bundle", work / "log"
+def make_bundle(run: Path, bundle: Path) -> None:
+    """Trains a short 2x256 cheetah-run run (50 Hz policy) and exports it with an override."""
     trained = synthgate("train", "robot=cheetah-run", "algo=sac", "steps=600", "learning_starts=500", "threads=1",
                         "eval_every=0", "eval_episodes=1", "progress=false", "+robot_settings.action_repeat=2",
                         f"run_dir={run}")  # fmt: skip
@@ -47,6 +41,21 @@ def main() -> None:
                          "benchmark of the runtime loop; the policy was not gated")  # fmt: skip
     if exported.returncode:
         sys.exit(exported.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--bundle", type=Path, default=None, help="reuse a bundle made by an earlier run")
+    opts = parser.parse_args()
+    work = opts.out or Path(tempfile.mkdtemp(prefix="deploy_loop-"))
+    bundle, log = work / "bundle", work / f"log-{time.strftime('%Y%m%dT%H%M%S')}"
+    if opts.bundle is not None:
+        bundle = opts.bundle
+    else:
+        make_bundle(work / "run", bundle)
     per_episode = 500  # max_episode_steps 1000 plant steps / action_repeat 2
     episodes = -(-opts.steps // per_episode)
     t0 = time.monotonic()
@@ -55,11 +64,12 @@ def main() -> None:
     wall = time.monotonic() - t0
     print(ran.stdout)
     if ran.returncode:
-        sys.exit(ran.stderr)
-    timing = json.loads((log / "meta" / "deploy_run.json").read_text())["timing"]
+        print(ran.stderr, file=sys.stderr)
+    run_info = json.loads((log / "meta" / "deploy_run.json").read_text())
     result = {
         "robot": "cheetah-run", "rate_hz": opts.rate, "engine": "onnx", "actor": "2x256",
-        "timing": timing, "wall_s_run_command": wall, "cpu_count": os.cpu_count(),
+        "status": run_info["status"], "counts": run_info["counts"], "timing": run_info["timing"],
+        "wall_s_run_command": wall, "load_average_after": os.getloadavg(), "cpu_count": os.cpu_count(),
         "machine": platform.platform(), "command": " ".join(sys.argv),
     }  # fmt: skip
     path = Path(__file__).with_suffix(".json")

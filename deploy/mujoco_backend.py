@@ -14,8 +14,11 @@ Faults are injected on purpose (:class:`Faults`) to exercise the runtime's safet
 observation, a sensor that freezes, a latency spike, and a push (a velocity impulse on a body)
 strong enough to make the robot fall.
 
-Timing: ``act`` steps the plant by one control step at once; the new state is stamped with the
-wall time of that call, so a fresh packet read at the next tick is about one control period old.
+Timing: ``act`` steps the plant by one control step at once; the sensor samples the plant's
+current state when ``observe`` is called (one sample per control step), and the packet is stamped
+with that time. Without latency, faults or drops a packet is fresh (age ~0) however late the loop
+is; the watchdog then measures the sensor path only, and the loop's own lateness is what the
+runtime's timing (overruns) measures.
 """
 
 from __future__ import annotations
@@ -158,6 +161,7 @@ class MujocoStandIn(ContextRobot):
         self._queue: deque[Observation] = deque()
         self._delivered: Observation | None = None
         self._held = np.zeros(self.record.action_dim, dtype=np.float32)
+        self._plant = Observation(np.zeros(self.record.layout.size, dtype=np.float32), 0.0)
 
     # --- the reality gap as perturbations --------------------------------------------------
 
@@ -205,25 +209,33 @@ class MujocoStandIn(ContextRobot):
         self._held = self.safe_action()
         self._queue.clear()
         self._delivered = None
-        self._measure(state, float("nan"), False, False)
+        self._plant = Observation(np.asarray(state, dtype=np.float32), time.monotonic())
 
-    def _measure(self, state: np.ndarray, reward: float, terminated: bool, truncated: bool) -> None:
-        frozen = 0 <= self.faults.freeze_obs_at <= self.t
-        if frozen or (self.gap.obs_drop_prob and self.rng.random() < self.gap.obs_drop_prob):
-            self.counts["obs_packets_dropped"] += int(not frozen)
+    def _measure(self) -> None:
+        """The sensor samples the plant now; the packet may be lost (dropped) or never sent (frozen)."""
+        if 0 <= self.faults.freeze_obs_at <= self.t:
             return
-        packet = Observation(np.asarray(state, dtype=np.float32), time.monotonic(), reward, terminated, truncated)
-        self._queue.append(packet)
+        if self.gap.obs_drop_prob and self.rng.random() < self.gap.obs_drop_prob:
+            self.counts["obs_packets_dropped"] += 1
+            return
+        p = self._plant
+        self._queue.append(Observation(p.state, time.monotonic(), p.reward, p.terminated, p.truncated))
 
     def observe(self) -> Observation:
-        """The newest packet whose latency has elapsed (or the last one delivered, grown older)."""
+        """Samples the sensor and returns the newest packet whose latency has elapsed.
+
+        With no packet due, the last one delivered is returned again (older); before any has been
+        delivered, the first one is (early: a robot would have waited for it).
+        """
+        self._measure()
         if self.t == self.faults.latency_spike_at:
-            time.sleep(self.faults.latency_spike_s)
-            self._queue.clear()  # the packets that arrive during the spike are late for this read
+            time.sleep(self.faults.latency_spike_s)  # the packet just measured arrives this late
         now = time.monotonic()
         while self._queue and self._queue[0].stamp + self.gap.obs_latency_s <= now:
             self._delivered = self._queue.popleft()
-        if self._delivered is None:  # nothing has arrived yet: the first packet, late
+        if self._delivered is None:
+            if not self._queue:
+                raise RuntimeError("the sensor is frozen from the first step: no observation was ever measured")
             self._delivered = self._queue.popleft()
         packet = self._delivered
         if self.t == self.faults.nan_obs_at:
@@ -243,7 +255,8 @@ class MujocoStandIn(ContextRobot):
             self._held = sent
         state, reward, terminated, truncated, _ = self.env.step(self._held)
         self.t += 1
-        self._measure(state, float(reward), bool(terminated), bool(truncated))
+        self._plant = Observation(np.asarray(state, dtype=np.float32), time.monotonic(), float(reward),
+                                  bool(terminated), bool(truncated))  # fmt: skip
         return self._held.copy()
 
     def safe_action(self) -> np.ndarray:

@@ -202,7 +202,6 @@ def run(
     robot_name: str,
     config: RuntimeConfig,
     *,
-    on_step: Callable[[int, int], None] | None = None,
     interrupt: _Interrupt | None = None,
 ) -> RunReport:
     """Runs ``config.episodes`` episodes of ``policy`` on ``robot`` at ``config.rate_hz``.
@@ -212,7 +211,6 @@ def run(
         policy: observation -> normalized action.
         robot_name: the registry name whose failure predicates the e-stop reads.
         config: rate, episodes, limits.
-        on_step: called as ``on_step(episode, step)`` before each step (progress, tests).
         interrupt: a SIGINT flag holder (default: one installed for the run).
 
     Returns:
@@ -246,7 +244,7 @@ def run(
                 safety.reset(episode)
                 ep = EpisodeLog(seed=int(getattr(robot, "seed", 0)) + episode)
                 episodes.append(ep)
-                _episode(robot, policy, safety, config, timing, ep, guard, on_step, episode)
+                _episode(robot, policy, safety, config, timing, ep, guard)
     return RunReport(episodes, dict(safety.counts), safety.events, safety.stop, timing.summary(), guard.flag)
 
 
@@ -258,15 +256,11 @@ def _episode(
     timing: Timing,
     ep: EpisodeLog,
     guard: _Interrupt,
-    on_step: Callable[[int, int], None] | None,
-    episode: int,
 ) -> None:
     pending: tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, bool], float, float] | None = None
     next_tick = time.monotonic()
     step = 0
     while True:
-        if on_step is not None:
-            on_step(episode, step)
         if guard.flag:
             safety.record(step, "sigint", "SIGINT received: clean shutdown")
             robot.act(safety.safe_action)

@@ -6,6 +6,8 @@ import hashlib
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,17 @@ from conftest import gate_report
 from helpers import synthgate
 
 from deploy.bundle import REQUIRED_FIELDS, BundleError, check_gate, load_bundle, sha256_file
+from synthgate.cli import main
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The command line in this process (saves a subprocess start); returns (exit code, stdout, stderr)."""
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 def _copy(bundle: Path, tmp_path: Path) -> Path:
@@ -42,21 +55,25 @@ def test_promoted_bundle_manifest_has_every_field_and_hash(bundle: Path, promote
     assert verified.returncode == 0 and "verified 4 files" in verified.stdout and "WARNING" not in verified.stdout
 
 
-def test_export_refused_without_a_gate_report(tiny_run: Path, tmp_path: Path) -> None:
-    refused = synthgate("deploy", "export", str(tiny_run), "--out", str(tmp_path / "b"))
-    assert refused.returncode == 3, refused.stderr
-    assert "gate_report.json does not exist" in refused.stderr and not (tmp_path / "b").exists()
+def test_export_refused_without_a_gate_report(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli(capsys, "deploy", "export", str(tiny_run), "--out", str(tmp_path / "b"))
+    assert code == 3, err
+    assert "gate_report.json does not exist" in err and not (tmp_path / "b").exists()
 
 
-def test_export_refused_on_reject_naming_the_failed_rules(tiny_run: Path, tmp_path: Path) -> None:
+def test_export_refused_on_reject_naming_the_failed_rules(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     report = gate_report(run, "REJECT", ("targeted_metric_improves", "nominal_non_inferior"))
     (run / "gate_report.json").write_text(json.dumps(report))
-    refused = synthgate("deploy", "export", str(run), "--out", str(tmp_path / "b"))
-    assert refused.returncode == 3
-    assert "gate decision is REJECT" in refused.stderr
-    assert "failed rules: targeted_metric_improves, nominal_non_inferior" in refused.stderr
+    code, _, err = cli(capsys, "deploy", "export", str(run), "--out", str(tmp_path / "b"))
+    assert code == 3
+    assert "gate decision is REJECT" in err
+    assert "failed rules: targeted_metric_improves, nominal_non_inferior" in err
     assert not (tmp_path / "b").exists()
 
 
@@ -75,7 +92,9 @@ def test_a_report_that_breaks_the_schema_or_names_another_run_is_refused(tiny_ru
     assert any("candidate" in p for p in check.problems)
 
 
-def test_override_is_recorded_and_printed_by_every_later_command(tiny_run: Path, tmp_path: Path) -> None:
+def test_override_is_recorded_and_printed_by_every_later_command(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     (run / "gate_report.json").write_text(json.dumps(gate_report(run, "REJECT", ("nominal_non_inferior",))))
@@ -86,12 +105,13 @@ def test_override_is_recorded_and_printed_by_every_later_command(tiny_run: Path,
     assert override["reason"] == "bench test on the stand-in" and override["gate_decision"] == "REJECT"
     assert override["failed_rules"] == ["nominal_non_inferior"]
     warning = "WARNING: exported WITHOUT a PROMOTE gate decision (gate: REJECT, failed rules: nominal_non_inferior)"
-    for result in (
-        exported,
-        synthgate("deploy", "verify", str(out)),
-        synthgate("deploy", "run", str(out), "--backend", "mujoco", "--max-steps", "3", "--no-log"),
-    ):
-        assert warning in result.stdout and "'bench test on the stand-in'" in result.stdout, result.stdout
+    outputs = [
+        exported.stdout,
+        cli(capsys, "deploy", "verify", str(out))[1],
+        cli(capsys, "deploy", "run", str(out), "--backend", "mujoco", "--max-steps", "3", "--no-log")[1],
+    ]
+    for stdout in outputs:
+        assert warning in stdout and "'bench test on the stand-in'" in stdout, stdout
 
 
 @pytest.mark.parametrize("name", ["policy.onnx", "policy.pt", "gate_report.json", "ledger_summary.json",
@@ -136,3 +156,13 @@ def test_missing_field_missing_file_and_extra_file_are_refused(bundle: Path, tmp
     (copy / "notes.txt").write_text("hi")
     with pytest.raises(BundleError, match=r"files the manifest does not list: notes\.txt"):
         load_bundle(copy)
+
+
+def test_deploy_imports_no_training_world_model_scenario_or_validation_code() -> None:
+    code = (
+        "import sys, deploy.bundle, deploy.export, deploy.runtime, deploy.safety, deploy.logs, "
+        "deploy.mujoco_backend, deploy.lerobot_backend; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pipeline', 'scenarios', 'validation', 'synthgate'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

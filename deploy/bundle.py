@@ -98,6 +98,8 @@ class GateCheck:
     problems: list[str]
     """Why the gate does not allow export (empty exactly when it does)."""
     report: dict[str, Any] | None
+    path: Path | None = None
+    """The report file (copied byte for byte into the bundle)."""
 
     @property
     def promoted(self) -> bool:
@@ -132,7 +134,7 @@ def check_gate(run_dir: Path, robot: str) -> GateCheck:
     except jsonschema.ValidationError as err:
         where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
         return GateCheck("INVALID", [], [f"{path} does not match the gate report schema at {where}: {err.message}"],
-                         report)  # fmt: skip
+                         report, path)  # fmt: skip
     failed = list(report["failed_rules"])
     problems = []
     if report["decision"] != "PROMOTE":
@@ -144,7 +146,7 @@ def check_gate(run_dir: Path, robot: str) -> GateCheck:
     candidate = Path(report["candidate"])
     if candidate.resolve() != run_dir.resolve() and candidate.name != run_dir.resolve().name:
         problems.append(f"gate report's candidate is {report['candidate']!r}, not this run {str(run_dir)!r}")
-    return GateCheck(report["decision"], failed, problems, report)
+    return GateCheck(report["decision"], failed, problems, report, path)
 
 
 # --- making a bundle ---------------------------------------------------------------------------
@@ -204,8 +206,8 @@ def make_bundle(
     out.mkdir(parents=True)
     for name in exported_files:
         shutil.copy2(exported_dir / name, out / name)
-    if gate.report is not None:
-        (out / GATE_REPORT).write_text(json.dumps(gate.report, indent=2, sort_keys=True) + "\n")
+    if gate.path is not None and gate.report is not None:  # the file as validation wrote it, byte for byte
+        shutil.copyfile(gate.path, out / GATE_REPORT)
     (out / LEDGER_SUMMARY).write_text(json.dumps(ledger, indent=2, sort_keys=True) + "\n")
     manifest: dict[str, Any] = {
         "bundle_format": BUNDLE_FORMAT,

@@ -279,7 +279,7 @@ def run_command(args: Sequence[str]) -> int:
     if not opts.no_log:
         origin = f"deploy:{bundle.id}:{opts.backend}"
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        out = opts.log_dir or Path("deploy_logs") / f"{opts.bundle.resolve().name}-{opts.backend}-{stamp}"
+        out = opts.log_dir or Path("deploy_logs") / f"{opts.bundle.resolve().name}-{bundle.id}-{opts.backend}-{stamp}"
         info = {"bundle": str(opts.bundle.resolve()), "bundle_id": bundle.id, "manifest_sha256": bundle.manifest_sha256,
                 "override": bundle.override, "backend": opts.backend, "gap": opts.gap, "faults": opts.fault,
                 "rate_hz": rate, "engine": opts.engine, "seed": opts.seed}  # fmt: skip

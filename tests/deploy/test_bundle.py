@@ -49,6 +49,7 @@ def test_promoted_bundle_manifest_has_every_field_and_hash(bundle: Path, promote
     assert m["policy"]["parity"]["random"]["onnx_max_abs_diff"] <= 1e-5
     assert {"torch", "onnx", "onnxruntime", "mujoco", "python"} <= set(m["versions"])
     assert json.loads((bundle / "gate_report.json").read_text())["decision"] == "PROMOTE"
+    assert sha256_file(bundle / "gate_report.json") == sha256_file(promoted_run / "gate_report.json")  # as written
     ledger = json.loads((bundle / "ledger_summary.json").read_text())
     assert ledger["summary_json"]["steps"] == 300 and ledger["ledger_jsonl_last"]["kind"] == "final"
     verified = synthgate("deploy", "verify", str(bundle))

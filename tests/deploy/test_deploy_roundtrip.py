@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from conftest import TINY_RUN
+from deploy_helpers import TINY_RUN
 from helpers import synthgate
 
 from deploy.bundle import load_bundle

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import gate_report
+from deploy_helpers import gate_report
 from helpers import synthgate
 
 from deploy.bundle import REQUIRED_FIELDS, BundleError, check_gate, load_bundle, sha256_file

@@ -33,6 +33,10 @@ commands:
            synthgate aggregate <sweep_dir> [--normalize max|none] [--reps 2000]
   export   write a run's transitions as a LeRobot v3.0 dataset:
            synthgate export <run_dir> --what real|synthetic|panels --out <dir> [--episodes N] [--video]
+  deploy   export a promoted run as a bundle, verify it, run it on a robot (docs/deploy.md):
+           synthgate deploy export <run_dir> --out <bundle> [--override "<reason>"]
+           synthgate deploy verify <bundle>
+           synthgate deploy run <bundle> --backend mujoco|lerobot [--episodes N] [--rate HZ] ...
 """
 
 
@@ -219,8 +223,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from synthgate.sweep import main as sweep_main
 
         return sweep_main(rest)
-    _fail(
-        command,
-        f"unknown command {command!r}; valid commands: aggregate, export, ledger, robots, scenarios, sweep, train",
-    )
+    if command == "deploy":
+        from synthgate.deploy import main as deploy_main
+
+        return deploy_main(rest)
+    valid = "aggregate, deploy, export, ledger, robots, scenarios, sweep, train"
+    _fail(command, f"unknown command {command!r}; valid commands: {valid}")
     return 2

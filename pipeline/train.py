@@ -337,9 +337,9 @@ def rollout_model(
             origin = f"model/{state.model_version}:{made.scenario}"
             store_synthetic(state, cfg, origin, made.rollout)
             state.ledger.on_dropped(origin, made.transitions_dropped)
-            lines.append({"scenario": made.scenario, "origin": origin, "starts": made.starts,
-                          "kept": int(made.rollout.obs.shape[0]), "transitions_dropped": made.transitions_dropped,
-                          "rollouts_dropped": made.rollouts_dropped, **made.rollout.counts, **made.stats})  # fmt: skip
+            lines.append({"scenario": made.scenario, "origin": origin, **made.rollout.counts, "starts": made.starts,
+                          "stored": int(made.rollout.obs.shape[0]), "transitions_dropped": made.transitions_dropped,
+                          "rollouts_dropped": made.rollouts_dropped, **made.stats})  # fmt: skip
     idx = torch.randint(0, state.buffer.size, (n_starts,), generator=state.gen_model, device=state.gen_model.device)
     starts = state.buffer.obs[idx.to(state.buffer.device)]
     env = ModelEnv(state.model, record.termination, cfg.algo.drop_range_factor)

@@ -78,7 +78,8 @@ def drop_disagreeing(result: Rollout, threshold: float) -> tuple[Rollout, int, i
     exceeds ``threshold``.
 
     Returns:
-        The kept transitions, the number of rollouts dropped and of transitions dropped.
+        The kept transitions (their counts' ``kept`` updated and ``dropped_disagreement`` added),
+        the number of rollouts dropped and of transitions dropped.
     """
     if result.obs.shape[0] == 0:
         return result, 0, 0
@@ -89,7 +90,10 @@ def drop_disagreeing(result: Rollout, threshold: float) -> tuple[Rollout, int, i
     keep = ~bad[result.start]
     present = torch.zeros(n_starts, dtype=torch.bool, device=bad.device)
     present[result.start] = True
-    return result.select(keep), int((bad & present).sum()), int((~keep).sum())
+    kept, transitions = result.select(keep), int((~keep).sum())
+    kept.counts["kept"] = int(keep.sum())
+    kept.counts["dropped_disagreement"] = kept.counts.get("dropped_disagreement", 0) + transitions
+    return kept, int((bad & present).sum()), transitions
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from pipeline.targeting import TargetedRollouts
 from pipeline.world_model import EnsembleDynamics
 from robots.context import CONTEXT_FAMILIES, EVENT_FAMILIES, SENSING_FAMILIES, encode, push_velocity_change
 from robots.perturbations import Perturbation, draw
-from scenarios.library import Scenario, ScenarioError, get
+from scenarios.library import Scenario, ScenarioError
 
 
 def proximity_weights(
@@ -249,16 +249,17 @@ class TargetedGenerator:
         return out
 
 
-def for_config(cfg: TrainConfig) -> TargetedGenerator | None:
-    """The generator a ``synthgate train`` config asks for (``targeted=true``), else None.
+def for_config(cfg: TrainConfig, chosen: Sequence[Scenario]) -> TargetedGenerator | None:
+    """The generator a ``synthgate train`` config asks for (``targeted=true``) over the run's
+    scenarios ``chosen`` (:func:`scenarios.library.resolve`), else None.
 
     Raises:
-        ScenarioError: an unknown scenario, one of another robot, or one the generator cannot apply.
+        ScenarioError: a scenario of another robot, or one the generator cannot apply.
     """
-    if not cfg.targeted or not cfg.scenarios:  # the config's own validation names the missing list
+    if not cfg.targeted or not chosen:  # the config's own validation names the missing list
         return None
     return TargetedGenerator(
-        [get(name) for name in cfg.scenarios],
+        list(chosen),
         cfg.robot,
         proximity=cfg.targeted_proximity,
         disagreement=cfg.targeted_disagreement,

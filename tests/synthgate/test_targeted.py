@@ -1,5 +1,6 @@
 """A tiny targeted-generation run: per-scenario ledger lines equal the synthetic buffer's contents
-by origin, the drops are the generator's, and TensorBoard has the per-scenario figures."""
+by origin, the drops are the generator's, TensorBoard has the per-scenario figures, and a resumed
+run makes exactly the same synthetic data."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pipeline.ledger import Ledger, scenario_of
 
 TINY = [
     "robot=walker-walk", "algo=ftfl", "seed=3", "learning_starts=300", "eval_every=0", "eval_episodes=1",
-    "log_every=150", "progress=false", "threads=1", "checkpoint_every=600", "sac.hidden=32", "algo.utd=1",
+    "log_every=150", "progress=false", "threads=1", "checkpoint_every=150", "sac.hidden=32", "algo.utd=1",
     "algo.retrain_every=150", "algo.rollouts_per_step=6", "algo.rollout_schedule=[0,1,2,2]", "algo.model.hidden=32",
     "algo.model.depth=2", "algo.model.weight_decay=[2.5e-5,5e-5,1e-4]", "algo.model.max_epochs=5",
     "+robot_settings.max_episode_steps=100", "scenarios=[push_recovery,weak_knee]", "exposure=0.5", "context=true",
@@ -82,6 +83,18 @@ def test_targeted_run_books_equal_the_synthetic_buffer(tmp_path: Path) -> None:
     for name in ("push_recovery", "weak_knee"):
         assert f"ledger/{name}/synthetic_share" in tags and f"ledger/{name}/drop_rate" in tags
         assert f"targeted/{name}/transitions_dropped" in tags
+
+    # stop after the second rollout phase, resume: the same synthetic data, contexts and books
+    split = tmp_path / "split"
+    assert synthgate("train", *TINY, "steps=450", f"run_dir={split}").returncode == 0
+    resumed = synthgate("train", *TINY, "steps=600", f"run_dir={split}")
+    assert resumed.returncode == 0, resumed.stderr
+    again = checkpoint.load_latest(split / "checkpoints")
+    assert again is not None
+    for name in ("obs", "next_obs", "ctx", "origin", "rollout_step"):
+        torch.testing.assert_close(again[1]["synthetic"][name], state[name], rtol=0, atol=0)
+    assert again[1]["synthetic"]["origins"] == state["origins"]
+    assert again[1]["ledger"]["dropped"] == payload["ledger"]["dropped"]
 
 
 def test_targeted_config_errors(tmp_path: Path) -> None:

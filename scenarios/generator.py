@@ -130,6 +130,7 @@ class TargetedGenerator:
         self.mj_model, self.control_timestep = base.mj_model, float(base.control_timestep)
         env.close()
         self.targets: list[_Target] = []
+        self._unit_push: dict[tuple[Any, ...], dict[str, float]] = {}
         for s in scenarios:
             if s.robot != robot:
                 raise ScenarioError(f"{s.source}: robot: {s.name} is a scenario of {s.robot}, not of {robot}")
@@ -152,12 +153,17 @@ class TargetedGenerator:
         return [t.scenario.name for t in self.targets]
 
     def _push_change(self, p: Perturbation, rng: np.random.Generator) -> dict[str, float]:
+        """One draw of a push's velocity change. The change is linear in the drawn ``force``, so the
+        change per unit force is computed once per (body, mode, direction, duration) and scaled."""
         drawn = {k: draw(v, rng) for k, v in p.params.items()}
-        try:
-            return push_velocity_change(self.mj_model, self.record.layout, self.control_timestep, drawn,
-                                        p.trigger.duration)  # fmt: skip
-        except ValueError as err:
-            raise ScenarioError(f"push on {self.record.name}: {err}") from None
+        key = (drawn["body"], drawn.get("mode", "force"), tuple(drawn.get("direction", ())), p.trigger.duration)
+        if key not in self._unit_push:
+            try:
+                self._unit_push[key] = push_velocity_change(self.mj_model, self.record.layout, self.control_timestep,
+                                                            {**drawn, "force": 1.0}, p.trigger.duration)  # fmt: skip
+            except ValueError as err:
+                raise ScenarioError(f"push on {self.record.name}: {err}") from None
+        return {k: v * float(drawn["force"]) for k, v in self._unit_push[key].items()}
 
     def contexts(self, target: _Target, n: int, rng: np.random.Generator) -> np.ndarray:
         """``[n, ctx_dim]``: each start's own draw of the scenario's parameter perturbations."""
@@ -174,12 +180,12 @@ class TargetedGenerator:
         """The starts with each push's velocity change (one draw per start) added."""
         if not target.pushes:
             return starts
-        out = starts.clone()
+        delta = np.zeros(tuple(starts.shape), dtype=np.float32)  # built on the host, added in one operation
         for i in range(starts.shape[0]):
             for p in target.pushes:
                 for key, dv in self._push_change(p, rng).items():
-                    out[i, self.record.layout.slice(key)] += dv
-        return out
+                    delta[i, self.record.layout.slice(key)] += dv
+        return starts + torch.as_tensor(delta, device=starts.device)
 
     def starts(
         self, target: _Target, real: ReplayBuffer, n: int, generator: torch.Generator

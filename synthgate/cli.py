@@ -51,17 +51,22 @@ def _train(cfg: DictConfig) -> None:
 
     config = OmegaConf.to_object(cfg)
     assert isinstance(config, TrainConfig)
-    exposures = {}
-    for name in config.scenarios:
-        try:
-            scenario = scenarios.get(name)
-        except scenarios.ScenarioError as err:
-            _fail("train", f"scenarios: {err}")
-        if scenario.robot != config.robot:
-            _fail("train", f"scenarios: {name} is a scenario of {scenario.robot}, not of robot={config.robot}")
-        exposures[name] = scenario.perturbations
     try:
-        summary = train(config, exposures)
+        chosen = scenarios.resolve(config.scenarios, config.scenario)
+    except scenarios.ScenarioError as err:
+        _fail("train", f"scenarios: {err}")
+    for scenario in chosen:
+        if scenario.robot != config.robot:
+            _fail("train", f"scenarios: {scenario.name} is a scenario of {scenario.robot}, not of robot={config.robot}")
+    exposures = {scenario.name: scenario.perturbations for scenario in chosen}
+    from scenarios.generator import for_config
+
+    try:
+        targeter = for_config(config, chosen)
+    except scenarios.ScenarioError as err:
+        _fail("train", f"targeted: {err}")
+    try:
+        summary = train(config, exposures, targeter)
     except ConfigError as err:
         _fail("train", str(err))
     print(

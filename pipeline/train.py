@@ -28,7 +28,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import robots
-from pipeline import checkpoint, diagnostics
+from pipeline import checkpoint, diagnostics, runfiles
 from pipeline.buffer import ReplayBuffer, Source
 from pipeline.config import (
     RESUMABLE_CHANGES,
@@ -360,15 +360,12 @@ def rebuild_plant(state: RunState, plants: Plants) -> None:
 class RunLog:
     """TensorBoard scalars plus ``metrics.jsonl`` (evaluations and episodes) in the run directory."""
 
-    def __init__(self, run_dir: Path, resume_step: int | None) -> None:
-        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=resume_step)
+    def __init__(self, run_dir: Path, resume_step: int, rerun_end: bool = False) -> None:
+        """``resume_step`` is the checkpoint's step, -1 without one (see :func:`runfiles.trim_logs`)."""
+        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=resume_step + 1)
         self.path = run_dir / "metrics.jsonl"
         self.ledger_path = run_dir / "ledger.jsonl"
-        if resume_step is not None:  # drop what came after the checkpoint
-            for path in (self.path, self.ledger_path):
-                if path.exists():
-                    kept = [ln for ln in path.read_text().splitlines() if json.loads(ln)["step"] <= resume_step]
-                    checkpoint.atomic_write(path, "".join(ln + "\n" for ln in kept).encode())
+        runfiles.trim_logs((self.path, self.ledger_path), resume_step, rerun_end)  # drop cut lines, later ones
         self._file = open(self.path, "a")  # noqa: SIM115 - closed in close()
 
     def record(self, kind: str, step: int, **values: Any) -> None:
@@ -526,6 +523,8 @@ def train(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]] | No
     plants = Plants(env, cfg, exposures or {})
 
     found = checkpoint.load_latest(run_dir / "checkpoints")
+    for directory in (run_dir, run_dir / "checkpoints"):  # writes a crash cut short leave these
+        runfiles.remove_stale_temporaries(directory)
     prepare_run_dir(cfg, run_dir, resuming=found is not None)
     if found is not None:
         path, payload = found
@@ -540,7 +539,7 @@ def train(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]] | No
             n, evicted = import_dataset(ds, cfg.robot, state.buffer)
             state.ledger.on_stored(Source.REAL, state.buffer.origins[-1], n, evicted)
             log.info("imported %d real transitions from %s", n, ds.path)
-    runlog = RunLog(run_dir, state.step if found is not None else None)
+    runlog = RunLog(run_dir, state.step if found is not None else -1, rerun_end=state.step >= cfg.steps)
     if found is None:
         text = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
         runlog.writer.add_text("config", "```\n" + text + "```", 0)

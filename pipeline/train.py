@@ -40,6 +40,7 @@ from pipeline.config import (
     sac_hyper,
     validate,
 )
+from pipeline.faults import MODEL_SKIPPED, NO_ROLLOUT, FaultLog
 from pipeline.interchange import import_dataset
 from pipeline.ledger import Ledger, append_event
 from pipeline.mixer import Mixer
@@ -89,6 +90,7 @@ class RunState:
     episode_return: float = 0.0
     episode_actions: list[np.ndarray] = field(default_factory=list)
     obs: np.ndarray | None = None
+    faults: FaultLog = field(default_factory=FaultLog)
 
     def payload(self) -> dict[str, Any]:
         """The checkpoint payload."""
@@ -112,6 +114,7 @@ class RunState:
             "model": self.model.state_dict() if self.model is not None else None,
             "model_opt": self.model_opt.state_dict() if self.model_opt is not None else None,
             "gen_model": self.gen_model.get_state() if self.gen_model is not None else None,
+            "faults": self.faults.state_dict(),
         }
 
     def restore(self, payload: dict[str, Any]) -> None:
@@ -135,6 +138,7 @@ class RunState:
             self.model.load_state_dict(payload["model"])
             self.model_opt.load_state_dict(payload["model_opt"])
             self.gen_model.set_state(payload["gen_model"])
+        self.faults.load_state_dict(payload.get("faults"))
 
 
 def new_state(cfg: TrainConfig, obs_dim: int, act_dim: int, device: torch.device) -> RunState:
@@ -161,6 +165,7 @@ def new_state(cfg: TrainConfig, obs_dim: int, act_dim: int, device: torch.device
         np_rng=np.random.default_rng(stream_seed(cfg.seed, _INIT_STREAM, 1)),
         gen_act=torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, _INIT_STREAM, 2)),
         gen_update=torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, _INIT_STREAM, 3)),
+        faults=FaultLog(**dataclasses.asdict(cfg.faults)),
     )
     if cfg.algo.model_based:
         k_max = max(cfg.algo.rollout_schedule[2], cfg.algo.rollout_schedule[3])
@@ -274,6 +279,7 @@ def retrain_model(state: RunState, cfg: TrainConfig) -> dict[str, float]:
         "model/holdout_mse_elites": float(np.mean(sorted(report.holdout_mse)[: state.model.hp.elites])),
         **{k: v for k, v in report.metrics.items() if k != "model/nll"},
         **diagnostics.target_scales(state.model, obs[hold], rew[hold], nxt[hold]),
+        MODEL_SKIPPED: float(report.skipped_steps),
     }
     if hold.numel() > 1:
         out.update(diagnostics.reward_metrics(state.model, obs[hold], act[hold], rew[hold]))
@@ -313,8 +319,10 @@ def update_agent(
     """``algo.utd`` SAC gradient steps on batches the mixer draws (all real for ``algo=sac``)."""
     for _ in range(cfg.algo.utd):
         batch = mixer.sample(state.buffer, state.synthetic, state.gen_update)
-        share = state.ledger.on_batch(batch.source, batch.origin, state.buffer.origins)
         metrics = sac_update(state.agent, batch, state.gen_update, hp)
+        if not state.faults.agent_step(metrics, state):  # skipped (non-finite loss): counted there, not here
+            continue
+        share = state.ledger.on_batch(batch.source, batch.origin, state.buffer.origins)
         metrics["ledger/batch_synthetic_share"] = torch.tensor(share)
         state.updates += 1
         for key, value in metrics.items():
@@ -456,6 +464,7 @@ class Window:
         out["ledger/real_generated"] = float(summary["generated"]["real"])
         out["ledger/synthetic_generated"] = float(summary["generated"]["synthetic"])
         out["ledger/synthetic_held"] = float(summary["held"]["synthetic"])
+        out.update(state.faults.scalars())
         return out
 
 
@@ -482,11 +491,11 @@ def run_evaluation(state: RunState, env: Any, cfg: TrainConfig, runlog: RunLog, 
 def model_phase(state: RunState, cfg: TrainConfig, record: robots.RobotRecord, runlog: RunLog, window: Window) -> None:
     """Retrain the world model, log the paper's diagnostics, then roll the model out."""
     t0 = time.perf_counter()
-    report = retrain_model(state, cfg)
+    report = state.faults.guard_retrain(state, lambda: retrain_model(state, cfg))  # rolls a diverged model back
     t0 = window.timed("model_train", t0)
     stopped_by = report.pop("_stopped_by")
     runlog.scalars(state.step, report)
-    roll = rollout_model(state, cfg, record)
+    roll = rollout_model(state, cfg, record) if state.model_version else dict(NO_ROLLOUT)  # no good model yet
     window.timed("rollout", t0)
     runlog.scalars(state.step, {f"rollout/{k}": float(v) for k, v in roll.items() if k != "version"})
     append_event(runlog.ledger_path, state.step, "retrain", version=state.model_version, stopped_by=stopped_by,
@@ -540,6 +549,7 @@ def train(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]] | No
             state.ledger.on_stored(Source.REAL, state.buffer.origins[-1], n, evicted)
             log.info("imported %d real transitions from %s", n, ds.path)
     runlog = RunLog(run_dir, state.step if found is not None else -1, rerun_end=state.step >= cfg.steps)
+    state.faults.ledger_path = runlog.ledger_path
     if found is None:
         text = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
         runlog.writer.add_text("config", "```\n" + text + "```", 0)
@@ -573,6 +583,7 @@ def train(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]] | No
                 scalars = window.scalars(state)
                 runlog.scalars(state.step, scalars)
                 append_event(runlog.ledger_path, state.step, "window", **ledger_summary(state, cfg))
+                state.faults.log_window(state.step)
                 bar.set_postfix(ret=f"{last_return[0]:.1f}", upd_s=f"{scalars['perf/updates_per_s']:.0f}")
                 window.reset(state)
             if cfg.eval_every and state.step % cfg.eval_every == 0:

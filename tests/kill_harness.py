@@ -183,11 +183,12 @@ def run_with_kills(
     seed: int,
     sites: tuple[str, ...],
     cfg: dict[str, Any],
-    cycle: bool = False,
+    plan: list[tuple[str, int]] | None = None,
 ) -> Report:
     """Runs ``synthgate train *args run_dir=...`` killing ``kills`` sessions, then lets it finish.
 
-    Each session's site is drawn from ``sites`` (in turn when ``cycle``), its point from the seed.
+    Each session's site is drawn from ``sites`` and its point from the seed, or both are taken
+    from ``plan`` (``(site, count)`` per session) when given.
 
     ``cfg`` gives the run's ``steps``, ``checkpoint_every``, ``log_every``, ``learning_starts``,
     ``utd`` and, for external kills, ``startup_s`` and ``session_s`` (seconds). A planned kill
@@ -202,10 +203,13 @@ def run_with_kills(
         final = (run_dir / "summary.json").exists()
         if report.n_killed >= kills or final:
             break
-        site = sites[report.sessions % len(sites)] if cycle else rng.choice(sites)
-        while site == "checkpoint_torn" and not done:  # a torn only checkpoint leaves nothing to fall back to
+        if plan is not None:
+            kill = Kill(*plan[report.sessions])
+        else:
             site = rng.choice(sites)
-        kill = _plan(rng, site, done, cfg)
+            while site == "checkpoint_torn" and not done:  # a torn only checkpoint leaves nothing to fall back to
+                site = rng.choice(sites)
+            kill = _plan(rng, site, done, cfg)
         kill.resumed_from = done
         report.sessions += 1
         if kill.site == "external":

@@ -32,10 +32,15 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_three_kills_mid_checkpoint_mid_ledger_line_mid_model_resume_exactly(reference: Path, tmp_path: Path) -> None:
+    # Fixed points (the slow test draws them at random): a kill while checkpoint 300 is half
+    # written (resume from 200, after the first model retrain); half of the ledger line of step 350
+    # (resume from 300); mid-retrain at step 400 (resume from 300 again). Every resume restores a
+    # trained world model, its optimizer and a synthetic buffer.
     run_dir = tmp_path / "killed"
-    sites = ("checkpoint_tmp", "ledger_line", "model_fit")
-    report = run_with_kills(TINY_FTFL, run_dir, kills=3, seed=0, sites=sites, cfg=TINY_CFG, cycle=True)
-    assert [k.site for k in report.kills if k.killed] == list(sites), report
+    plan = [("checkpoint_tmp", 3), ("ledger_line", 5), ("model_fit", 5)]
+    report = run_with_kills(TINY_FTFL, run_dir, kills=3, seed=0, sites=(), cfg=TINY_CFG, plan=plan)
+    assert [(k.site, k.killed) for k in report.kills] == [(site, True) for site, _ in plan], report
+    assert [k.resumed_from for k in report.kills] == [0, 200, 300], report
     assert_same_run(run_dir, reference)
 
 

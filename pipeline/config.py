@@ -203,8 +203,8 @@ class TrainConfig:
     """Limits on numerical faults (skipped updates, model rollbacks) before a run stops."""
 
 
-RESUMABLE_CHANGES = frozenset({"steps", "progress", "threads", "device"})
-"""Fields that may differ when a run directory is resumed (``steps`` extends a run)."""
+RESUMABLE_CHANGES = frozenset({"steps", "progress", "threads", "device", "run_dir"})
+"""Fields that may differ when a run directory is resumed (``steps`` extends a run; a moved run directory resumes)."""
 
 
 def _positive(path: str, value: int, allow_zero: bool = False) -> None:

@@ -15,6 +15,7 @@ Nothing here is imported by the package: the wrappers exist only in the killed s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -235,6 +236,23 @@ def run_with_kills(
                               check=False, timeout=600)  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
     return report
+
+
+def tiny_config(run_dir: Path, algo: str = "sac", **kw: Any) -> Any:
+    """A tiny in-process run (cartpole, 400 steps, 16-unit networks), ``kw`` replacing top-level fields."""
+    from pipeline.config import ALGORITHMS, TrainConfig
+
+    cfg = TrainConfig(robot="cartpole-swingup", steps=400, seed=2, learning_starts=100, checkpoint_every=100,
+                      eval_every=0, eval_episodes=1, log_every=50, progress=False, threads=1, run_dir=str(run_dir),
+                      robot_settings={"max_episode_steps": 100}, kstep=[1, 2])  # fmt: skip
+    cfg.sac.hidden, cfg.sac.batch_size = 16, 32
+    spec = ALGORITHMS[algo]
+    cfg.algo.name, cfg.algo.model_based, cfg.algo.target, cfg.algo.target_norm = (
+        algo, spec.model_based, spec.target, spec.target_norm)  # fmt: skip
+    cfg.algo.retrain_every, cfg.algo.rollouts_per_step = 100, 2
+    m = cfg.algo.model
+    m.members, m.elites, m.hidden, m.depth, m.weight_decay, m.max_epochs, m.batch_size = 3, 2, 16, 1, [0, 0], 2, 64
+    return dataclasses.replace(cfg, **kw)
 
 
 # --- comparison ---------------------------------------------------------------------------

@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 import torch
 from helpers import hyper
-from kill_harness import assert_same
+from kill_harness import assert_same, tiny_config
 
 import pipeline.world_model as wm
 from pipeline import faults
 from pipeline.buffer import Batch, ReplayBuffer, Source
-from pipeline.config import TrainConfig
 from pipeline.sac import SACHyper, make_sac, sac_update
 
 
@@ -154,24 +153,6 @@ def test_consecutive_skips_stop_the_run_with_a_diagnosis(tmp_path: Path) -> None
     assert event["kind"] == "stopped" and event["totals"] == {"agent_skipped": 4}
 
 
-def _tiny(run_dir: Path, algo: str = "sac", **kw: Any) -> TrainConfig:
-    import dataclasses
-
-    from pipeline.config import ALGORITHMS
-
-    cfg = TrainConfig(robot="cartpole-swingup", steps=400, seed=2, learning_starts=100, checkpoint_every=100,
-                      eval_every=0, eval_episodes=1, log_every=50, progress=False, threads=1, run_dir=str(run_dir),
-                      robot_settings={"max_episode_steps": 100}, kstep=[1, 2])  # fmt: skip
-    cfg.sac.hidden, cfg.sac.batch_size = 16, 32
-    spec = ALGORITHMS[algo]
-    cfg.algo.name, cfg.algo.model_based, cfg.algo.target, cfg.algo.target_norm = (
-        algo, spec.model_based, spec.target, spec.target_norm)  # fmt: skip
-    cfg.algo.retrain_every, cfg.algo.rollouts_per_step = 100, 2
-    m = cfg.algo.model
-    m.members, m.elites, m.hidden, m.depth, m.weight_decay, m.max_epochs, m.batch_size = 3, 2, 16, 1, [0, 0], 2, 64
-    return dataclasses.replace(cfg, **kw)
-
-
 def test_nan_agent_batches_in_a_run_are_skipped_counted_and_ledgered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -190,7 +171,7 @@ def test_nan_agent_batches_in_a_run_are_skipped_counted_and_ledgered(
         return batch
 
     monkeypatch.setattr(mixer.Mixer, "sample", poisoned)
-    summary = train(_tiny(tmp_path / "run"))
+    summary = train(tiny_config(tmp_path / "run"))
     injected = calls[0] // 10
     assert injected == 30  # 300 updates after learning_starts=100
     assert summary["updates"] == calls[0] - injected
@@ -215,7 +196,7 @@ def test_nan_in_real_data_rolls_the_model_back_then_stops_with_a_diagnosis(
             state.buffer.rew[state.buffer.ptr - 1] = math.nan
 
     monkeypatch.setattr(train_module, "collect_real_step", collect)
-    cfg = _tiny(tmp_path / "run", algo="ftfl", steps=800)
+    cfg = tiny_config(tmp_path / "run", algo="ftfl", steps=800)
     cfg.faults.max_consecutive_rollbacks = 2
     with pytest.raises(faults.RunStopped) as stopped:
         train_module.train(cfg)

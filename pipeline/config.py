@@ -269,7 +269,10 @@ def validate(cfg: TrainConfig) -> None:
     if m.elites > m.members:
         raise ConfigError(f"algo.model.elites={m.elites}: must be <= algo.model.members={m.members}")
     if len(m.weight_decay) != m.depth + 1:
-        raise ConfigError(f"algo.model.weight_decay has {len(m.weight_decay)} entries: need depth + 1 = {m.depth + 1}")
+        raise ConfigError(
+            f"algo.model.weight_decay={m.weight_decay!r} has {len(m.weight_decay)} entries: "
+            f"need algo.model.depth + 1 = {m.depth + 1}"
+        )
     if m.likelihood not in ("gaussian_nll", "beta_nll"):
         raise ConfigError(f"algo.model.likelihood={m.likelihood!r}: valid: gaussian_nll, beta_nll")
     if not 0.0 <= m.holdout_ratio < 1.0:

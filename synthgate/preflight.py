@@ -155,25 +155,43 @@ def _check_datasets(cfg: TrainConfig) -> None:
             raise UsageError(f"import_datasets[{i}].path={ds.path!r}: {' '.join(str(err).split())}") from None
 
 
-def _check_memory(cfg: TrainConfig) -> None:
-    """Refuses buffers that cannot fit in this machine's memory (they are allocated up front)."""
+def _check_machine(cfg: TrainConfig) -> None:
+    """Refuses what this machine cannot do: buffers and networks (allocated up front) larger than
+    its memory, more threads than it has cores, a CUDA device it lacks."""
     import robots
 
+    cores = os.cpu_count() or 1
+    if cfg.threads > cores:
+        raise UsageError(f"threads={cfg.threads}: must be in [0, {cores}] (this machine's cores; 0: torch's default)")
+    if cfg.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError(f"device={cfg.device!r}: CUDA is not available on this machine; valid: auto, cpu")
     record = robots.get(cfg.robot)
-    row = 4 * (2 * record.layout.size + record.action_dim + 1) + 1 + 1 + 4 + 8 + 2
+    obs, act = record.layout.size, record.action_dim
+    row = 4 * (2 * obs + act + 1) + 1 + 1 + 4 + 8 + 2
     rows = cfg.buffer_capacity
+    s, m = cfg.sac, cfg.algo.model
+    weights = 4 * 6 * (s.hidden * (obs + act + 2) + s.depth * s.hidden**2)  # actor, twin critics, targets
+    batches = 8 * s.batch_size * row
     if cfg.algo.model_based:
         k_max = max(cfg.algo.rollout_schedule[2], cfg.algo.rollout_schedule[3])
         rows += cfg.algo.rollouts_per_step * 1000 * k_max * cfg.algo.model_retain_epochs
+        rows += cfg.algo.rollouts_per_step * cfg.algo.retrain_every  # rollout starts
+        weights += 4 * 4 * m.members * (m.hidden * (2 * obs + act + 2) + m.depth * m.hidden**2)  # + Adam moments
+        batches += 8 * m.members * m.batch_size * row
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
         return
-    if rows * row > total:
+    need = rows * row + weights + batches
+    if need > total:
         raise UsageError(
-            f"buffer_capacity={cfg.buffer_capacity} (with the synthetic pool: {rows} transitions of {row} bytes) "
-            f"needs {rows * row / 2**30:.1f} GiB; this machine has {total / 2**30:.1f} GiB: lower buffer_capacity "
-            "or algo.rollouts_per_step / algo.model_retain_epochs"
+            f"this config needs about {need / 2**30:.1f} GiB up front ({rows} buffered transitions with "
+            f"buffer_capacity={cfg.buffer_capacity}, sac.hidden={s.hidden}, sac.batch_size={s.batch_size}"
+            + (f", algo.model.members={m.members}, algo.model.hidden={m.hidden}" if cfg.algo.model_based else "")
+            + f"); this machine has {total / 2**30:.1f} GiB: make them smaller"
         )
 
 
@@ -215,7 +233,7 @@ def check_train(overrides: list[str]) -> TrainConfig:
     except ConfigError as err:
         raise UsageError(str(err)) from None
     _check_scenarios(cfg)
-    _check_memory(cfg)
+    _check_machine(cfg)
     _check_datasets(cfg)
     _check_run_dir(cfg)
     return cfg

@@ -10,6 +10,9 @@ Two kinds of kill:
   data). The points are reproducible from the harness's seed.
 * **external**: the harness sends SIGKILL after a seeded random delay, wherever the run then is.
 
+The same runner can instead make chosen writes fail (``{"site": "refuse_write", "errno": 28,
+"match": "ckpt-000000200"}``): a full disk or a denied permission at a known point of a real run.
+
 Nothing here is imported by the package: the wrappers exist only in the killed subprocess.
 """
 
@@ -124,6 +127,21 @@ def _install(site: str, count: int) -> None:
         checkpoint.atomic_write = write  # type: ignore[assignment]
     else:
         raise ValueError(f"unknown kill site {site!r}; valid: {', '.join(SITES)}")
+
+
+def _refuse_writes(code: int, match: str) -> None:
+    """Makes every ``atomic_write`` of a path containing ``match`` fail with ``OSError(code)`` (a full
+    disk, a permission the system denies) at the moment it opens its file."""
+    from pipeline import checkpoint
+
+    real_open = os.open
+
+    def refusing(path: Any, flags: int, mode: int = 0o777, **kw: Any) -> int:
+        if match in str(path):
+            raise OSError(code, os.strerror(code), str(path))
+        return real_open(path, flags, mode, **kw)
+
+    checkpoint.os.open = refusing  # type: ignore[assignment]
 
 
 @dataclass
@@ -310,7 +328,10 @@ def assert_same_run(run: Path, reference: Path) -> None:
 if __name__ == "__main__":  # the killed subprocess: install one kill point, then run the command line
     spec = json.loads(sys.argv[1])
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    _install(spec["site"], int(spec["count"]))
+    if spec["site"] == "refuse_write":
+        _refuse_writes(int(spec["errno"]), spec["match"])
+    else:
+        _install(spec["site"], int(spec["count"]))
     from synthgate.cli import main
 
     raise SystemExit(main(sys.argv[2:]))

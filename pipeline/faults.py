@@ -43,6 +43,10 @@ MODEL_SKIPPED = "faults/model_skipped_steps"
 """Key of the retrain report: world-model gradient steps skipped for a non-finite loss."""
 
 
+EXPLODED = 1e6
+"""A network weight larger than this in magnitude is reported as exploded in a diagnosis."""
+
+
 class RunStopped(RuntimeError):
     """The run can no longer make progress; the message says why and what to change."""
 
@@ -92,8 +96,13 @@ def _diagnosis(state: Any) -> list[str]:
         bad = nonfinite_tensors(getattr(agent, part).named_parameters())
         if bad:
             found.append(f"{part} weights are not finite ({', '.join(bad[:3])}); lower sac.lr_{part}")
-    if not bool(torch.isfinite(agent.log_alpha)):
-        found.append("the entropy temperature is not finite; lower sac.lr_alpha")
+            continue
+        largest = max(float(p.detach().abs().max()) for p in getattr(agent, part).parameters())
+        if largest > EXPLODED:
+            found.append(f"{part} weights have exploded (largest |w| {largest:.3g}); lower sac.lr_{part}")
+    log_alpha = float(agent.log_alpha.detach())
+    if not math.isfinite(log_alpha) or abs(log_alpha) > math.log(EXPLODED):
+        found.append(f"the entropy temperature's log is {log_alpha:.3g}; lower sac.lr_alpha")
     if state.model is not None:
         bad = bad_model_tensors(state.model)
         if bad:

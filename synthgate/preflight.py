@@ -265,7 +265,7 @@ def fail_run(err: BaseException, run_dir: str) -> NoReturn:
     from pipeline.faults import RunStopped
 
     if isinstance(err, RunStopped):
-        print(f"synthgate train: stopped: {err}", file=sys.stderr)
+        print(f"synthgate train: {err}", file=sys.stderr)  # "stopped at env step ...: why. Found: ..."
         raise SystemExit(EXIT_STOPPED)
     assert isinstance(err, OSError)
     what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",

@@ -212,3 +212,18 @@ def test_nan_in_real_data_rolls_the_model_back_then_stops_with_a_diagnosis(
     assert [e["version"] for e in rollouts] == [first_version] * 2  # rollouts at 200 used the last good model
     assert events[-1]["kind"] == "stopped"
     assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_a_learning_rate_that_blows_up_the_critic_stops_the_command_with_exit_3(tmp_path: Path) -> None:
+    from helpers import synthgate
+
+    stopped = synthgate(
+        "train", "robot=cartpole-swingup", "steps=400", "seed=2", "learning_starts=100", "eval_every=0",
+        "eval_episodes=1", "log_every=50", "progress=false", "threads=1", "sac.hidden=16", "sac.batch_size=32",
+        "+robot_settings.max_episode_steps=100", "sac.lr_critic=1e30", "faults.max_consecutive_skips=20",
+        f"run_dir={tmp_path}/run",
+    )  # fmt: skip
+    assert stopped.returncode == 3, stopped.stderr
+    assert "synthgate train: stopped at env step" in stopped.stderr and "20 agent updates in a row" in stopped.stderr
+    assert "critic weights have exploded" in stopped.stderr and "lower sac.lr_critic" in stopped.stderr
+    assert "Traceback" not in stopped.stderr and not (tmp_path / "run" / "summary.json").exists()

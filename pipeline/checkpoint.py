@@ -25,6 +25,10 @@ class CheckpointWarning(UserWarning):
     """A checkpoint was unreadable and an older one is used instead."""
 
 
+class CheckpointError(RuntimeError):
+    """Checkpoints exist but none can be used; the message lists each one's problem."""
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Writes ``data`` to ``path`` so that readers see the old file or the new one, never a part.
 
@@ -96,7 +100,7 @@ def load_latest(directory: Path) -> tuple[Path, dict[str, Any]] | None:
     """The newest checkpoint that verifies, or None when there is none at all.
 
     Raises:
-        RuntimeError: checkpoints exist but none verifies (each one's problem is listed).
+        CheckpointError: checkpoints exist but none verifies (each one's problem is listed).
     """
     problems: list[str] = []
     for path in reversed(list_checkpoints(directory)):
@@ -113,5 +117,8 @@ def load_latest(directory: Path) -> tuple[Path, dict[str, Any]] | None:
             )
         return path, payload
     if problems:
-        raise RuntimeError(f"no usable checkpoint in {directory}: {'; '.join(problems)}")
+        raise CheckpointError(
+            f"no usable checkpoint in {directory}: {'; '.join(problems)}. Restore one from a backup, or move "
+            "the directory away to start the run over"
+        )
     return None

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import robots
 import scenarios
+from pipeline.checkpoint import CheckpointError
 from pipeline.config import ConfigError, TrainConfig
 from pipeline.faults import RunStopped
 from synthgate import preflight
@@ -58,7 +59,7 @@ def _train(cfg: DictConfig) -> None:
         summary = train(config, exposures)
     except ConfigError as err:
         _fail("train", str(err))
-    except (OSError, RunStopped) as err:  # a refused write, or a run stopped by a numerical fault
+    except (OSError, RunStopped, CheckpointError) as err:  # a refused write, a stopped run, no usable checkpoint
         preflight.fail_run(err, config.run_dir)
     print(
         f"done: {summary['robot']} {summary['algo']} seed {summary['seed']}: {summary['steps']} env steps, "

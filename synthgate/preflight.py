@@ -261,9 +261,14 @@ def train_command(args: list[str]) -> bool:
 
 
 def fail_run(err: BaseException, run_dir: str) -> NoReturn:
-    """Reports a failure after the start in one line and exits (1: a refused write; 3: stopped)."""
+    """Reports a failure after the start in one line and exits (1: a refused write; 2: no usable
+    checkpoint in the run directory; 3: stopped by a numerical fault)."""
+    from pipeline.checkpoint import CheckpointError
     from pipeline.faults import RunStopped
 
+    if isinstance(err, CheckpointError):
+        print(f"synthgate train: error: run_dir={run_dir!r}: {err}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
     if isinstance(err, RunStopped):
         print(f"synthgate train: {err}", file=sys.stderr)  # "stopped at env step ...: why. Found: ..."
         raise SystemExit(EXIT_STOPPED)

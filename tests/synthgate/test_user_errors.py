@@ -246,3 +246,14 @@ def test_a_read_only_run_directory_is_refused_before_work_and_left_untouched(tmp
     assert refused.returncode == 2, refused.stderr
     assert f"run_dir='{run_dir}': cannot write there (Read-only file system)" in refused.stderr
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+def test_a_run_directory_whose_every_checkpoint_is_corrupt_is_a_clear_error(reference: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference, run_dir)
+    for path in checkpoint.list_checkpoints(run_dir / "checkpoints"):
+        path.write_bytes(path.read_bytes()[:100])
+    refused = synthgate("train", *TINY_CLI, "steps=400", f"run_dir={run_dir}")
+    assert refused.returncode == 2, refused.stderr
+    assert "no usable checkpoint in" in refused.stderr and "ckpt-000000300.pt: its bytes do not match" in refused.stderr
+    assert "Traceback" not in refused.stderr

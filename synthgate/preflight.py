@@ -22,7 +22,7 @@ from typing import NoReturn
 
 from omegaconf import OmegaConf
 
-from pipeline.config import ConfigError, TrainConfig, flat_items, validate
+from pipeline.config import ALGORITHMS, ConfigError, TrainConfig, flat_items, validate
 
 EXIT_USAGE, EXIT_IO, EXIT_STOPPED = 2, 1, 3
 """Exit statuses: a rejected input; a write the system refused; a run stopped by a numerical fault."""
@@ -81,7 +81,8 @@ def _explain(err: BaseException, overrides: dict[str, str]) -> str:
     for key, value in overrides.items():  # name the override the message is about first
         if f"{key}={value}" in text:
             return f"{key}={value}: {text}"
-    return text if text else type(err).__name__
+    given = " ".join(f"{k}={v}" for k, v in overrides.items())  # not sure which one: name them all
+    return f"{given}: {text or type(err).__name__}"
 
 
 def compose(overrides: list[str]) -> TrainConfig:
@@ -105,6 +106,8 @@ def compose(overrides: list[str]) -> TrainConfig:
     except HydraException as err:
         raise UsageError(_explain(err, given)) from None
     known = _field_paths()
+    if "algo" in given and given["algo"] not in ALGORITHMS:  # the config group: a preset name only
+        raise UsageError(f"algo={given['algo']}: unknown algorithm; valid: {', '.join(sorted(ALGORITHMS))}")
     for key, value in given.items():
         top = key.split(".")[0]
         if key not in known and top not in ("robot_settings", "import_datasets", "hydra") and "[" not in key:

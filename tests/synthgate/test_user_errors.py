@@ -82,7 +82,7 @@ def test_any_override_validates_or_is_the_documented_error(
 
 
 @pytest.mark.slow
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(overrides=OVERRIDES)
 def test_any_override_validates_or_is_the_documented_error_many(
     overrides: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -203,11 +203,13 @@ def run_with_kills(
     sites: tuple[str, ...],
     cfg: dict[str, Any],
     plan: list[tuple[str, int]] | None = None,
+    cover_all: bool = False,
 ) -> Report:
     """Runs ``synthgate train *args run_dir=...`` killing ``kills`` sessions, then lets it finish.
 
-    Each session's site is drawn from ``sites`` and its point from the seed, or both are taken
-    from ``plan`` (``(site, count)`` per session) when given.
+    Each session's site is drawn from ``sites`` (the first ``len(sites)`` sessions take each site
+    in turn when ``cover_all``) and its point from the seed, or both are taken from ``plan``
+    (``(site, count)`` per session) when given.
 
     ``cfg`` gives the run's ``steps``, ``checkpoint_every``, ``log_every``, ``learning_starts``,
     ``utd`` and, for external kills, ``startup_s`` and ``session_s`` (seconds). A planned kill
@@ -225,7 +227,7 @@ def run_with_kills(
         if plan is not None:
             kill = Kill(*plan[report.sessions])
         else:
-            site = rng.choice(sites)
+            site = sites[report.sessions] if cover_all and report.sessions < len(sites) else rng.choice(sites)
             while site == "checkpoint_torn" and not done:  # a torn only checkpoint leaves nothing to fall back to
                 site = rng.choice(sites)
             kill = _plan(rng, site, done, cfg)

@@ -47,9 +47,10 @@ def test_three_kills_mid_checkpoint_mid_ledger_line_mid_model_resume_exactly(ref
 @pytest.mark.slow
 def test_twenty_four_random_kills_resume_exactly(reference: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "killed"
-    report = run_with_kills(TINY_FTFL, run_dir, kills=24, seed=7, sites=(*SITES, "external"), cfg=TINY_CFG)
+    sites = (*SITES, "external")
+    report = run_with_kills(TINY_FTFL, run_dir, kills=24, seed=7, sites=sites, cfg=TINY_CFG, cover_all=True)
     landed = [f"{k.site}@{k.count or round(k.delay_s, 1)}<-{k.resumed_from}" for k in report.kills if k.killed]
     print(f"{report.n_killed} kills landed in {report.sessions} sessions: {', '.join(landed)}")
     assert report.n_killed >= 20, report
-    assert len({k.site for k in report.kills if k.killed}) >= 6, report
+    assert len({k.site for k in report.kills if k.killed}) >= len(sites) - 1, report  # an external kill may miss
     assert_same_run(run_dir, reference)

@@ -257,3 +257,17 @@ def test_a_run_directory_whose_every_checkpoint_is_corrupt_is_a_clear_error(refe
     assert refused.returncode == 2, refused.stderr
     assert "no usable checkpoint in" in refused.stderr and "ckpt-000000300.pt: its bytes do not match" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_a_broken_scenario_file_is_refused_before_work_naming_the_file_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    import scenarios.library
+
+    library = tmp_path / "library"
+    library.mkdir()
+    text = (scenarios.library.LIBRARY / "slippery_floor.yaml").read_text()
+    (library / "slippery_floor.yaml").write_text(text.replace("{uniform: [0.1, 0.3]}", "{uniform: [0.3, 0.1]}"))
+    monkeypatch.setattr(scenarios.library, "LIBRARY", library)
+    code, err = _check(["robot=walker-walk", "scenarios=[slippery_floor]", "exposure=0.1"], tmp_path / "run", capsys)
+    assert code == 2 and "slippery_floor.yaml" in err and "scale" in err, err

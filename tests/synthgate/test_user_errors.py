@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from helpers import synthgate
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from kill_harness import assert_same
 
@@ -43,8 +43,34 @@ VALUES = st.one_of(
     st.sampled_from(NAMED_VALUES),
     st.text(alphabet="ab01-.,=[]{}:'\"$ ~+", max_size=8),
 )
+DEFAULTS = {k: v for k, v in flat_items(TrainConfig()).items() if k != "run_dir"}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value).replace(" ", "")
+
+
+def _near_default(key: str) -> st.SearchStrategy[str]:
+    """Values near a field's default (so that many examples are valid and reach the later checks)."""
+    value = DEFAULTS[key]
+    if isinstance(value, bool):
+        options = [_text(value), _text(not value)]
+    elif isinstance(value, int):
+        options = [str(value + d) for d in (-1, 0, 1)] + [str(value * 2), "0"]
+    elif isinstance(value, float):
+        options = [str(value * f) for f in (0.5, 1.0, 2.0, 0.0, -1.0)]
+    else:
+        options = [_text(value)]
+    return st.sampled_from(options).map(lambda v: f"{key}={v}")
+
+
 OVERRIDES = st.lists(
-    st.tuples(st.sampled_from(["", "", "", "+", "++", "~"]), KEYS, VALUES).map(lambda t: f"{t[0]}{t[1]}={t[2]}"),
+    st.one_of(
+        st.tuples(st.sampled_from(["", "", "", "+", "++", "~"]), KEYS, VALUES).map(lambda t: f"{t[0]}{t[1]}={t[2]}"),
+        st.sampled_from(sorted(DEFAULTS)).flatmap(_near_default),
+    ),
     min_size=1,
     max_size=3,
 )
@@ -63,6 +89,7 @@ def _property(overrides: list[str], run_dir: Path, capsys: pytest.CaptureFixture
     code, err = _check([o for o in overrides if "run_dir" not in o and not o.lstrip("+~").startswith("hydra")],
                        run_dir, capsys)  # fmt: skip
     assert code in (0, 2), (overrides, code, err)
+    event(f"exit {code}")
     if code == 2:
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("synthgate train: error: "), (overrides, err)
@@ -73,7 +100,7 @@ def _property(overrides: list[str], run_dir: Path, capsys: pytest.CaptureFixture
         assert not err.strip(), err
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(overrides=OVERRIDES)
 def test_any_override_validates_or_is_the_documented_error(
     overrides: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -25,6 +25,10 @@ class CheckpointWarning(UserWarning):
     """A checkpoint was unreadable and an older one is used instead."""
 
 
+class CheckpointError(RuntimeError):
+    """Checkpoints exist but none can be used; the message lists each one's problem."""
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Writes ``data`` to ``path`` so that readers see the old file or the new one, never a part.
 
@@ -34,14 +38,18 @@ def atomic_write(path: Path, data: bytes) -> None:
     """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:  # os.write may write less than asked
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        raise OSError(err.errno, f"could not write {path}: {err.strerror}") from err
+        raise OSError(err.errno, f"could not write {path}: {err.strerror}", str(path)) from err
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -56,8 +64,14 @@ def save(directory: Path, step: int, payload: dict[str, Any], keep: int) -> Path
     torch.save(payload, buf)
     data = buf.getvalue()
     path = directory / f"ckpt-{step:09d}.pt"
-    atomic_write(path.with_name(path.name + ".sha256"), hashlib.sha256(data).hexdigest().encode())
-    atomic_write(path, data)
+    digest = hashlib.sha256(data).hexdigest()
+    digest_file = path.with_name(path.name + ".sha256")
+    # A resumed run may save a step it saved before; the same bytes are not written twice, so a
+    # crash between writing the new hash and the new data cannot spoil a good checkpoint.
+    same = path.exists() and digest_file.exists() and digest_file.read_text().strip() == digest
+    if not (same and path.read_bytes() == data):
+        atomic_write(digest_file, digest.encode())
+        atomic_write(path, data)
     for old in list_checkpoints(directory)[:-keep]:
         old.unlink(missing_ok=True)
         old.with_name(old.name + ".sha256").unlink(missing_ok=True)
@@ -86,7 +100,7 @@ def load_latest(directory: Path) -> tuple[Path, dict[str, Any]] | None:
     """The newest checkpoint that verifies, or None when there is none at all.
 
     Raises:
-        RuntimeError: checkpoints exist but none verifies (each one's problem is listed).
+        CheckpointError: checkpoints exist but none verifies (each one's problem is listed).
     """
     problems: list[str] = []
     for path in reversed(list_checkpoints(directory)):
@@ -103,5 +117,8 @@ def load_latest(directory: Path) -> tuple[Path, dict[str, Any]] | None:
             )
         return path, payload
     if problems:
-        raise RuntimeError(f"no usable checkpoint in {directory}: {'; '.join(problems)}")
+        raise CheckpointError(
+            f"no usable checkpoint in {directory}: {'; '.join(problems)}. Restore one from a backup, or move "
+            "the directory away to start the run over"
+        )
     return None

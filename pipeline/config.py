@@ -6,6 +6,7 @@ Configs are never mutated after parsing; hot code reads frozen values derived by
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,18 @@ class AlgoConfig:
 
 
 @dataclass
+class FaultConfig:
+    """What a run does about numerical faults (issue 8; docs/reliability.md)."""
+
+    max_consecutive_skips: int = 100
+    """Stop when this many agent updates in a row were skipped for a NaN or infinite loss."""
+    max_consecutive_rollbacks: int = 3
+    """Stop when this many world-model retrains in a row diverged and were rolled back."""
+    model_divergence_factor: float = 100.0
+    """A retrain whose elites' holdout error exceeds this multiple of the last good one's is rolled back (0: off)."""
+
+
+@dataclass
 class TrainConfig:
     """``synthgate train``: one training run in one run directory."""
 
@@ -202,15 +215,41 @@ class TrainConfig:
     """Drop a targeted rollout if a step's ensemble disagreement exceeds this times the real-data mean."""
     targeted_proximity: float = 0.5
     """Length scale of the start weight exp(-d / scale), d = standardized distance to the nearest real failure."""
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    """Limits on numerical faults (skipped updates, model rollbacks) before a run stops."""
 
 
-RESUMABLE_CHANGES = frozenset({"steps", "progress", "threads", "device"})
-"""Fields that may differ when a run directory is resumed (``steps`` extends a run)."""
+RESUMABLE_CHANGES = frozenset({"steps", "progress", "threads", "device", "run_dir"})
+"""Fields that may differ when a run directory is resumed (``steps`` extends a run; a moved run directory resumes)."""
 
 
 def _positive(path: str, value: int, allow_zero: bool = False) -> None:
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{path}={value!r}: must be {'>= 0' if allow_zero else '> 0'}")
+
+
+def _number(path: str, value: Any, low: float, high: float = math.inf, *, open_low: bool = False) -> None:
+    """``value`` must be a finite number in ``[low, high]`` (``(low, high]`` with ``open_low``)."""
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value > low if open_low else value >= low)
+        and value <= high
+    )
+    if not ok:
+        bounds = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if high == math.inf else ']'}"
+        raise ConfigError(f"{path}={value!r}: must be a finite number in {bounds}")
+
+
+def _robot_settings(cfg: TrainConfig) -> None:
+    defaults = robots.get(cfg.robot).defaults
+    for key, value in cfg.robot_settings.items():
+        want = type(defaults[key])
+        if type(value) is not want and not (want is float and type(value) is int):
+            raise ConfigError(f"robot_settings.{key}={value!r}: must be of type {want.__name__}")
+        if want is int and value < (0 if key.endswith("_id") else 1):
+            raise ConfigError(f"robot_settings.{key}={value!r}: must be >= {0 if key.endswith('_id') else 1}")
 
 
 def validate(cfg: TrainConfig) -> None:
@@ -246,7 +285,10 @@ def validate(cfg: TrainConfig) -> None:
     if m.elites > m.members:
         raise ConfigError(f"algo.model.elites={m.elites}: must be <= algo.model.members={m.members}")
     if len(m.weight_decay) != m.depth + 1:
-        raise ConfigError(f"algo.model.weight_decay has {len(m.weight_decay)} entries: need depth + 1 = {m.depth + 1}")
+        raise ConfigError(
+            f"algo.model.weight_decay={m.weight_decay!r} has {len(m.weight_decay)} entries: "
+            f"need algo.model.depth + 1 = {m.depth + 1}"
+        )
     if m.likelihood not in ("gaussian_nll", "beta_nll"):
         raise ConfigError(f"algo.model.likelihood={m.likelihood!r}: valid: gaussian_nll, beta_nll")
     if not 0.0 <= m.holdout_ratio < 1.0:
@@ -303,6 +345,32 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(
             f"sac.log_std_min={cfg.sac.log_std_min!r}, sac.log_std_max={cfg.sac.log_std_max!r}: min must be < max"
         )
+    _robot_settings(cfg)
+    if cfg.seed < 0:
+        raise ConfigError(f"seed={cfg.seed!r}: must be >= 0")
+    if not str(cfg.run_dir).strip():
+        raise ConfigError(f"run_dir={cfg.run_dir!r}: must name a directory")
+    for name in ("lr_actor", "lr_critic", "lr_alpha", "init_alpha"):
+        _number(f"sac.{name}", getattr(cfg.sac, name), 0.0, open_low=True)
+    for name in ("log_std_min", "log_std_max"):
+        _number(f"sac.{name}", getattr(cfg.sac, name), -math.inf)
+    if cfg.sac.target_entropy is not None:
+        _number("sac.target_entropy", cfg.sac.target_entropy, -math.inf)
+    _number("algo.drop_range_factor", cfg.algo.drop_range_factor, 0.0)
+    _number("algo.model.lr", m.lr, 0.0, open_low=True)
+    for i, decay in enumerate(m.weight_decay):
+        _number(f"algo.model.weight_decay[{i}]", decay, 0.0)
+    _positive("algo.model.patience", m.patience, allow_zero=True)
+    if not (m.max_retrain_s > 0):  # inf is allowed: no wall-clock cap
+        raise ConfigError(f"algo.model.max_retrain_s={m.max_retrain_s!r}: must be > 0 (inf: no cap)")
+    _number("algo.model.logvar_penalty", m.logvar_penalty, 0.0)
+    _number("algo.model.beta", m.beta, 0.0, 1.0)
+    _number("underestimation_ratio", cfg.underestimation_ratio, -math.inf)
+    _positive("faults.max_consecutive_skips", cfg.faults.max_consecutive_skips)
+    _positive("faults.max_consecutive_rollbacks", cfg.faults.max_consecutive_rollbacks)
+    factor = cfg.faults.model_divergence_factor
+    if not (factor == 0 or (math.isfinite(factor) and factor > 1)):
+        raise ConfigError(f"faults.model_divergence_factor={factor!r}: must be 0 (off) or a finite number > 1")
     dev = cfg.device
     if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ConfigError(f"device={dev!r}: valid: auto, cpu, cuda, cuda:N")

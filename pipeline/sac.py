@@ -213,28 +213,35 @@ def sac_update(state: SACState, batch: Batch, generator: torch.Generator, hp: SA
         hp: frozen hyper-parameters.
 
     Returns:
-        Detached scalar tensors: losses, Q statistics, entropy, temperature.
+        Detached scalar tensors: losses, Q statistics, entropy, temperature. A non-finite critic
+        loss skips the whole update and returns only ``faults/skipped``; a non-finite actor or
+        temperature loss skips those two steps and adds ``faults/actor_skipped``
+        (:mod:`pipeline.faults` counts both).
     """
     shape = (batch.obs.shape[0], state.actor.act_dim)
     eps_next = torch.randn(shape, generator=generator, device=generator.device).to(batch.obs.device)
     eps = torch.randn(shape, generator=generator, device=generator.device).to(batch.obs.device)
 
     q_loss, metrics = critic_loss(state, batch, eps_next, hp)
+    if not bool(torch.isfinite(q_loss)):  # NaN/inf: skip the whole update, change nothing (issue 8)
+        return {"faults/skipped": torch.ones(())}
     state.critic_opt.zero_grad(set_to_none=True)
     q_loss.backward()
     state.critic_opt.step()
 
     state.critic.requires_grad_(False)  # the actor's loss must not leave gradients on the critics
     pi_loss, logp, pi_metrics = actor_loss(state, batch, eps)
-    state.actor_opt.zero_grad(set_to_none=True)
-    pi_loss.backward()
-    state.actor_opt.step()
-    state.critic.requires_grad_(True)
-
     a_loss = alpha_loss(state.log_alpha, logp, hp.target_entropy)
-    state.alpha_opt.zero_grad(set_to_none=True)
-    a_loss.backward()
-    state.alpha_opt.step()
+    if bool(torch.isfinite(pi_loss) & torch.isfinite(a_loss)):
+        state.actor_opt.zero_grad(set_to_none=True)
+        pi_loss.backward()
+        state.actor_opt.step()
+        state.alpha_opt.zero_grad(set_to_none=True)
+        a_loss.backward()
+        state.alpha_opt.step()
+    else:  # the critic stepped; the actor and temperature steps are skipped (issue 8)
+        metrics["faults/actor_skipped"] = torch.ones(())
+    state.critic.requires_grad_(True)
 
     with torch.no_grad():
         torch._foreach_lerp_(list(state.critic_target.parameters()), list(state.critic.parameters()), hp.tau)

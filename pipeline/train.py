@@ -28,7 +28,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import robots
-from pipeline import checkpoint, diagnostics
+from pipeline import checkpoint, diagnostics, runfiles
 from pipeline.buffer import ReplayBuffer, Source
 from pipeline.config import (
     RESUMABLE_CHANGES,
@@ -41,6 +41,7 @@ from pipeline.config import (
     scenario_names,
     validate,
 )
+from pipeline.faults import MODEL_SKIPPED, NO_ROLLOUT, FaultLog
 from pipeline.interchange import import_dataset
 from pipeline.ledger import Ledger, append_event
 from pipeline.mixer import Mixer
@@ -92,6 +93,7 @@ class RunState:
     episode_return: float = 0.0
     episode_actions: list[np.ndarray] = field(default_factory=list)
     obs: np.ndarray | None = None
+    faults: FaultLog = field(default_factory=FaultLog)
 
     def payload(self) -> dict[str, Any]:
         """The checkpoint payload."""
@@ -115,6 +117,7 @@ class RunState:
             "model": self.model.state_dict() if self.model is not None else None,
             "model_opt": self.model_opt.state_dict() if self.model_opt is not None else None,
             "gen_model": self.gen_model.get_state() if self.gen_model is not None else None,
+            "faults": self.faults.state_dict(),
         }
 
     def restore(self, payload: dict[str, Any]) -> None:
@@ -138,6 +141,7 @@ class RunState:
             self.model.load_state_dict(payload["model"])
             self.model_opt.load_state_dict(payload["model_opt"])
             self.gen_model.set_state(payload["gen_model"])
+        self.faults.load_state_dict(payload.get("faults"))
 
 
 def context_dim(cfg: TrainConfig) -> int:
@@ -171,6 +175,7 @@ def new_state(cfg: TrainConfig, obs_dim: int, act_dim: int, device: torch.device
         np_rng=np.random.default_rng(stream_seed(cfg.seed, _INIT_STREAM, 1)),
         gen_act=torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, _INIT_STREAM, 2)),
         gen_update=torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, _INIT_STREAM, 3)),
+        faults=FaultLog(**dataclasses.asdict(cfg.faults)),
     )
     if cfg.algo.model_based:
         k_max = max(cfg.algo.rollout_schedule[2], cfg.algo.rollout_schedule[3])
@@ -294,6 +299,7 @@ def retrain_model(state: RunState, cfg: TrainConfig) -> dict[str, float]:
         "model/holdout_mse_elites": float(np.mean(sorted(report.holdout_mse)[: state.model.hp.elites])),
         **{k: v for k, v in report.metrics.items() if k != "model/nll"},
         **diagnostics.target_scales(state.model, obs[hold], rew[hold], nxt[hold]),
+        MODEL_SKIPPED: float(report.skipped_steps),
     }
     if hold.numel() > 1:
         c = ctx[hold] if ctx is not None else None
@@ -356,8 +362,10 @@ def update_agent(
     """``algo.utd`` SAC gradient steps on batches the mixer draws (all real for ``algo=sac``)."""
     for _ in range(cfg.algo.utd):
         batch = mixer.sample(state.buffer, state.synthetic, state.gen_update)
-        share = state.ledger.on_batch(batch.source, batch.origin, state.buffer.origins)
         metrics = sac_update(state.agent, batch, state.gen_update, hp)
+        if not state.faults.agent_step(metrics, state):  # skipped (non-finite loss): counted there, not here
+            continue
+        share = state.ledger.on_batch(batch.source, batch.origin, state.buffer.origins)
         metrics["ledger/batch_synthetic_share"] = torch.tensor(share)
         state.updates += 1
         for key, value in metrics.items():
@@ -403,15 +411,12 @@ def rebuild_plant(state: RunState, plants: Plants) -> None:
 class RunLog:
     """TensorBoard scalars plus ``metrics.jsonl`` (evaluations and episodes) in the run directory."""
 
-    def __init__(self, run_dir: Path, resume_step: int | None) -> None:
-        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=resume_step)
+    def __init__(self, run_dir: Path, resume_step: int, rerun_end: bool = False) -> None:
+        """``resume_step`` is the checkpoint's step, -1 without one (see :func:`runfiles.trim_logs`)."""
+        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=resume_step + 1)
         self.path = run_dir / "metrics.jsonl"
         self.ledger_path = run_dir / "ledger.jsonl"
-        if resume_step is not None:  # drop what came after the checkpoint
-            for path in (self.path, self.ledger_path):
-                if path.exists():
-                    kept = [ln for ln in path.read_text().splitlines() if json.loads(ln)["step"] <= resume_step]
-                    checkpoint.atomic_write(path, "".join(ln + "\n" for ln in kept).encode())
+        runfiles.trim_logs((self.path, self.ledger_path), resume_step, rerun_end)  # drop cut lines, later ones
         self._file = open(self.path, "a")  # noqa: SIM115 - closed in close()
 
     def record(self, kind: str, step: int, **values: Any) -> None:
@@ -512,6 +517,7 @@ class Window:
                     "real_generated",
                 ):
                     out[f"ledger/{name}/{key}"] = float(row[key])
+        out.update(state.faults.scalars())
         return out
 
 
@@ -546,11 +552,14 @@ def model_phase(
     """Retrain the world model, log the paper's diagnostics, then roll the model out (nominal and
     targeted)."""
     t0 = time.perf_counter()
-    report = retrain_model(state, cfg)
+    report = state.faults.guard_retrain(state, lambda: retrain_model(state, cfg))  # rolls a diverged model back
     t0 = window.timed("model_train", t0)
     stopped_by = report.pop("_stopped_by")
     runlog.scalars(state.step, report)
-    roll, targeted = rollout_model(state, cfg, record, targeter)
+    if state.model_version:
+        roll, targeted = rollout_model(state, cfg, record, targeter)
+    else:  # no good model yet (the first retrain was rolled back)
+        roll, targeted = dict(NO_ROLLOUT), []
     window.timed("rollout", t0)
     runlog.scalars(state.step, {f"rollout/{k}": float(v) for k, v in roll.items() if k != "version"})
     append_event(runlog.ledger_path, state.step, "retrain", version=state.model_version, stopped_by=stopped_by,
@@ -600,6 +609,8 @@ def train(
     plants = Plants(env, cfg, exposures or {})
 
     found = checkpoint.load_latest(run_dir / "checkpoints")
+    for directory in (run_dir, run_dir / "checkpoints"):  # writes a crash cut short leave these
+        runfiles.remove_stale_temporaries(directory)
     prepare_run_dir(cfg, run_dir, resuming=found is not None)
     if found is not None:
         path, payload = found
@@ -614,7 +625,8 @@ def train(
             n, evicted = import_dataset(ds, cfg.robot, state.buffer)
             state.ledger.on_stored(Source.REAL, state.buffer.origins[-1], n, evicted)
             log.info("imported %d real transitions from %s", n, ds.path)
-    runlog = RunLog(run_dir, state.step if found is not None else None)
+    runlog = RunLog(run_dir, state.step if found is not None else -1, rerun_end=state.step >= cfg.steps)
+    state.faults.ledger_path = runlog.ledger_path
     if found is None:
         text = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
         runlog.writer.add_text("config", "```\n" + text + "```", 0)
@@ -648,6 +660,7 @@ def train(
                 scalars = window.scalars(state)
                 runlog.scalars(state.step, scalars)
                 append_event(runlog.ledger_path, state.step, "window", **ledger_summary(state, cfg))
+                state.faults.log_window(state.step)
                 bar.set_postfix(ret=f"{last_return[0]:.1f}", upd_s=f"{scalars['perf/updates_per_s']:.0f}")
                 window.reset(state)
             if cfg.eval_every and state.step % cfg.eval_every == 0:

@@ -257,6 +257,8 @@ class FitReport:
     metrics: dict[str, float]
     holdout: torch.Tensor
     """Row indices held out of this retrain (for diagnostics on unseen real data)."""
+    skipped_steps: int = 0
+    """Gradient steps skipped because their loss was NaN or infinite (issue 8)."""
 
 
 def fit(
@@ -301,6 +303,7 @@ def fit(
     )
     snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
     since_improved, epochs, steps, stopped_by = 0, 0, 0, "max_epochs"
+    skipped = 0
     start = time.perf_counter()
     totals: dict[str, float] = {}
     while epochs < hp.max_epochs:
@@ -314,6 +317,9 @@ def fit(
             batch = idx[:, b : b + hp.batch_size]
             loss, metrics = nll_loss(model, obs[batch], act[batch], targets[batch], c[batch] if c is not None else None)
             loss = loss + decay_loss(model)
+            if not bool(torch.isfinite(loss)):  # NaN/inf: skip the step, count it (issue 8)
+                skipped += 1
+                continue
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -355,6 +361,7 @@ def fit(
         version=model.version(),
         metrics=totals,
         holdout=hold,
+        skipped_steps=skipped,
     )
 
 

@@ -15,7 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 
 import robots
 import scenarios
+from pipeline.checkpoint import CheckpointError
 from pipeline.config import ConfigError, TrainConfig
+from pipeline.faults import RunStopped
+from synthgate import preflight
 
 ConfigStore.instance().store(name="train_schema", node=TrainConfig)
 
@@ -23,7 +26,7 @@ USAGE = """usage: synthgate <command> [key=value ...]
 
 commands:
   train    train a policy: synthgate train robot=<name> algo=sac steps=<n> seed=<s> run_dir=<path>
-           (an existing run_dir is resumed from its last good checkpoint)
+           (an existing run_dir is resumed from its last good checkpoint; --check: validate only)
   robots     list the registered robots with their tags, layouts and failure predicates
   scenarios  list the scenario library (named rare failure modes)
   ledger   print a run's ledger: synthgate ledger <run_dir>
@@ -69,6 +72,8 @@ def _train(cfg: DictConfig) -> None:
         summary = train(config, exposures, targeter)
     except ConfigError as err:
         _fail("train", str(err))
+    except (OSError, RunStopped, CheckpointError) as err:  # a refused write, a stopped run, no usable checkpoint
+        preflight.fail_run(err, config.run_dir)
     print(
         f"done: {summary['robot']} {summary['algo']} seed {summary['seed']}: {summary['steps']} env steps, "
         f"{summary['updates']} updates, eval return {summary['eval_return_mean']:.1f}\n"
@@ -90,17 +95,17 @@ def _robots(args: Sequence[str]) -> int:
 
 
 def _ledger(args: Sequence[str]) -> int:
-    import json
     from pathlib import Path
 
     from pipeline.ledger import format_table
+    from pipeline.runfiles import read_jsonl
 
     if len(args) != 1:
         _fail("ledger", "usage: synthgate ledger <run_dir>")
     path = Path(args[0]) / "ledger.jsonl"
     if not path.is_file():
         _fail("ledger", f"{path} does not exist: is {args[0]} a synthgate run directory?")
-    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    events = read_jsonl(path)  # a line cut by a crash is skipped with a warning
     books = [e for e in events if e["kind"] in ("window", "final")]
     if not books:
         _fail("ledger", f"{path} holds no ledger summary yet (the run has not reached its first log window)")
@@ -207,6 +212,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     command, rest = args[0], args[1:]
     if command == "train":
+        try:
+            if preflight.train_command(rest):  # every input checked before work starts; --check stops here
+                return 0
+        except preflight.UsageError as err:
+            _fail("train", str(err))
         sys.argv = ["synthgate train", *rest]
         _train()
         return 0

@@ -34,7 +34,7 @@ def test_none_usable_is_an_error_and_empty_is_none(tmp_path: Path) -> None:
     assert checkpoint.load_latest(tmp_path / "missing") is None
     path = checkpoint.save(tmp_path, 10, {"step": 10}, keep=3)
     path.with_name(path.name + ".sha256").unlink()
-    with pytest.raises(RuntimeError, match=r"no usable checkpoint.*sha256 file is missing"):
+    with pytest.raises(checkpoint.CheckpointError, match=r"no usable checkpoint.*sha256 file is missing"):
         checkpoint.load_latest(tmp_path)
 
 

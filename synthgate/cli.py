@@ -29,6 +29,11 @@ commands:
   ledger   print a run's ledger: synthgate ledger <run_dir>
   export   write a run's transitions as a LeRobot v3.0 dataset:
            synthgate export <run_dir> --what real|synthetic|panels --out <dir> [--episodes N] [--video]
+  validate gate a candidate run against a baseline on matched real/synthetic/mixed panels:
+           synthgate validate <candidate_run> --baseline <run> [--scenarios a,b] [--episodes N] (--help: all options)
+  report   re-check a run's gate_report.json and rewrite its report.html: synthgate report <run_dir>
+  arms     train real-only, synthetic-only and mixed arms on one real budget and tabulate them on the three panels:
+           synthgate arms robot=<name> scenarios=[a,b] steps=<n> seeds=[0,1,2] out=<dir> (--help: all keys)
 """
 
 
@@ -180,5 +185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "export":
         return _export(rest)
-    _fail(command, f"unknown command {command!r}; valid commands: export, ledger, robots, scenarios, train")
+    if command in ("validate", "report", "arms"):
+        from synthgate import validation_cli
+
+        return {"validate": validation_cli.validate_main, "report": validation_cli.report_main,
+                "arms": validation_cli.arms_main}[command](rest)  # fmt: skip
+    valid = "arms, export, ledger, report, robots, scenarios, train, validate"
+    _fail(command, f"unknown command {command!r}; valid commands: {valid}")
     return 2

@@ -259,6 +259,18 @@ def render_html(report: Mapping[str, Any]) -> str:
         out.append("</table>")
         out.append(f"<img alt='distribution of {esc(name)}' src='{_distribution_plot(report, cond)}'>")
 
+    if report.get("arms_table"):
+        out.append("<h2>Training arms: arm x panel</h2><p>Each cell: the arm's mean over its seeds' panel episodes "
+                   "[bootstrap CI].</p>")  # fmt: skip
+        for cond, t in report["arms_table"].items():
+            out.append(f"<h3>{esc(cond)} ({esc(t['metric'])})</h3><table><tr><th>arm</th><th>real</th>"
+                       "<th>synthetic</th><th>mixed</th></tr>")  # fmt: skip
+            for arm, row in t["arms"].items():
+                cells = "".join(f"<td>{_fmt(row[p]['estimate'])} [{_fmt(row[p]['low'])}, {_fmt(row[p]['high'])}]</td>"
+                                for p in ("real", "synthetic", "mixed"))  # fmt: skip
+                out.append(f"<tr><td>{esc(arm)}</td>{cells}</tr>")
+            out.append("</table>")
+
     out.append("<h2>Synthetic vs real</h2><p>Each point is one policy's mean on the synthetic panel against the "
                "real panel, in the condition's scale; the band is the agreement tolerance.</p>")  # fmt: skip
     out.append(f"<img alt='synthetic versus real' src='{_scatter_plot(report)}'>")

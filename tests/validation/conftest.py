@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scenarios_for_tests as sft
 import torch
 import yaml
 
@@ -40,23 +41,7 @@ LAYOUT = robots.get(ROBOT).layout
 
 def tip_scenarios() -> list[scenarios.Scenario]:
     """Two hopper scenarios that target ``tipped`` (Hopper-v5 ends an episode on tipping)."""
-    payload = {
-        "name": "tip_payload",
-        "robot": ROBOT,
-        "predicate": "tipped",
-        "metric": "failure_rate",
-        "perturbations": [{"family": "payload", "params": {"body": "torso", "mass": {"uniform": [2.0, 6.0]}}}],
-    }
-    weak = {
-        "name": "tip_weak_thigh",
-        "robot": ROBOT,
-        "predicate": "tipped",
-        "metric": "time_to_failure",
-        "perturbations": [
-            {"family": "actuator_scale", "params": {"actuator": "thigh_joint", "scale": {"uniform": [0.5, 0.8]}}}
-        ],
-    }
-    return [scenarios.parse(payload, "test:tip_payload"), scenarios.parse(weak, "test:tip_weak_thigh")]
+    return [sft.payload(), sft.weak_thigh()]
 
 
 def pd_stand(obs: np.ndarray) -> np.ndarray:

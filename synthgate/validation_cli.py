@@ -95,7 +95,7 @@ def validate_main(args: Sequence[str]) -> int:
     try:
         panel = PanelOptions(opts.episodes, opts.max_steps, opts.seed, opts.num_envs)
         report = run_gate(cands, bases, scenario_list, references=refs, model_run=model, options=panel,
-                          config=config, context_fn=_context_fn(), note=opts.note)  # fmt: skip
+                          config=config, note=opts.note)  # fmt: skip
     except (RunError, ValueError) as err:
         _fail("validate", str(err))
     out = opts.out or (opts.candidate[0] / "validation")
@@ -103,10 +103,6 @@ def validate_main(args: Sequence[str]) -> int:
     _print_decision(report)
     print(f"wrote {path}, {page} and TensorBoard summaries in {out / 'tb'}")
     return 0 if report["decision"] == "PROMOTE" else 1
-
-
-def _context_fn() -> Any:
-    return None
 
 
 def _print_decision(report: dict[str, Any]) -> None:
@@ -185,7 +181,7 @@ def arms_main(args: Sequence[str]) -> int:
         train_arms(configs, exposures)
     except ConfigError as err:
         _fail("arms", str(err))
-    report = evaluate_arms(cfg, scenario_list, gate, _context_fn())
+    report = evaluate_arms(cfg, scenario_list, gate)
     _print_decision(report)
     from validation.arms import markdown
 

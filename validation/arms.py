@@ -4,8 +4,8 @@ evaluated on the three matched panels, giving the arm x panel table per conditio
 * ``real_only``: SAC on real transitions only (the baseline).
 * ``synthetic_only``: the FTFL model-based preset with ``algo.real_ratio=0``: every agent update
   draws model transitions only (the model itself is fitted on the real data).
-* ``mixed``: FTFL with its configured real ratio (and targeted scenario rollouts when the
-  training config enables them).
+* ``mixed``: FTFL with its configured real ratio, a context-conditioned world model and targeted
+  scenario rollouts (``context=true targeted=true``: scenarios/generator.py).
 
 Every arm collects the same number of real env steps (``steps``) under the same real exposure to
 the scenarios, so the arms differ only in how they use synthetic data. Runs are trained seed by
@@ -27,6 +27,7 @@ from pipeline.config import TrainConfig
 from pipeline.train import train
 from robots.perturbations import Perturbation
 from scenarios import Scenario
+from scenarios.generator import for_config
 from validation.gate import GateConfig
 from validation.runs import load_run
 from validation.stats import bootstrap_mean
@@ -36,7 +37,7 @@ ARMS = ("real_only", "synthetic_only", "mixed")
 ARM_OVERRIDES: dict[str, list[str]] = {
     "real_only": ["algo=sac"],
     "synthetic_only": ["algo=ftfl", "algo.real_ratio=0.0"],
-    "mixed": ["algo=ftfl"],
+    "mixed": ["algo=ftfl", "context=true", "targeted=true"],
 }
 """Training-config overrides that make each arm (applied before the user's own)."""
 
@@ -85,7 +86,7 @@ def train_arms(
             log(f"{arm} seed {seed}: already trained ({cfg.run_dir})")
             continue
         log(f"{arm} seed {seed}: training {cfg.steps} steps in {cfg.run_dir}")
-        summary = train(cfg, exposures)
+        summary = train(cfg, exposures, for_config(cfg))
         log(f"{arm} seed {seed}: eval return {summary['eval_return_mean']:.1f}")
 
 

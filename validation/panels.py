@@ -35,6 +35,7 @@ import robots
 from pipeline.model_env import ModelEnv
 from pipeline.sac import Actor
 from pipeline.world_model import EnsembleDynamics
+from robots.context import encode
 from robots.perturbations import PerturbedEnv
 from scenarios import Scenario
 
@@ -49,6 +50,13 @@ LOWER_IS_BETTER = frozenset({"failure_rate"})
 
 ContextFn = Callable[[Scenario, list[dict[str, Any]]], np.ndarray]
 """Maps a scenario and one episode's drawn perturbations to the world model's context vector."""
+
+
+def robot_context_fn(robot: str) -> ContextFn:
+    """The context training stores (:mod:`robots.context`): each episode's drawn parameters, encoded
+    as deviations from nominal; the same function the targeted generator and the buffers use."""
+    layout = robots.context_layout(robot)
+    return lambda scenario, draws: encode(draws, layout)
 
 
 def panel_seed(seed: int, condition: int, episode: int) -> int:
@@ -282,11 +290,12 @@ def synthetic_panel(
 
     Every episode of every condition is one row of one batch; the batch is stepped ``max_steps``
     times through :class:`pipeline.model_env.ModelEnv` (the robot's own termination), with a
-    generator seeded identically for every policy. ``context_fn`` (needed exactly when the model
-    has a context input) maps each episode's drawn scenario parameters to the model's context.
+    generator seeded identically for every policy. For a model with a context input, each scenario
+    episode's context is its drawn parameters encoded by ``context_fn`` (default
+    :func:`robot_context_fn`, what training stores); nominal episodes get the zero (nominal) context.
 
     Raises:
-        ValueError: a context-conditioned model without ``context_fn``, or the reverse.
+        ValueError: ``context_fn`` given for a model without a context input.
     """
     record = robots.get(spec.robot)
     conds = spec.conditions()
@@ -313,7 +322,7 @@ def synthetic_panel(
         with torch.inference_mode():
             for t in range(spec.max_steps):
                 act = actor.deterministic(obs)
-                res = env.step(obs, act, gen) if ctx is None else env.step(obs, act, gen, ctx=ctx)  # type: ignore[call-arg]
+                res = env.step(obs, act, gen, ctx)
                 ok = alive & res.valid
                 ret += torch.where(ok, res.reward, 0.0).double()
                 length += ok.long()
@@ -348,8 +357,7 @@ def _contexts(
         if context_fn is not None:
             raise ValueError("the world model has no context input, but a context function was given")
         return None
-    if context_fn is None:
-        raise ValueError(f"the world model takes a {ctx_dim}-dim scenario context: give a context function")
+    context_fn = context_fn or robot_context_fn(spec.robot)
     rows: list[np.ndarray] = []
     for cond in spec.conditions():
         for draws in starts.draws[cond.name]:

@@ -17,6 +17,7 @@ from pipeline import checkpoint
 from pipeline.config import TrainConfig, model_hyper
 from pipeline.ledger import Ledger
 from pipeline.sac import Actor
+from pipeline.train import context_dim
 from pipeline.world_model import EnsembleDynamics
 
 
@@ -66,7 +67,8 @@ def ledger_summary(ledger: Ledger, cfg: TrainConfig) -> dict[str, Any]:
 
 
 def load_run(run_dir: str | Path) -> Run:
-    """The newest verified checkpoint of ``run_dir``: actor, world model (model-based runs) and ledger.
+    """The newest verified checkpoint of ``run_dir``: actor, world model (model-based runs; with its context
+    input when the run was trained with ``context=true``) and ledger.
 
     Raises:
         RunError: not a run directory, or it has no checkpoint yet.
@@ -84,7 +86,7 @@ def load_run(run_dir: str | Path) -> Run:
     actor.eval()
     model = None
     if payload.get("model") is not None:
-        model = EnsembleDynamics(obs_dim, act_dim, model_hyper(cfg.algo))
+        model = EnsembleDynamics(obs_dim, act_dim, model_hyper(cfg.algo), context_dim(cfg))
         model.load_state_dict(payload["model"])
         model.eval()
     ledger = Ledger()

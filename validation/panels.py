@@ -240,6 +240,24 @@ def _plant_episodes(
     return episodes, starts, draws
 
 
+def panel_starts(spec: PanelSpec) -> Starts:
+    """The panel's episode seeds, initial observations and perturbation draws, from plant resets
+    alone (what :func:`real_panel` records, without stepping any plant): a synthetic panel can run
+    without a real one, e.g. to screen many more episodes than the plant could afford."""
+    starts = Starts({}, {}, {})
+    for ci, cond in enumerate(spec.conditions()):
+        seeds = [panel_seed(spec.seed, ci, k) for k in range(spec.episodes)]
+        env = _plant(spec, cond)
+        try:
+            first = [env.reset(seed=s) for s in seeds]
+        finally:
+            env.close()
+        starts.seeds[cond.name] = seeds
+        starts.obs[cond.name] = np.stack([np.asarray(o, dtype=np.float32) for o, _ in first])
+        starts.draws[cond.name] = [list(info.get("perturbations", [])) for _, info in first]
+    return starts
+
+
 def real_panel(spec: PanelSpec, policies: Mapping[str, Actor]) -> tuple[Results, Starts]:
     """Plant episodes of every policy under every condition, on the panel's held-out seeds.
 

@@ -241,21 +241,23 @@ def render_html(report: Mapping[str, Any]) -> str:
         out.append(f"<h3>{esc(name)} <small>({esc(cond['metric'])}, "
                    f"{'lower' if cond['lower_is_better'] else 'higher'} is better)</small></h3>")  # fmt: skip
         out.append("<table><tr><th>arm / policy</th><th>panel</th><th>n</th><th>synthetic share</th>"
-                   f"<th>mean {esc(cond['metric'])}</th><th>{_fmt(report['config']['confidence'])} CI</th>"
+                   f"<th>mean {esc(cond['metric'])}</th><th>{report['config']['confidence']:.0%} CI</th>"
                    "<th>failure rate</th><th>mean return</th><th>dropped (synthetic)</th></tr>")  # fmt: skip
-        for group in ("arms", "policies"):
-            for who in report["panels"]["real"][group]:
-                if group == "policies" and who in report["panels"]["real"]["arms"]:
-                    continue
-                for panel in ("real", "synthetic", "mixed"):
-                    s = report["panels"][panel][group][who][name]
-                    ci = s["ci"]
-                    out.append(
-                        f"<tr><td>{esc(who)}</td><td>{panel}</td><td>{s['n']}</td><td>{_fmt(s['synthetic_share'], 3)}"
-                        f"</td><td>{_fmt(s['mean'])}</td><td>[{_fmt(ci['low'])}, {_fmt(ci['high'])}]</td>"
-                        f"<td>{_fmt(s['failure_rate'], 3)}</td><td>{_fmt(s['return_mean'])}</td>"
-                        f"<td>{_fmt(s['invalid_share'], 3)}</td></tr>"
-                    )
+        members = report.get("arms", {})
+        sole = {m[0] for key in ("candidate", "baseline") for m in [members.get(key, [])] if len(m) == 1}
+        rows = [("arms", who) for who in report["panels"]["real"]["arms"]]
+        rows += [("policies", who) for who in report["panels"]["real"]["policies"] if who not in sole]
+        for group, who in rows:
+            label = f"{who} ({', '.join(members.get(who, []))})" if group == "arms" and members.get(who) else who
+            for panel in ("real", "synthetic", "mixed"):
+                s = report["panels"][panel][group][who][name]
+                ci = s["ci"]
+                out.append(
+                    f"<tr><td>{esc(label)}</td><td>{panel}</td><td>{s['n']}</td><td>{_fmt(s['synthetic_share'], 3)}"
+                    f"</td><td>{_fmt(s['mean'])}</td><td>[{_fmt(ci['low'])}, {_fmt(ci['high'])}]</td>"
+                    f"<td>{_fmt(s['failure_rate'], 3)}</td><td>{_fmt(s['return_mean'])}</td>"
+                    f"<td>{_fmt(s['invalid_share'], 3)}</td></tr>"
+                )
         out.append("</table>")
         out.append(f"<img alt='distribution of {esc(name)}' src='{_distribution_plot(report, cond)}'>")
 

@@ -8,6 +8,7 @@ import scenarios_for_tests as sft
 import torch
 from helpers import hyper
 
+import robots
 from pipeline import train
 from pipeline.sac import Actor
 from pipeline.world_model import EnsembleDynamics
@@ -16,7 +17,9 @@ from validation.panels import (
     PANEL_STREAM,
     SYNTHETIC_STREAM,
     PanelSpec,
+    _contexts,
     mixed_panel,
+    panel_starts,
     real_panel,
     synthetic_panel,
 )
@@ -95,3 +98,21 @@ def test_spec_checks_its_scenarios() -> None:
         PanelSpec("cheetah-run", (sft.payload(),))
     with pytest.raises(ValueError, match="episodes"):
         PanelSpec("Hopper-v5", (), episodes=0)
+
+
+def test_starts_from_resets_equal_the_real_panels_and_give_the_context() -> None:
+    s = spec(episodes=3, max_steps=5)
+    _, starts = real_panel(s, {"a": actor(0)})
+    only = panel_starts(s)
+    for cond in (NOMINAL, sft.PAYLOAD, sft.WEAK_THIGH):
+        assert np.array_equal(only.obs[cond], starts.obs[cond]) and only.draws[cond] == starts.draws[cond]
+    layout = robots.context_layout("Hopper-v5")
+    model = EnsembleDynamics(11, 3, hyper(), ctx_dim=layout.size)
+    ctx = _contexts(s, starts, model, None, torch.device("cpu")).numpy()
+    assert ctx.shape == (9, layout.size) and (ctx[:3] == 0).all()  # nominal rows: the zero context
+    masses = [d[0]["mass"] for d in starts.draws[sft.PAYLOAD]]
+    assert np.allclose(ctx[3:6, layout.index("payload.torso")], masses)
+    scales = [d[0]["scale"] for d in starts.draws[sft.WEAK_THIGH]]
+    assert np.allclose(ctx[6:9, layout.index("actuator_scale.thigh_joint")], np.asarray(scales) - 1.0)
+    synth = synthetic_panel(s, starts, {"a": actor(0)}, model)  # runs with the context model
+    assert len(synth["a"][sft.PAYLOAD]) == 3

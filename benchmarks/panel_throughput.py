@@ -5,7 +5,8 @@ episode-steps per second on the synthetic panel, for the same conditions and epi
 
 * real panel: ``--real-episodes`` plant episodes per condition (nominal and ``dead_motor``), 1000
   steps each, ``--num-envs`` plants stepped together, the policy batched over them
-  (:func:`validation.panels.real_panel`);
+  (:func:`validation.panels.real_panel`); building a plant costs about as much as a few thousand
+  steps, so the default runs four episodes per plant;
 * synthetic panel: ``--synthetic-episodes`` world-model episodes per condition, every episode a row
   of one batch (:func:`validation.panels.synthetic_panel`); its time includes the plant resets
   that make the matched initial states and draws (:func:`validation.panels.panel_starts`).
@@ -80,7 +81,7 @@ def fitted_model(kind: str, steps: int) -> EnsembleDynamics:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODELS), default="mbpo")
-    parser.add_argument("--real-episodes", type=int, default=32)
+    parser.add_argument("--real-episodes", type=int, default=128)
     parser.add_argument("--synthetic-episodes", type=int, default=512)
     parser.add_argument("--num-envs", type=int, default=32)
     parser.add_argument("--max-steps", type=int, default=1000)

@@ -182,15 +182,16 @@ def _scatter_plot(report: Mapping[str, Any]) -> str:
         ax.fill_between([lo, hi], [lo - tol, hi - tol], [lo + tol, hi + tol], color="#c6f6d5", alpha=0.6,
                         label=f"±{tol} tolerance")  # fmt: skip
         ax.plot([lo, hi], [lo, hi], "k--", linewidth=0.8)
-        for p, x, y in zip(v["real"], xs, ys, strict=True):
-            ax.plot(x, y, "o", color="#2b6cb0")
-            ax.annotate(p, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        colors = plt.get_cmap("tab10")
+        for i, (p, x, y) in enumerate(zip(v["real"], xs, ys, strict=True)):
+            ax.plot(x, y, "o", color=colors(i % 10), label=p, alpha=0.8)
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         ax.set_xlabel(f"real {v['metric']} / {unit:.3g}")
         ax.set_ylabel("synthetic")
         ax.set_title(str(rule["scenario"]), fontsize=10)
-    axes[0][0].legend(fontsize=7, loc="upper left")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return _png(fig)
 

@@ -78,3 +78,20 @@ def test_html_is_offline(hopper_runs: dict[str, Path], tmp_path: Path) -> None:
     assert page.count("data:image/png;base64,") >= 3  # two distributions and the scatter, embedded
     assert "http://" not in page and "https://" not in page and "<script" not in page
     assert f"id='decision' class='{report['decision']}'" in page
+
+
+def test_tensorboard_summaries_hold_the_decision(hopper_runs: dict[str, Path], tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from validation.validate import write_all
+
+    report = run_gate([load_run(hopper_runs["better"])], [load_run(hopper_runs["baseline"])], [sft.payload()],
+                      options=PanelOptions(episodes=4, max_steps=40))  # fmt: skip
+    write_all(report, tmp_path)
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    promote = events.Scalars("gate/promote")[0].value
+    assert promote == float(report["decision"] == "PROMOTE")
+    cell = report["panels"]["real"]["arms"]["candidate"][sft.PAYLOAD]
+    tag = f"validation/real/{sft.PAYLOAD}/candidate_failure_rate"
+    assert events.Scalars(tag)[0].value == cell["mean"]

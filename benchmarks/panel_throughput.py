@@ -13,9 +13,9 @@ episode-steps per second on the synthetic panel, for the same conditions and epi
 
 The world model is context-conditioned (as in the mixed arm) and fitted briefly on random plant
 transitions, so its prediction bounds are real ones; the share of synthetic steps dropped as out
-of range is printed, and only steps that were kept count. The policy is SAC's 2 x 256 actor,
-untrained (its weights do not change the cost). ``--model mbpo`` is MBPO's ensemble (7 members, 4
-x 200); ``small`` is 5 members of 2 x 64. Figures are medians of ``--repeats`` runs.
+of range is printed, and only steps that were kept count. The policy is SAC's 2 x 256 actor
+(``--actor-hidden`` sets the width), untrained: its weights do not change the cost. ``--model mbpo``
+is MBPO's ensemble (7 members, 4 x 200); ``small`` is 5 members of 2 x 64. Figures are medians of ``--repeats`` runs.
 
 Rates are given per second of this process's CPU time (``time.process_time``) as well as per
 second of wall-clock: the project's machines are shared, and under contention the wall-clock
@@ -86,12 +86,13 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=32)
     parser.add_argument("--max-steps", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--actor-hidden", type=int, default=256, help="width of the actor's 2 hidden layers")
     parser.add_argument("--repeats", type=int, default=3)
     opts = parser.parse_args()
     torch.set_num_threads(opts.threads)
     torch.manual_seed(0)
     record = robots.get(ROBOT)
-    actor = Actor(record.layout.size, record.action_dim, 256, 2, -5.0, 2.0).eval()
+    actor = Actor(record.layout.size, record.action_dim, opts.actor_hidden, 2, -5.0, 2.0).eval()
     model = fitted_model(opts.model, 5000)
     scenario = (scenarios.get("dead_motor"),)
 
@@ -116,7 +117,8 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in rates.items()}
     real_rate, syn_rate = med["real_cpu"], med["syn_cpu"]
     result = {
-        "robot": ROBOT, "model": opts.model, "threads": opts.threads, "max_steps": opts.max_steps,
+        "robot": ROBOT, "model": opts.model, "actor_hidden": opts.actor_hidden, "threads": opts.threads,
+        "max_steps": opts.max_steps,
         "real_episodes_per_condition": opts.real_episodes, "synthetic_episodes_per_condition": opts.synthetic_episodes,
         "real_episode_steps_per_cpu_s": round(real_rate), "synthetic_episode_steps_per_cpu_s": round(syn_rate),
         "ratio_cpu": round(syn_rate / real_rate, 2), "real_episode_steps_per_wall_s": round(med["real_wall"]),

@@ -40,6 +40,11 @@ commands:
            synthgate deploy export <run_dir> --out <bundle> [--override "<reason>"]
            synthgate deploy verify <bundle>
            synthgate deploy run <bundle> --backend mujoco|lerobot [--episodes N] [--rate HZ] ...
+  validate gate a candidate run against a baseline on matched real/synthetic/mixed panels:
+           synthgate validate <candidate_run> --baseline <run> [--scenarios a,b] [--episodes N] (--help: all options)
+  report   re-check a run's gate_report.json and rewrite its report.html: synthgate report <run_dir>
+  arms     train real-only, synthetic-only and mixed arms on one real budget and tabulate them on the three panels:
+           synthgate arms robot=<name> scenarios=[a,b] steps=<n> seeds=[0,1,2] out=<dir> (--help: all keys)
 """
 
 
@@ -242,6 +247,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from synthgate.deploy import main as deploy_main
 
         return deploy_main(rest)
-    valid = "aggregate, deploy, export, ledger, robots, scenarios, sweep, train"
+    if command in ("validate", "report", "arms"):
+        from synthgate import validation_cli
+
+        return {"validate": validation_cli.validate_main, "report": validation_cli.report_main,
+                "arms": validation_cli.arms_main}[command](rest)  # fmt: skip
+    valid = "aggregate, arms, deploy, export, ledger, report, robots, scenarios, sweep, train, validate"
     _fail(command, f"unknown command {command!r}; valid commands: {valid}")
     return 2

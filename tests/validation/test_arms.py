@@ -1,0 +1,49 @@
+"""A tiny `synthgate arms` run: three arms trained on one real budget, evaluated on the three panels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import scenarios_for_tests as sft
+from helpers import synthgate
+
+from validation.report import read_report
+
+TINY = [
+    "robot=Hopper-v5", f"scenarios=[{sft.PAYLOAD},{sft.WEAK_THIGH}]", "steps=400", "seeds=[0]", "episodes=3",
+    "max_steps=60", "learning_starts=200", "eval_every=0", "eval_episodes=1", "log_every=100",
+    "checkpoint_every=200", "sac.hidden=16", "algo.utd=1", "algo.retrain_every=100", "algo.rollouts_per_step=5",
+    "algo.model.hidden=16", "algo.model.depth=2", "algo.model.weight_decay=[0,0,0]", "algo.model.max_epochs=3",
+    "algo.model.members=3", "algo.model.elites=2", "gate.min_real_consumed=10",
+]  # fmt: skip
+
+
+def test_arms_trains_three_arms_on_one_real_budget_and_tabulates_them(tmp_path: Path) -> None:
+    res = synthgate("arms", *TINY, f"out={tmp_path}", timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    for arm, algo in (("real_only", "sac"), ("synthetic_only", "ftfl"), ("mixed", "ftfl")):
+        summary = json.loads((tmp_path / "runs" / f"{arm}-s0" / "summary.json").read_text())
+        assert summary["steps"] == 400 and summary["algo"] == algo  # the same real budget
+        consumed = summary["ledger"]["consumed"]
+        if arm == "real_only":
+            assert consumed["synthetic"] == 0 and consumed["real"] > 0
+        if arm == "synthetic_only":
+            assert consumed["real"] == 0 and consumed["synthetic"] > 0
+        if arm == "mixed":
+            assert consumed["real"] > 0 and consumed["synthetic"] > 0
+    report = read_report(tmp_path / "validation" / "gate_report.json")
+    assert report["arms"] == {
+        "candidate": ["mixed-s0"],
+        "baseline": ["real_only-s0"],
+        "references": ["synthetic_only-s0"],
+    }
+    table = report["arms_table"]
+    assert set(table) == {"nominal", sft.PAYLOAD, sft.WEAK_THIGH}
+    for cond in table.values():
+        assert set(cond["arms"]) == {"real_only", "synthetic_only", "mixed"}
+        assert all(set(row) == {"real", "synthetic", "mixed"} for row in cond["arms"].values())
+    assert "| synthetic_only |" in (tmp_path / "arms.md").read_text()
+    # A second call finds every run trained and only evaluates.
+    again = synthgate("arms", *TINY, f"out={tmp_path}", timeout=900)
+    assert again.returncode == 0 and again.stdout.count("already trained") == 3

@@ -1,0 +1,107 @@
+"""The gate's rules on hand-made panel results (the acceptance tests run real panels)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import scenarios_for_tests as sft
+
+from validation.gate import Arms, GateConfig, evaluate, failed_names
+from validation.panels import NOMINAL, Episodes, PanelSpec, Results
+
+
+def eps(failed: list[int], returns: list[float] | None = None, synthetic: bool = False) -> Episodes:
+    n = len(failed)
+    f = np.asarray(failed, dtype=bool)
+    return Episodes(
+        returns=np.asarray(returns if returns is not None else [100.0] * n, dtype=np.float64),
+        failed=f, failure_step=np.where(f, 10, 0), length=np.full(n, 50), invalid=np.zeros(n, dtype=bool),
+        synthetic=np.full(n, synthetic),
+    )  # fmt: skip
+
+
+SPEC = PanelSpec("Hopper-v5", (sft.payload(),), episodes=8, max_steps=50)
+GOOD_LEDGER = {"consumed": {"real": 5000, "synthetic": 5000}, "synthetic_share_cumulative": 0.5, "real_anchor": True}
+
+
+def panels(real: dict[str, tuple[list[int], list[float]]], synth: dict[str, tuple[list[int], list[float]]]) -> Any:
+    def results(d: dict[str, tuple[list[int], list[float]]], synthetic: bool) -> Results:
+        return {p: {NOMINAL: eps([0] * 8, ret, synthetic), sft.PAYLOAD: eps(fail, None, synthetic)}
+                for p, (fail, ret) in d.items()}  # fmt: skip
+
+    return {"real": results(real, False), "synthetic": results(synth, True)}
+
+
+def decide(p: Any, ledger: dict[str, Any] = GOOD_LEDGER, **cfg: Any) -> tuple[str, list[dict[str, Any]]]:
+    return evaluate(SPEC, p, Arms(("cand",), ("base",)), {"cand": ledger}, GateConfig(**cfg))
+
+
+FEW = [0, 0, 0, 0, 0, 0, 0, 1]
+MANY = [1, 1, 1, 1, 1, 1, 1, 0]
+RET = [100.0] * 8
+
+
+def test_all_rules_pass_for_a_real_improvement_the_model_agrees_with() -> None:
+    decision, rules = decide(
+        panels({"cand": (FEW, RET), "base": (MANY, RET)}, {"cand": (FEW, RET), "base": (MANY, RET)})
+    )
+    assert decision == "PROMOTE" and failed_names(rules) == []
+    assert {r["name"] for r in rules} == {"targeted_improvement", "nominal_non_inferiority", "synthetic_real_agreement",
+                                          "ranking_agreement", "no_shortcut", "ledger_anchor"}  # fmt: skip
+
+
+def test_synthetic_only_improvement_is_flagged_as_a_shortcut() -> None:
+    decision, rules = decide(
+        panels({"cand": (MANY, RET), "base": (MANY, RET)}, {"cand": (FEW, RET), "base": (MANY, RET)})
+    )
+    names = failed_names(rules)
+    assert decision == "REJECT"
+    assert "no_shortcut:" + sft.PAYLOAD in names and "targeted_improvement:" + sft.PAYLOAD in names
+    detail = next(r["detail"] for r in rules if r["name"] == "no_shortcut" and r["scenario"] == sft.PAYLOAD)
+    assert detail.startswith("SHORTCUT")
+
+
+def test_nominal_margin_is_relative_with_a_floor() -> None:
+    worse = [95.0] * 8  # 5% below a baseline of 100
+    real = {"cand": (FEW, worse), "base": (MANY, RET)}
+    assert decide(panels(real, real), nominal_margin=0.06)[0] == "PROMOTE"
+    _, rules = decide(panels(real, real), nominal_margin=0.04)
+    assert failed_names(rules) == ["nominal_non_inferiority"]
+    assert decide(panels(real, real), nominal_margin=0.0, nominal_margin_min=5.0)[0] == "PROMOTE"
+
+
+def test_agreement_gap_uses_the_tolerance() -> None:
+    real = {"cand": (FEW, RET), "base": (MANY, RET)}
+    synth = {"cand": ([0] * 8, RET), "base": ([1, 1, 1, 1, 1, 0, 0, 0], RET)}  # base: 0.625 vs real 0.875
+    assert decide(panels(real, synth), agreement_tolerance=0.3)[0] == "PROMOTE"
+    _, rules = decide(panels(real, synth), agreement_tolerance=0.2)
+    assert failed_names(rules) == ["synthetic_real_agreement:" + sft.PAYLOAD]
+
+
+def test_ranking_violation_fails_even_when_gaps_are_tolerated() -> None:
+    real = {"cand": (FEW, RET), "base": (MANY, RET), "ref": ([0, 0, 0, 1, 1, 1, 1, 1], RET)}
+    synth = {"cand": (FEW, RET), "base": (MANY, RET), "ref": ([0] * 8, RET)}  # ref ranked best, really middle
+    _, rules = decide(panels(real, synth), agreement_tolerance=1.0)
+    assert failed_names(rules) == ["ranking_agreement:" + sft.PAYLOAD]
+    rule = next(r for r in rules if r["name"] == "ranking_agreement" and r["scenario"] == sft.PAYLOAD)
+    assert rule["values"]["mmrv"] == pytest.approx((0.5 + 0 + 0.5) / 3)  # ref swaps with cand: |0.125 - 0.625|
+
+
+def test_ledger_anchor_names_what_is_missing() -> None:
+    p = panels({"cand": (FEW, RET), "base": (MANY, RET)}, {"cand": (FEW, RET), "base": (MANY, RET)})
+    heavy = {"consumed": {"real": 100, "synthetic": 9900}, "synthetic_share_cumulative": 0.99, "real_anchor": False}
+    decision, rules = decide(p, heavy)
+    assert decision == "REJECT" and failed_names(rules) == ["ledger_anchor"]
+    detail = next(r["detail"] for r in rules if r["name"] == "ledger_anchor")
+    assert "100 real transitions" in detail and "0.990 > 0.95" in detail and "real ratio" in detail
+
+
+def test_config_rejects_nonsense() -> None:
+    with pytest.raises(ValueError, match="confidence"):
+        GateConfig(confidence=1.5)
+    with pytest.raises(ValueError, match="max_synthetic_share"):
+        GateConfig(max_synthetic_share=2.0)
+    with pytest.raises(ValueError, match="pairs candidate and baseline"):
+        Arms(("a", "b"), ("c",))

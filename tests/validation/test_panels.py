@@ -1,0 +1,118 @@
+"""Panels: held out, matched (common random numbers), batched without changing results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scenarios_for_tests as sft
+import torch
+from helpers import hyper
+
+import robots
+from pipeline import train
+from pipeline.sac import Actor
+from pipeline.world_model import EnsembleDynamics
+from validation.panels import (
+    NOMINAL,
+    PANEL_STREAM,
+    SYNTHETIC_STREAM,
+    PanelSpec,
+    _contexts,
+    mixed_panel,
+    panel_starts,
+    real_panel,
+    synthetic_panel,
+)
+
+
+def actor(seed: int) -> Actor:
+    torch.manual_seed(seed)
+    return Actor(11, 3, 16, 2, -5.0, 2.0)
+
+
+def spec(**kw: object) -> PanelSpec:
+    args: dict[str, object] = {"episodes": 4, "max_steps": 30, "seed": 5, "num_envs": 4, **kw}
+    return PanelSpec("Hopper-v5", (sft.payload(), sft.weak_thigh()), **args)  # type: ignore[arg-type]
+
+
+def test_panel_streams_are_never_drawn_by_training() -> None:
+    training = {v for k, v in vars(train).items() if k.endswith("_STREAM") and isinstance(v, int)}
+    assert training and PANEL_STREAM not in training and SYNTHETIC_STREAM not in training
+
+
+def test_real_panel_is_matched_across_policies_and_independent_of_batching() -> None:
+    a = actor(0)
+    results, starts = real_panel(spec(), {"a": a, "a_again": a, "b": actor(1)})
+    for cond in (NOMINAL, sft.PAYLOAD, sft.WEAK_THIGH):
+        ra, rb = results["a"][cond], results["a_again"][cond]
+        assert np.array_equal(ra.returns, rb.returns) and np.array_equal(ra.failure_step, rb.failure_step)
+        assert len(ra) == 4 and (ra.length <= 30).all() and not ra.synthetic.any()
+    masses = [d[0]["mass"] for d in starts.draws[sft.PAYLOAD]]
+    assert len(set(masses)) == 4 and all(2.0 <= m <= 6.0 for m in masses)  # one draw per episode seed
+    assert starts.draws[NOMINAL] == [[], [], [], []]
+    # One plant at a time gives what four stepped together give (up to float rounding: a batched
+    # matmul may round differently from a single-row one).
+    single, starts1 = real_panel(spec(num_envs=1), {"a": a})
+    assert np.allclose(single["a"][sft.PAYLOAD].returns, results["a"][sft.PAYLOAD].returns, rtol=1e-6)
+    assert np.array_equal(single["a"][sft.PAYLOAD].failure_step, results["a"][sft.PAYLOAD].failure_step)
+    assert np.array_equal(starts1.obs[sft.PAYLOAD], starts.obs[sft.PAYLOAD])
+    # Another panel seed is another panel.
+    _, other = real_panel(spec(seed=6), {"a": a})
+    assert not np.array_equal(other.obs[NOMINAL], starts.obs[NOMINAL])
+
+
+def test_real_panel_scores_the_scenario_predicate() -> None:
+    results, _ = real_panel(spec(max_steps=200), {"a": actor(0)})
+    ep = results["a"][sft.PAYLOAD]
+    # Hopper-v5 ends an episode when it tips: a failed episode ends on its failure step.
+    assert ep.failed.any()
+    assert np.array_equal(ep.failure_step[ep.failed], ep.length[ep.failed])
+
+
+def test_synthetic_panel_uses_common_random_numbers_and_one_batch() -> None:
+    s = spec()
+    a = actor(0)
+    _, starts = real_panel(s, {"a": a})
+    torch.manual_seed(0)
+    model = EnsembleDynamics(11, 3, hyper())
+    synth = synthetic_panel(s, starts, {"a": a, "a_again": a, "b": actor(1)}, model)
+    for cond in (NOMINAL, sft.PAYLOAD):
+        x, y = synth["a"][cond], synth["a_again"][cond]
+        assert np.array_equal(x.returns, y.returns) and np.array_equal(x.failed, y.failed)
+        assert x.synthetic.all() and len(x) == 4 and (x.length <= 30).all()
+    assert not np.array_equal(synth["a"][NOMINAL].returns, synth["b"][NOMINAL].returns)
+    mixed = mixed_panel({"a": {c: e for c, e in real_panel(s, {"a": a})[0]["a"].items()}}, {"a": synth["a"]})
+    assert len(mixed["a"][sft.PAYLOAD]) == 8 and mixed["a"][sft.PAYLOAD].synthetic.mean() == 0.5
+
+
+def test_context_function_without_a_context_model_is_an_error() -> None:
+    s = spec(episodes=1, max_steps=2)
+    _, starts = real_panel(s, {"a": actor(0)})
+    with pytest.raises(ValueError, match="no context input"):
+        synthetic_panel(s, starts, {"a": actor(0)}, EnsembleDynamics(11, 3, hyper()),
+                        context_fn=lambda sc, d: np.zeros(2))  # fmt: skip
+
+
+def test_spec_checks_its_scenarios() -> None:
+    with pytest.raises(ValueError, match="not of robot cheetah-run"):
+        PanelSpec("cheetah-run", (sft.payload(),))
+    with pytest.raises(ValueError, match="episodes"):
+        PanelSpec("Hopper-v5", (), episodes=0)
+
+
+def test_starts_from_resets_equal_the_real_panels_and_give_the_context() -> None:
+    s = spec(episodes=3, max_steps=5)
+    _, starts = real_panel(s, {"a": actor(0)})
+    only = panel_starts(s)
+    for cond in (NOMINAL, sft.PAYLOAD, sft.WEAK_THIGH):
+        assert np.array_equal(only.obs[cond], starts.obs[cond]) and only.draws[cond] == starts.draws[cond]
+    layout = robots.context_layout("Hopper-v5")
+    model = EnsembleDynamics(11, 3, hyper(), ctx_dim=layout.size)
+    ctx = _contexts(s, starts, model, None, torch.device("cpu")).numpy()
+    assert ctx.shape == (9, layout.size) and (ctx[:3] == 0).all()  # nominal rows: the zero context
+    masses = [d[0]["mass"] for d in starts.draws[sft.PAYLOAD]]
+    assert np.allclose(ctx[3:6, layout.index("payload.torso")], masses)
+    scales = [d[0]["scale"] for d in starts.draws[sft.WEAK_THIGH]]
+    assert np.allclose(ctx[6:9, layout.index("actuator_scale.thigh_joint")], np.asarray(scales) - 1.0)
+    synth = synthetic_panel(s, starts, {"a": actor(0)}, model)  # runs with the context model
+    assert len(synth["a"][sft.PAYLOAD]) == 3

@@ -1,0 +1,97 @@
+"""gate_report.json against its schema (the contract with deploy), the HTML page, the CLI errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import scenarios_for_tests as sft
+from helpers import synthgate
+
+from validation.report import ReportError, check, read_report, render_html, write_report
+from validation.runs import load_run
+from validation.validate import PanelOptions, run_gate
+
+MINIMAL: dict[str, Any] = {
+    "schema_version": 1, "decision": "REJECT", "failed_rules": ["ledger_anchor"],
+    "rules": [{"name": "ledger_anchor", "passed": False, "detail": "d", "scenario": None, "values": {}}],
+    "candidate": "runs/c", "baseline": "runs/b", "robot": "Hopper-v5", "scenarios": ["s"],
+    "created": "2026-11-22T00:00:00+00:00",
+}  # fmt: skip
+
+
+def test_write_then_read_round_trips(tmp_path: Path) -> None:
+    path = write_report(MINIMAL, tmp_path)
+    assert read_report(path) == MINIMAL
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda r: r.pop("decision"), "'decision' is a required property"),
+        (lambda r: r.update(schema_version=2), "schema_version"),
+        (lambda r: r.update(decision="MAYBE"), "decision"),
+        (lambda r: r["rules"][0].update(extra=1), "rules/0"),
+        (lambda r: r.update(decision="PROMOTE"), "contradicts"),
+    ],
+)
+def test_invalid_reports_are_refused_on_write_and_on_read(tmp_path: Path, edit: Any, message: str) -> None:
+    bad = copy.deepcopy(MINIMAL)
+    edit(bad)
+    with pytest.raises(ReportError, match=message):
+        write_report(bad, tmp_path)
+    (tmp_path / "gate_report.json").write_text(json.dumps(bad))
+    with pytest.raises(ReportError, match=message):
+        read_report(tmp_path / "gate_report.json")
+
+
+def test_check_accepts_added_fields() -> None:
+    check({**MINIMAL, "panels": {}, "anything_else": [1, 2]})
+
+
+def test_report_command_refuses_an_invalid_report(tmp_path: Path) -> None:
+    (tmp_path / "gate_report.json").write_text("{}")
+    res = synthgate("report", str(tmp_path))
+    assert res.returncode == 2 and "required property" in res.stderr
+
+
+def test_validate_command_names_a_bad_gate_key(tmp_path: Path) -> None:
+    res = synthgate("validate", str(tmp_path), "--baseline", str(tmp_path), "--gate", "nonsense=1")
+    assert res.returncode == 2 and "confidence" in res.stderr  # lists the valid keys
+
+
+def test_gate_overrides_are_typed_and_checked() -> None:
+    from synthgate.validation_cli import gate_overrides
+
+    assert gate_overrides(["max_mmrv=0.2", "bootstrap_samples=500"], "validate").max_mmrv == 0.2
+    with pytest.raises(SystemExit):
+        gate_overrides(["confidence=2"], "validate")
+
+
+def test_html_is_offline(hopper_runs: dict[str, Path], tmp_path: Path) -> None:
+    report = run_gate([load_run(hopper_runs["better"])], [load_run(hopper_runs["baseline"])], [sft.payload()],
+                      options=PanelOptions(episodes=4, max_steps=40))  # fmt: skip
+    page = render_html(report)
+    assert page.count("data:image/png;base64,") >= 3  # two distributions and the scatter, embedded
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert f"id='decision' class='{report['decision']}'" in page
+
+
+def test_tensorboard_summaries_hold_the_decision(hopper_runs: dict[str, Path], tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from validation.validate import write_all
+
+    report = run_gate([load_run(hopper_runs["better"])], [load_run(hopper_runs["baseline"])], [sft.payload()],
+                      options=PanelOptions(episodes=4, max_steps=40))  # fmt: skip
+    write_all(report, tmp_path)
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    promote = events.Scalars("gate/promote")[0].value
+    assert promote == float(report["decision"] == "PROMOTE")
+    cell = report["panels"]["real"]["arms"]["candidate"][sft.PAYLOAD]
+    tag = f"validation/real/{sft.PAYLOAD}/candidate_failure_rate"
+    assert events.Scalars(tag)[0].value == cell["mean"]

@@ -1,0 +1,138 @@
+"""Training arms: real-only, synthetic-only and mixed policies on one real-data budget, each
+evaluated on the three matched panels, giving the arm x panel table per condition.
+
+* ``real_only``: SAC on real transitions only (the baseline).
+* ``synthetic_only``: the FTFL model-based preset with ``algo.real_ratio=0``: every agent update
+  draws model transitions only (the model itself is fitted on the real data).
+* ``mixed``: FTFL with its configured real ratio, a context-conditioned world model and targeted
+  scenario rollouts (``context=true targeted=true``: scenarios/generator.py).
+
+Every arm collects the same number of real env steps (``steps``) under the same real exposure to
+the scenarios, so the arms differ only in how they use synthetic data. Runs are trained seed by
+seed (a partial job covers every arm) and an existing run directory is resumed, not retrained.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.checkpoint import atomic_write
+from pipeline.config import TrainConfig
+from pipeline.train import train
+from scenarios import Scenario
+from scenarios.generator import for_config
+from validation.gate import GateConfig
+from validation.runs import load_run
+from validation.stats import bootstrap_mean
+from validation.validate import PanelOptions, run_gate, write_all
+
+ARMS = ("real_only", "synthetic_only", "mixed")
+ARM_OVERRIDES: dict[str, list[str]] = {
+    "real_only": ["algo=sac"],
+    "synthetic_only": ["algo=ftfl", "algo.real_ratio=0.0"],
+    "mixed": ["algo=ftfl", "context=true", "targeted=true"],
+}
+"""Training-config overrides that make each arm (applied before the user's own)."""
+
+
+@dataclass
+class ArmsConfig:
+    """``synthgate arms``: every other ``key=value`` is a training override applied to all arms."""
+
+    robot: str = "Hopper-v5"
+    """Registered robot."""
+    scenarios: list[str] = field(default_factory=list)
+    """Scenarios of the panels (and of real exposure and targeted rollouts in training)."""
+    steps: int = 10_000
+    """Real env steps per run (the shared real budget)."""
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    """Training seeds; each arm is trained once per seed."""
+    out: str = "runs/arms"
+    """Output directory: runs/<arm>-s<seed>/, validation/ (gate report of mixed vs real_only), arms.json, arms.md."""
+    exposure: float = 0.1
+    """Probability that a real training episode runs under one of the scenarios (all arms alike)."""
+    episodes: int = 20
+    """Panel episodes per condition."""
+    max_steps: int = 0
+    """Panel episode length; 0 takes the runs' max_episode_steps."""
+    panel_seed: int = 0
+    """Panel seed."""
+    threads: int = 1
+    """torch threads per run."""
+
+
+def run_dir(cfg: ArmsConfig, arm: str, seed: int) -> Path:
+    return Path(cfg.out) / "runs" / f"{arm}-s{seed}"
+
+
+def _finished(cfg: TrainConfig) -> bool:
+    path = Path(cfg.run_dir) / "summary.json"
+    return path.is_file() and int(json.loads(path.read_text())["steps"]) >= cfg.steps
+
+
+def train_arms(configs: Mapping[tuple[str, int], TrainConfig], chosen: Sequence[Scenario], log: Any = print) -> None:
+    """Trains every ``(arm, seed)`` config (seed-major order) with the scenarios ``chosen`` (real
+    exposure, and targeted rollouts where the arm asks for them), skipping finished runs."""
+    exposures = {s.name: s.perturbations for s in chosen}
+    for (arm, seed), cfg in sorted(configs.items(), key=lambda kv: (kv[0][1], ARMS.index(kv[0][0]))):
+        if _finished(cfg):
+            log(f"{arm} seed {seed}: already trained ({cfg.run_dir})")
+            continue
+        log(f"{arm} seed {seed}: training {cfg.steps} steps in {cfg.run_dir}")
+        summary = train(cfg, exposures, for_config(cfg, chosen))
+        log(f"{arm} seed {seed}: eval return {summary['eval_return_mean']:.1f}")
+
+
+def arms_table(report: Mapping[str, Any], members: Mapping[str, Sequence[str]], config: GateConfig) -> dict[str, Any]:
+    """``table[condition][arm][panel]``: the arm's pooled mean metric over its seeds, with a bootstrap CI."""
+    table: dict[str, Any] = {}
+    for cond in report["conditions"]:
+        name = cond["name"]
+        table[name] = {"metric": cond["metric"], "arms": {}}
+        for arm, runs in members.items():
+            row = {}
+            for panel in ("real", "synthetic", "mixed"):
+                values = np.concatenate([report["panels"][panel]["policies"][r][name]["values"] for r in runs])
+                ci = bootstrap_mean(values, config.bootstrap_samples, config.confidence, config.bootstrap_seed)
+                row[panel] = ci.to_json()
+            table[name]["arms"][arm] = row
+    return table
+
+
+def markdown(table: Mapping[str, Any]) -> str:
+    """The arm x panel tables, one per condition, as Markdown."""
+    lines: list[str] = []
+    for cond, t in table.items():
+        lines += [f"### {cond} ({t['metric']})", "", "| arm | real | synthetic | mixed |", "|---|---|---|---|"]
+        for arm, row in t["arms"].items():
+            cells = [f"{row[p]['estimate']:.3g} [{row[p]['low']:.3g}, {row[p]['high']:.3g}]"
+                     for p in ("real", "synthetic", "mixed")]  # fmt: skip
+            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def evaluate_arms(
+    cfg: ArmsConfig, scenario_list: Sequence[Scenario], gate: GateConfig, context_fn: Any = None, note: str = ""
+) -> dict[str, Any]:
+    """Evaluates every trained run on the matched panels; the gate compares mixed (candidate) with
+    real_only (baseline), synthetic_only runs join the ranking rule. Writes the reports and tables."""
+    runs = {arm: [load_run(run_dir(cfg, arm, s)) for s in cfg.seeds] for arm in ARMS}
+    report = run_gate(
+        runs["mixed"], runs["real_only"], scenario_list, references=runs["synthetic_only"],
+        model_run=runs["mixed"][0], options=PanelOptions(cfg.episodes, cfg.max_steps, cfg.panel_seed),
+        config=gate, context_fn=context_fn, note=note,
+    )  # fmt: skip
+    members = {arm: [r.name for r in rs] for arm, rs in runs.items()}
+    report["arms_table"] = arms_table(report, members, gate)
+    out = Path(cfg.out)
+    write_all(report, out / "validation")
+    atomic_write(out / "arms.json", json.dumps(report["arms_table"], indent=1).encode())
+    atomic_write(out / "arms.md", markdown(report["arms_table"]).encode())
+    return report

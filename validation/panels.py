@@ -1,0 +1,393 @@
+"""Matched validation panels: real-only, synthetic-only and mixed.
+
+A panel is a set of episodes for nominal conditions and a list of scenarios, evaluated one way:
+
+* **real**: plant episodes. Every episode has its own seed from a stream that training never draws
+  from (:data:`PANEL_STREAM`; ``pipeline.train`` uses streams 0-4 of the run's seed), so the panel is
+  held out. The plants of one condition are stepped together (a vector of plant instances) and
+  the policy acts on the whole batch of observations at once.
+* **synthetic**: world-model episodes from the real panel's initial states (and, for a model with a
+  context input, the scenario's drawn parameters as context). All episodes of all conditions are
+  one tensor, stepped together.
+* **mixed**: the real and synthetic episodes of a condition pooled; the synthetic share is recorded.
+
+Panels are matched (common random numbers): every policy compared sees the same episode seeds,
+hence the same perturbation draws and initial states on the plant, and the same model-sampling
+generator seed on the synthetic panel. Policies act deterministically (the mode of the squashed
+Gaussian), so the only randomness is the panel's own. The real panel checks the match: the
+initial observations of every policy must be identical, or it raises.
+
+Per episode: return, whether the condition's failure predicate held at any step, the control
+step at which it first held (time to failure), length, and (synthetic) whether a dropped
+prediction ended it early.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+import robots
+from pipeline.model_env import ModelEnv
+from pipeline.sac import Actor
+from pipeline.world_model import EnsembleDynamics
+from robots.context import encode
+from robots.perturbations import PerturbedEnv
+from scenarios import Scenario
+
+PANEL_STREAM = 100
+"""Seed stream of real panel episodes; ``pipeline.train`` draws from streams 0-4 only."""
+SYNTHETIC_STREAM = 101
+"""Seed stream of the synthetic panel's model-sampling generator."""
+NOMINAL = "nominal"
+PANELS = ("real", "synthetic", "mixed")
+LOWER_IS_BETTER = frozenset({"failure_rate"})
+"""Metrics whose improvement is a decrease; every other metric improves by increasing."""
+
+ContextFn = Callable[[Scenario, list[dict[str, Any]]], np.ndarray]
+"""Maps a scenario and one episode's drawn perturbations to the world model's context vector."""
+
+
+def robot_context_fn(robot: str) -> ContextFn:
+    """The context training stores (:mod:`robots.context`): each episode's drawn parameters, encoded
+    as deviations from nominal; the same function the targeted generator and the buffers use."""
+    layout = robots.context_layout(robot)
+    return lambda scenario, draws: encode(draws, layout)
+
+
+def panel_seed(seed: int, condition: int, episode: int) -> int:
+    """The plant seed of ``episode`` of condition number ``condition`` of a panel seeded ``seed``."""
+    return int(np.random.SeedSequence([seed, PANEL_STREAM, condition, episode]).generate_state(1)[0])
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Nominal, or one scenario: what fails (predicates), and the metric that scores it."""
+
+    name: str
+    scenario: Scenario | None
+    predicates: tuple[str, ...]
+    metric: str
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.metric in LOWER_IS_BETTER
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    """What every policy compared on a panel sees."""
+
+    robot: str
+    """Registered robot (every scenario must belong to it)."""
+    scenarios: tuple[Scenario, ...]
+    """Scenarios evaluated besides nominal."""
+    episodes: int = 20
+    """Episodes per condition (nominal and each scenario)."""
+    max_steps: int = 1000
+    """Control steps per episode (the plant's time limit on the panel)."""
+    seed: int = 0
+    """Panel seed: episode seeds are drawn from stream PANEL_STREAM of it."""
+    num_envs: int = 32
+    """Plant instances stepped together on the real panel."""
+    robot_settings: Mapping[str, Any] = field(default_factory=dict)
+    """Plant settings (as in the run's config), ``max_episode_steps`` excepted."""
+
+    def __post_init__(self) -> None:
+        for s in self.scenarios:
+            if s.robot != self.robot:
+                raise ValueError(f"scenario {s.name} is a scenario of {s.robot}, not of robot {self.robot}")
+        for name in ("episodes", "max_steps", "num_envs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"panel {name}={getattr(self, name)!r}: must be >= 1")
+        names = [s.name for s in self.scenarios]
+        if len(set(names)) != len(names) or NOMINAL in names:
+            raise ValueError(f"panel scenarios {names}: names must be distinct and not {NOMINAL!r}")
+
+    def conditions(self) -> list[Condition]:
+        """Nominal first (metric: return; fails by any scenario's predicate), then each scenario."""
+        preds = tuple(dict.fromkeys(s.predicate for s in self.scenarios))
+        out = [Condition(NOMINAL, None, preds, "return")]
+        out += [Condition(s.name, s, (s.predicate,), s.metric) for s in self.scenarios]
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"robot": self.robot, "scenarios": [s.name for s in self.scenarios], "episodes": self.episodes,
+                "max_steps": self.max_steps, "seed": self.seed, "num_envs": self.num_envs,
+                "seed_stream": PANEL_STREAM, "robot_settings": dict(self.robot_settings)}  # fmt: skip
+
+
+@dataclass
+class Episodes:
+    """Per-episode results of one policy under one condition on one panel."""
+
+    returns: np.ndarray
+    failed: np.ndarray
+    failure_step: np.ndarray
+    """Control step (1-based) at which the predicate first held; 0 when it never did."""
+    length: np.ndarray
+    invalid: np.ndarray
+    """Synthetic episodes ended early by a dropped (non-finite or out-of-range) prediction."""
+    synthetic: np.ndarray
+    """Which episodes are synthetic (all False on the real panel, all True on the synthetic one)."""
+
+    def __len__(self) -> int:
+        return int(self.returns.shape[0])
+
+    def metric(self, name: str, horizon: int) -> np.ndarray:
+        """Per-episode values of a metric: ``failure_rate`` 1/0; ``time_to_failure`` the failure step,
+        censored at ``horizon`` when the episode did not fail; returns otherwise."""
+        if name == "failure_rate":
+            return self.failed.astype(np.float64)
+        if name == "time_to_failure":
+            return np.where(self.failed, self.failure_step, horizon).astype(np.float64)
+        if name in ("return", "return_under_perturbation"):
+            return self.returns.astype(np.float64)
+        raise ValueError(f"unknown metric {name!r}; valid: failure_rate, time_to_failure, return, "
+                         "return_under_perturbation")  # fmt: skip
+
+    def to_json(self) -> dict[str, list[Any]]:
+        return {k: getattr(self, k).tolist() for k in ("returns", "failed", "failure_step", "length", "invalid",
+                                                        "synthetic")}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Sequence[Any]]) -> Episodes:
+        return cls(
+            returns=np.asarray(data["returns"], dtype=np.float64),
+            failed=np.asarray(data["failed"], dtype=bool),
+            failure_step=np.asarray(data["failure_step"], dtype=np.int64),
+            length=np.asarray(data["length"], dtype=np.int64),
+            invalid=np.asarray(data["invalid"], dtype=bool),
+            synthetic=np.asarray(data["synthetic"], dtype=bool),
+        )
+
+    @staticmethod
+    def concat(parts: Sequence[Episodes]) -> Episodes:
+        return Episodes(*(np.concatenate([getattr(p, k) for p in parts]) for k in (
+            "returns", "failed", "failure_step", "length", "invalid", "synthetic")))  # fmt: skip
+
+
+@dataclass
+class Starts:
+    """What the matched panels share per condition: each episode's seed, initial observation and
+    the perturbation parameters its plant drew on reset."""
+
+    seeds: dict[str, list[int]]
+    obs: dict[str, np.ndarray]
+    draws: dict[str, list[list[dict[str, Any]]]]
+
+
+Results = dict[str, dict[str, Episodes]]
+"""``results[policy][condition]``."""
+
+
+def _failure_fn(record: robots.RobotRecord, names: Sequence[str]) -> Callable[[Any], Any]:
+    fns = [record.predicate(n) for n in names]
+
+    def failed(obs: Any) -> Any:
+        if not fns:
+            return np.zeros(obs.shape[0], dtype=bool) if isinstance(obs, np.ndarray) else torch.zeros(
+                obs.shape[0], dtype=torch.bool, device=obs.device)  # fmt: skip
+        out = fns[0](obs)
+        for fn in fns[1:]:
+            out = out | fn(obs)
+        return out
+
+    return failed
+
+
+def _plant(spec: PanelSpec, condition: Condition) -> PerturbedEnv:
+    settings = {**spec.robot_settings, "max_episode_steps": spec.max_steps}
+    env = robots.make(spec.robot, **settings)
+    return PerturbedEnv(env, list(condition.scenario.perturbations) if condition.scenario else [])
+
+
+def _plant_episodes(
+    envs: Sequence[PerturbedEnv], seeds: Sequence[int], actor: Actor, failed_fn: Callable[[Any], Any], max_steps: int
+) -> tuple[Episodes, np.ndarray, list[list[dict[str, Any]]]]:
+    """Runs one episode per plant, all plants stepped together, the policy batched over them."""
+    n = len(seeds)
+    first = [envs[i].reset(seed=int(seeds[i])) for i in range(n)]
+    obs = np.stack([np.asarray(o, dtype=np.float32) for o, _ in first])
+    starts = obs.copy()
+    draws = [list(info.get("perturbations", [])) for _, info in first]
+    ret, length = np.zeros(n), np.zeros(n, dtype=np.int64)
+    failed, fstep = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
+    alive = np.ones(n, dtype=bool)
+    device = next(actor.parameters()).device
+    for t in range(max_steps):
+        idx = np.flatnonzero(alive)
+        if idx.size == 0:
+            break
+        with torch.inference_mode():
+            act = actor.deterministic(torch.as_tensor(obs[idx], device=device)).cpu().numpy()
+        for j, i in enumerate(idx.tolist()):
+            o, r, term, trunc, _ = envs[i].step(act[j])
+            obs[i] = o
+            ret[i] += float(r)
+            length[i] += 1
+            if term or trunc:
+                alive[i] = False
+        now = np.asarray(failed_fn(obs[idx]), dtype=bool)
+        first_time = now & ~failed[idx]
+        fstep[idx[first_time]] = t + 1
+        failed[idx] |= now
+    episodes = Episodes(ret, failed, fstep, length, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
+    return episodes, starts, draws
+
+
+def panel_starts(spec: PanelSpec) -> Starts:
+    """The panel's episode seeds, initial observations and perturbation draws, from plant resets
+    alone (what :func:`real_panel` records, without stepping any plant): a synthetic panel can run
+    without a real one, e.g. to screen many more episodes than the plant could afford."""
+    starts = Starts({}, {}, {})
+    for ci, cond in enumerate(spec.conditions()):
+        seeds = [panel_seed(spec.seed, ci, k) for k in range(spec.episodes)]
+        env = _plant(spec, cond)
+        try:
+            first = [env.reset(seed=s) for s in seeds]
+        finally:
+            env.close()
+        starts.seeds[cond.name] = seeds
+        starts.obs[cond.name] = np.stack([np.asarray(o, dtype=np.float32) for o, _ in first])
+        starts.draws[cond.name] = [list(info.get("perturbations", [])) for _, info in first]
+    return starts
+
+
+def real_panel(spec: PanelSpec, policies: Mapping[str, Actor]) -> tuple[Results, Starts]:
+    """Plant episodes of every policy under every condition, on the panel's held-out seeds.
+
+    Raises:
+        RuntimeError: two policies saw different initial observations for the same episode seed
+            (the plant is not reproducible under its seed, so the panel would not be matched).
+    """
+    record = robots.get(spec.robot)
+    results: Results = {name: {} for name in policies}
+    starts = Starts({}, {}, {})
+    for ci, cond in enumerate(spec.conditions()):
+        seeds = [panel_seed(spec.seed, ci, k) for k in range(spec.episodes)]
+        envs = [_plant(spec, cond) for _ in range(min(spec.num_envs, spec.episodes))]
+        failed_fn = _failure_fn(record, cond.predicates)
+        try:
+            for name, actor in policies.items():
+                parts, obs0, draws = [], [], []
+                for begin in range(0, spec.episodes, len(envs)):
+                    chunk = seeds[begin : begin + len(envs)]
+                    ep, s0, d = _plant_episodes(envs, chunk, actor, failed_fn, spec.max_steps)
+                    parts.append(ep)
+                    obs0.append(s0)
+                    draws += d
+                results[name][cond.name] = Episodes.concat(parts)
+                start = np.concatenate(obs0)
+                if cond.name not in starts.obs:
+                    starts.seeds[cond.name], starts.obs[cond.name], starts.draws[cond.name] = seeds, start, draws
+                elif not np.array_equal(starts.obs[cond.name], start):
+                    raise RuntimeError(
+                        f"real panel, {cond.name}: policy {name} saw other initial states than "
+                        f"{next(iter(policies))} for the same seeds; the panel is not matched"
+                    )
+        finally:
+            for env in envs:
+                env.close()
+    return results, starts
+
+
+def synthetic_panel(
+    spec: PanelSpec,
+    starts: Starts,
+    policies: Mapping[str, Actor],
+    model: EnsembleDynamics,
+    drop_range_factor: float = 1.0,
+    context_fn: ContextFn | None = None,
+) -> Results:
+    """World-model episodes of every policy from the real panel's initial states.
+
+    Every episode of every condition is one row of one batch; the batch is stepped ``max_steps``
+    times through :class:`pipeline.model_env.ModelEnv` (the robot's own termination), with a
+    generator seeded identically for every policy. For a model with a context input, each scenario
+    episode's context is its drawn parameters encoded by ``context_fn`` (default
+    :func:`robot_context_fn`, what training stores); nominal episodes get the zero (nominal) context.
+
+    Raises:
+        ValueError: ``context_fn`` given for a model without a context input.
+    """
+    record = robots.get(spec.robot)
+    conds = spec.conditions()
+    device = model.obs_low.device
+    obs0 = torch.as_tensor(np.concatenate([starts.obs[c.name] for c in conds]), device=device)
+    sizes = [starts.obs[c.name].shape[0] for c in conds]
+    ctx = _contexts(spec, starts, model, context_fn, device)
+    row_cond = torch.repeat_interleave(torch.arange(len(conds), device=device), torch.as_tensor(sizes, device=device))
+    fail_fns = [_failure_fn(record, c.predicates) for c in conds]
+    env = ModelEnv(model, record.termination, drop_range_factor)
+    n = obs0.shape[0]
+    results: Results = {}
+    for name, actor in policies.items():
+        gen = torch.Generator(device=device).manual_seed(
+            int(np.random.SeedSequence([spec.seed, SYNTHETIC_STREAM]).generate_state(1)[0])
+        )
+        obs = obs0.clone()
+        ret = torch.zeros(n, dtype=torch.float64, device=device)
+        length = torch.zeros(n, dtype=torch.int64, device=device)
+        fstep = torch.zeros(n, dtype=torch.int64, device=device)
+        failed = torch.zeros(n, dtype=torch.bool, device=device)
+        invalid = torch.zeros(n, dtype=torch.bool, device=device)
+        alive = torch.ones(n, dtype=torch.bool, device=device)
+        with torch.inference_mode():
+            for t in range(spec.max_steps):
+                act = actor.deterministic(obs)
+                res = env.step(obs, act, gen, ctx)
+                ok = alive & res.valid
+                ret += torch.where(ok, res.reward, 0.0).double()
+                length += ok.long()
+                invalid |= alive & ~res.valid
+                now = torch.zeros(n, dtype=torch.bool, device=device)
+                for ci, fn in enumerate(fail_fns):
+                    now |= (row_cond == ci) & torch.as_tensor(fn(res.next_obs), dtype=torch.bool, device=device)
+                now &= ok
+                fstep = torch.where(now & ~failed, t + 1, fstep)
+                failed |= now
+                alive = ok & ~res.terminated
+                obs = torch.where(alive.unsqueeze(-1), res.next_obs, obs)
+                if not bool(alive.any()):
+                    break
+        arrays = [x.cpu().numpy() for x in (ret, failed, fstep, length, invalid)]
+        per: dict[str, Episodes] = {}
+        begin = 0
+        for c, size in zip(conds, sizes, strict=True):
+            sl = slice(begin, begin + size)
+            ret_c, failed_c, fstep_c, length_c, invalid_c = (a[sl] for a in arrays)
+            per[c.name] = Episodes(ret_c, failed_c, fstep_c, length_c, invalid_c, np.ones(size, dtype=bool))
+            begin += size
+        results[name] = per
+    return results
+
+
+def _contexts(
+    spec: PanelSpec, starts: Starts, model: EnsembleDynamics, context_fn: ContextFn | None, device: torch.device
+) -> torch.Tensor | None:
+    ctx_dim = int(getattr(model, "ctx_dim", 0))
+    if ctx_dim == 0:
+        if context_fn is not None:
+            raise ValueError("the world model has no context input, but a context function was given")
+        return None
+    context_fn = context_fn or robot_context_fn(spec.robot)
+    rows: list[np.ndarray] = []
+    for cond in spec.conditions():
+        for draws in starts.draws[cond.name]:
+            if cond.scenario is None:
+                rows.append(np.zeros(ctx_dim, dtype=np.float32))
+            else:
+                rows.append(np.asarray(context_fn(cond.scenario, draws), dtype=np.float32))
+    return torch.as_tensor(np.stack(rows), device=device)
+
+
+def mixed_panel(real: Results, synthetic: Results) -> Results:
+    """The real and synthetic episodes of each policy and condition, pooled."""
+    return {
+        name: {cond: Episodes.concat([real[name][cond], synthetic[name][cond]]) for cond in real[name]} for name in real
+    }

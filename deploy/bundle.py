@@ -115,16 +115,19 @@ def gate_schema() -> dict[str, Any]:
 
 
 def check_gate(run_dir: Path, robot: str) -> GateCheck:
-    """Reads ``<run_dir>/gate_report.json`` and says whether it promotes this run on this robot.
+    """Reads the run's gate report and says whether it promotes this run on this robot. The report
+    is ``<run_dir>/gate_report.json`` or, where ``synthgate validate`` writes it by default,
+    ``<run_dir>/validation/gate_report.json`` (the first that exists).
 
     A report allows export when it validates against the schema, says PROMOTE with no failed rule,
     names ``robot``, and names this run as its candidate (same resolved path, or the same directory
     name when the report was written elsewhere with a relative path).
     """
-    path = run_dir / GATE_REPORT
+    candidates = (run_dir / GATE_REPORT, run_dir / "validation" / GATE_REPORT)
+    path = next((p for p in candidates if p.is_file()), candidates[0])
     if not path.is_file():
-        return GateCheck("MISSING", [], [f"{path} does not exist: the run has not been through the gate "
-                                         "(synthgate validate writes it)"], None)  # fmt: skip
+        return GateCheck("MISSING", [], [f"neither {candidates[0]} nor {candidates[1]} exists: the run has not been "
+                                         "through the gate (synthgate validate writes it)"], None)  # fmt: skip
     try:
         report = json.loads(path.read_text())
     except json.JSONDecodeError as err:

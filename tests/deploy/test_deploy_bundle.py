@@ -61,7 +61,19 @@ def test_export_refused_without_a_gate_report(
 ) -> None:
     code, _, err = cli(capsys, "deploy", "export", str(tiny_run), "--out", str(tmp_path / "b"))
     assert code == 3, err
-    assert "gate_report.json does not exist" in err and not (tmp_path / "b").exists()
+    assert "has not been through the gate" in err and not (tmp_path / "b").exists()
+
+
+def test_export_reads_the_report_where_synthgate_validate_writes_it(
+    promoted_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / promoted_run.name  # same directory name: the report names it as candidate
+    shutil.copytree(promoted_run, run)
+    (run / "validation").mkdir()
+    (run / "gate_report.json").rename(run / "validation" / "gate_report.json")
+    code, _, err = cli(capsys, "deploy", "export", str(run), "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    assert json.loads((tmp_path / "b" / "gate_report.json").read_text())["decision"] == "PROMOTE"
 
 
 def test_export_refused_on_reject_naming_the_failed_rules(

@@ -271,7 +271,7 @@ def test_a_read_only_run_directory_is_refused_before_work_and_left_untouched(tmp
     assert remount.returncode == 0, remount.stderr
     refused = synthgate("train", *TINY_CLI, "steps=300", f"run_dir={run_dir}")
     assert refused.returncode == 2, refused.stderr
-    assert f"run_dir='{run_dir}': cannot write there (Read-only file system)" in refused.stderr
+    assert f"run_dir='{run_dir}': cannot write there (Read-only file system, at {run_dir})" in refused.stderr
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 

@@ -146,7 +146,10 @@ def _export(args: Sequence[str]) -> int:
     if not config_path.is_file():
         _fail("export", f"{config_path} does not exist: is {opts.run_dir} a synthgate run directory?")
     cfg = yaml.safe_load(config_path.read_text())
-    found = checkpoint.load_latest(opts.run_dir / "checkpoints")
+    try:
+        found = checkpoint.load_latest(opts.run_dir / "checkpoints")
+    except CheckpointError as err:
+        _fail("export", str(err))
     if found is None:
         _fail("export", f"{opts.run_dir} has no checkpoint yet")
         return 2

@@ -119,7 +119,10 @@ def compose(overrides: list[str]) -> TrainConfig:
     try:
         with initialize_config_module(config_module="synthgate.conf", version_base="1.3"):
             cfg = hydra_compose(config_name="train", overrides=[o for o in overrides if not o.startswith("hydra.")])
-        config = OmegaConf.to_object(cfg)
+        # Interpolations (``${seed}``) are resolved first and the result merged into the schema
+        # again, so a resolved value of the wrong type is caught here too.
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), resolved))
     except (HydraException, OmegaConfBaseException, ValueError, TypeError) as err:
         raise UsageError(_explain(err, given)) from None
     finally:
@@ -202,19 +205,25 @@ def _check_machine(cfg: TrainConfig) -> None:
 
 
 def _check_run_dir(cfg: TrainConfig) -> None:
-    """The run directory can be created and written (a probe file is written and removed)."""
+    """The run directory can be written, or created: a probe file is written and removed in it, or
+    in its nearest existing parent (nothing is created)."""
     from pipeline import checkpoint
 
     run_dir = Path(cfg.run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"run_dir={cfg.run_dir!r}: exists and is not a directory")
-    probe = run_dir / f".synthgate-write-probe-{os.getpid()}"
+    existing = run_dir.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"run_dir={cfg.run_dir!r}: {existing} is not a directory")
+    probe = existing / f".synthgate-write-probe-{os.getpid()}"
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint.atomic_write(probe, b"probe")
         probe.unlink()
     except OSError as err:
-        raise UsageError(f"run_dir={cfg.run_dir!r}: cannot write there ({err.strerror or err})") from None
+        why = os.strerror(err.errno) if err.errno else str(err)
+        raise UsageError(f"run_dir={cfg.run_dir!r}: cannot write there ({why}, at {existing})") from None
     saved = run_dir / "config.yaml"
     if saved.exists():
         import yaml

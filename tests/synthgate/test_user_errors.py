@@ -215,6 +215,8 @@ def test_a_refused_checkpoint_write_mid_run_is_clear_keeps_the_last_good_one_and
     assert "Traceback" not in refused.stderr
     assert _latest(run_dir)["step"] == 100  # the good one is intact
     assert not [p for p in (run_dir / "checkpoints").iterdir() if ".tmp-" in p.name]
+    if code != errno.ENOSPC:  # resuming after the cause is gone is the same for both; checked once
+        return
     resumed = synthgate("train", *TINY_CLI, "steps=300", f"run_dir={run_dir}")  # the same command, cause gone
     assert resumed.returncode == 0, resumed.stderr
     assert_same(_latest(run_dir), _latest(reference))
@@ -271,7 +273,7 @@ def test_a_read_only_run_directory_is_refused_before_work_and_left_untouched(tmp
     assert remount.returncode == 0, remount.stderr
     refused = synthgate("train", *TINY_CLI, "steps=300", f"run_dir={run_dir}")
     assert refused.returncode == 2, refused.stderr
-    assert f"run_dir='{run_dir}': cannot write there (Read-only file system)" in refused.stderr
+    assert f"run_dir='{run_dir}': cannot write there (Read-only file system, at {run_dir})" in refused.stderr
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 

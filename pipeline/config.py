@@ -182,6 +182,10 @@ class TrainConfig:
     """Horizons of the k-step model error diagnostic."""
     scenarios: list[str] = field(default_factory=list)
     """Scenarios (``synthgate scenarios``) that real training episodes may run under."""
+    scenario: dict[str, Any] | None = None
+    """One scenario from the Hydra group ``scenario`` (``scenario=push_recovery``), its data as loaded
+    (fields may be overridden, e.g. ``scenario.description=...``); it joins ``scenarios`` (see
+    :func:`scenario_names`)."""
     exposure: float = 0.0
     """Probability that a real training episode runs under one of ``scenarios`` (drawn uniformly)."""
     import_datasets: list[DatasetImportConfig] = field(default_factory=list)
@@ -249,8 +253,10 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"algo.model.holdout_ratio={m.holdout_ratio!r}: must be in [0, 1)")
     if not 0.0 <= cfg.exposure <= 1.0:
         raise ConfigError(f"exposure={cfg.exposure!r}: must be in [0, 1]")
-    if cfg.exposure > 0 and not cfg.scenarios:
-        raise ConfigError(f"exposure={cfg.exposure!r} needs at least one name in scenarios=[...]")
+    if cfg.scenario is not None and not isinstance(cfg.scenario.get("name"), str):
+        raise ConfigError(f"scenario: {dict(cfg.scenario)!r} has no name; choose one with scenario=<name>")
+    if cfg.exposure > 0 and not scenario_names(cfg):
+        raise ConfigError(f"exposure={cfg.exposure!r} needs a scenario: scenarios=[...] or scenario=<name>")
     for i, ds in enumerate(cfg.import_datasets):
         if not Path(ds.path).is_dir():
             raise ConfigError(f"import_datasets[{i}].path={ds.path!r}: no such directory")
@@ -259,8 +265,8 @@ def validate(cfg: TrainConfig) -> None:
     if cfg.targeted:
         if not cfg.algo.model_based:
             raise ConfigError(f"targeted=true needs a model-based algo (mbpo, ftfl...), not algo={cfg.algo.name}")
-        if not cfg.scenarios:
-            raise ConfigError("targeted=true needs at least one name in scenarios=[...] to generate for")
+        if not scenario_names(cfg):
+            raise ConfigError("targeted=true needs a scenario to generate for: scenarios=[...] or scenario=<name>")
         if not cfg.context:
             raise ConfigError(
                 "targeted=true needs context=true (the model is conditioned on each scenario's parameters)"
@@ -300,6 +306,15 @@ def validate(cfg: TrainConfig) -> None:
     dev = cfg.device
     if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ConfigError(f"device={dev!r}: valid: auto, cpu, cuda, cuda:N")
+
+
+def scenario_names(cfg: TrainConfig) -> list[str]:
+    """Every scenario the run uses: ``scenarios``, then the Hydra group's ``scenario`` (naming one
+    in both is refused by :func:`scenarios.library.resolve`)."""
+    names = list(cfg.scenarios)
+    if cfg.scenario is not None and cfg.scenario.get("name") not in names:
+        names.append(str(cfg.scenario.get("name")))
+    return names
 
 
 def sac_hyper(cfg: SACConfig, action_dim: int) -> SACHyper:

@@ -38,6 +38,7 @@ from pipeline.config import (
     model_hyper,
     rollout_length,
     sac_hyper,
+    scenario_names,
     validate,
 )
 from pipeline.interchange import import_dataset
@@ -206,24 +207,25 @@ class Plants:
     Every variant wraps the same plant and restores its nominal model on reset."""
 
     def __init__(self, env: Any, cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]]) -> None:
-        missing = sorted(set(cfg.scenarios) - set(exposures))
+        self.names = scenario_names(cfg)
+        missing = sorted(set(self.names) - set(exposures))
         if missing:
-            raise ConfigError(f"scenarios={cfg.scenarios}: no perturbations were given for {missing}")
+            raise ConfigError(f"scenarios={self.names}: no perturbations were given for {missing}")
         self.cfg = cfg
-        if cfg.scenarios:
+        if self.names:
             self.envs: dict[str | None, Any] = {None: PerturbedEnv(env, [])}
-            self.envs.update({n: PerturbedEnv(env, list(exposures[n])) for n in cfg.scenarios})
+            self.envs.update({n: PerturbedEnv(env, list(exposures[n])) for n in self.names})
         else:
             self.envs = {None: env}
 
     def scenario(self, episode: int) -> str | None:
         """The scenario (or None for nominal) of training episode ``episode``."""
-        if not self.cfg.scenarios or self.cfg.exposure <= 0:
+        if not self.names or self.cfg.exposure <= 0:
             return None
         rng = np.random.default_rng(stream_seed(self.cfg.seed, _EXPOSURE_STREAM, episode))
         if rng.random() >= self.cfg.exposure:
             return None
-        return self.cfg.scenarios[int(rng.integers(len(self.cfg.scenarios)))]
+        return self.names[int(rng.integers(len(self.names)))]
 
     def env(self, episode: int) -> Any:
         return self.envs[self.scenario(episode)]
@@ -337,9 +339,9 @@ def rollout_model(
             origin = f"model/{state.model_version}:{made.scenario}"
             store_synthetic(state, cfg, origin, made.rollout)
             state.ledger.on_dropped(origin, made.transitions_dropped)
-            lines.append({"scenario": made.scenario, "origin": origin, "starts": made.starts,
-                          "kept": int(made.rollout.obs.shape[0]), "transitions_dropped": made.transitions_dropped,
-                          "rollouts_dropped": made.rollouts_dropped, **made.rollout.counts, **made.stats})  # fmt: skip
+            lines.append({"scenario": made.scenario, "origin": origin, **made.rollout.counts, "starts": made.starts,
+                          "stored": int(made.rollout.obs.shape[0]), "transitions_dropped": made.transitions_dropped,
+                          "rollouts_dropped": made.rollouts_dropped, **made.stats})  # fmt: skip
     idx = torch.randint(0, state.buffer.size, (n_starts,), generator=state.gen_model, device=state.gen_model.device)
     starts = state.buffer.obs[idx.to(state.buffer.device)]
     env = ModelEnv(state.model, record.termination, cfg.algo.drop_range_factor)
@@ -568,8 +570,9 @@ def train(
 ) -> dict[str, Any]:
     """Runs (or resumes) ``synthgate train`` and returns its final summary.
 
-    ``exposures`` maps each name in ``cfg.scenarios`` to its perturbations, and ``targeter``
-    generates synthetic data for them when ``targeted=true`` (the command line builds both from
+    ``exposures`` maps each of the run's scenarios (:func:`pipeline.config.scenario_names`) to its
+    perturbations, and ``targeter`` generates synthetic data for them when ``targeted=true`` (the
+    command line builds both from
     the scenario library; ``pipeline`` does not import ``scenarios``).
 
     The loop, per env step: collect one real step; for model-based presets, every
@@ -581,8 +584,8 @@ def train(
         ConfigError: an invalid value, before any work starts.
     """
     validate(cfg)
-    if cfg.targeted and (targeter is None or list(targeter.scenarios) != list(cfg.scenarios)):
-        raise ConfigError(f"targeted=true: a targeted generator for scenarios={cfg.scenarios} must be passed in")
+    if cfg.targeted and (targeter is None or list(targeter.scenarios) != scenario_names(cfg)):
+        raise ConfigError(f"targeted=true: a targeted generator for scenarios={scenario_names(cfg)} must be passed in")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)

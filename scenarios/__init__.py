@@ -3,6 +3,6 @@
 Imports ``robots`` (and later ``pipeline``), never upward (DESIGN.md, data flow).
 """
 
-from scenarios.library import METRICS, Scenario, ScenarioError, get, load, names, parse
+from scenarios.library import METRICS, Scenario, ScenarioError, get, load, names, parse, resolve
 
-__all__ = ["METRICS", "Scenario", "ScenarioError", "get", "load", "names", "parse"]
+__all__ = ["METRICS", "Scenario", "ScenarioError", "get", "load", "names", "parse", "resolve"]

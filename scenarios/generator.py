@@ -47,7 +47,7 @@ from pipeline.targeting import TargetedRollouts
 from pipeline.world_model import EnsembleDynamics
 from robots.context import CONTEXT_FAMILIES, EVENT_FAMILIES, SENSING_FAMILIES, encode, push_velocity_change
 from robots.perturbations import Perturbation, draw
-from scenarios.library import Scenario, ScenarioError, get
+from scenarios.library import Scenario, ScenarioError
 
 
 def proximity_weights(
@@ -78,7 +78,8 @@ def drop_disagreeing(result: Rollout, threshold: float) -> tuple[Rollout, int, i
     exceeds ``threshold``.
 
     Returns:
-        The kept transitions, the number of rollouts dropped and of transitions dropped.
+        The kept transitions (their counts' ``kept`` updated and ``dropped_disagreement`` added),
+        the number of rollouts dropped and of transitions dropped.
     """
     if result.obs.shape[0] == 0:
         return result, 0, 0
@@ -89,7 +90,10 @@ def drop_disagreeing(result: Rollout, threshold: float) -> tuple[Rollout, int, i
     keep = ~bad[result.start]
     present = torch.zeros(n_starts, dtype=torch.bool, device=bad.device)
     present[result.start] = True
-    return result.select(keep), int((bad & present).sum()), int((~keep).sum())
+    kept, transitions = result.select(keep), int((~keep).sum())
+    kept.counts["kept"] = int(keep.sum())
+    kept.counts["dropped_disagreement"] = kept.counts.get("dropped_disagreement", 0) + transitions
+    return kept, int((bad & present).sum()), transitions
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,7 @@ class TargetedGenerator:
         self.mj_model, self.control_timestep = base.mj_model, float(base.control_timestep)
         env.close()
         self.targets: list[_Target] = []
+        self._unit_push: dict[tuple[Any, ...], dict[str, float]] = {}
         for s in scenarios:
             if s.robot != robot:
                 raise ScenarioError(f"{s.source}: robot: {s.name} is a scenario of {s.robot}, not of {robot}")
@@ -148,12 +153,17 @@ class TargetedGenerator:
         return [t.scenario.name for t in self.targets]
 
     def _push_change(self, p: Perturbation, rng: np.random.Generator) -> dict[str, float]:
+        """One draw of a push's velocity change. The change is linear in the drawn ``force``, so the
+        change per unit force is computed once per (body, mode, direction, duration) and scaled."""
         drawn = {k: draw(v, rng) for k, v in p.params.items()}
-        try:
-            return push_velocity_change(self.mj_model, self.record.layout, self.control_timestep, drawn,
-                                        p.trigger.duration)  # fmt: skip
-        except ValueError as err:
-            raise ScenarioError(f"push on {self.record.name}: {err}") from None
+        key = (drawn["body"], drawn.get("mode", "force"), tuple(drawn.get("direction", ())), p.trigger.duration)
+        if key not in self._unit_push:
+            try:
+                self._unit_push[key] = push_velocity_change(self.mj_model, self.record.layout, self.control_timestep,
+                                                            {**drawn, "force": 1.0}, p.trigger.duration)  # fmt: skip
+            except ValueError as err:
+                raise ScenarioError(f"push on {self.record.name}: {err}") from None
+        return {k: v * float(drawn["force"]) for k, v in self._unit_push[key].items()}
 
     def contexts(self, target: _Target, n: int, rng: np.random.Generator) -> np.ndarray:
         """``[n, ctx_dim]``: each start's own draw of the scenario's parameter perturbations."""
@@ -170,12 +180,12 @@ class TargetedGenerator:
         """The starts with each push's velocity change (one draw per start) added."""
         if not target.pushes:
             return starts
-        out = starts.clone()
+        delta = np.zeros(tuple(starts.shape), dtype=np.float32)  # built on the host, added in one operation
         for i in range(starts.shape[0]):
             for p in target.pushes:
                 for key, dv in self._push_change(p, rng).items():
-                    out[i, self.record.layout.slice(key)] += dv
-        return out
+                    delta[i, self.record.layout.slice(key)] += dv
+        return starts + torch.as_tensor(delta, device=starts.device)
 
     def starts(
         self, target: _Target, real: ReplayBuffer, n: int, generator: torch.Generator
@@ -245,16 +255,17 @@ class TargetedGenerator:
         return out
 
 
-def for_config(cfg: TrainConfig) -> TargetedGenerator | None:
-    """The generator a ``synthgate train`` config asks for (``targeted=true``), else None.
+def for_config(cfg: TrainConfig, chosen: Sequence[Scenario]) -> TargetedGenerator | None:
+    """The generator a ``synthgate train`` config asks for (``targeted=true``) over the run's
+    scenarios ``chosen`` (:func:`scenarios.library.resolve`), else None.
 
     Raises:
-        ScenarioError: an unknown scenario, one of another robot, or one the generator cannot apply.
+        ScenarioError: a scenario of another robot, or one the generator cannot apply.
     """
-    if not cfg.targeted or not cfg.scenarios:  # the config's own validation names the missing list
+    if not cfg.targeted or not chosen:  # the config's own validation names the missing list
         return None
     return TargetedGenerator(
-        [get(name) for name in cfg.scenarios],
+        list(chosen),
         cfg.robot,
         proximity=cfg.targeted_proximity,
         disagreement=cfg.targeted_disagreement,

@@ -19,7 +19,7 @@ and the valid options. Nothing else escapes the loader.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -225,6 +225,21 @@ def load(path: Path) -> Scenario:
     if scenario.name != path.stem:
         raise _fail(str(path), "name", f"{scenario.name!r} must equal the file name {path.stem!r}")
     return scenario
+
+
+def resolve(listed: Sequence[str], group: Mapping[str, Any] | None = None) -> list[Scenario]:
+    """The scenarios a run uses: each name of ``listed`` from the library, then the Hydra group's
+    ``scenario`` (its data as Hydra loaded it, overrides included) unless already listed.
+
+    Raises:
+        ScenarioError: an unknown name, or invalid group data.
+    """
+    out = [get(name) for name in listed]
+    if group is not None:
+        if group.get("name") in listed:
+            raise ScenarioError(f"scenario={group.get('name')} is also in scenarios={list(listed)}: name it once")
+        out.append(parse(dict(group), f"scenario={group.get('name')} (Hydra group scenario, {LIBRARY})"))
+    return out
 
 
 def names() -> list[str]:

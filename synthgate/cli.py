@@ -48,19 +48,18 @@ def _train(cfg: DictConfig) -> None:
 
     config = OmegaConf.to_object(cfg)
     assert isinstance(config, TrainConfig)
-    exposures = {}
-    for name in config.scenarios:
-        try:
-            scenario = scenarios.get(name)
-        except scenarios.ScenarioError as err:
-            _fail("train", f"scenarios: {err}")
+    try:
+        chosen = scenarios.resolve(config.scenarios, config.scenario)
+    except scenarios.ScenarioError as err:
+        _fail("train", f"scenarios: {err}")
+    for scenario in chosen:
         if scenario.robot != config.robot:
-            _fail("train", f"scenarios: {name} is a scenario of {scenario.robot}, not of robot={config.robot}")
-        exposures[name] = scenario.perturbations
+            _fail("train", f"scenarios: {scenario.name} is a scenario of {scenario.robot}, not of robot={config.robot}")
+    exposures = {scenario.name: scenario.perturbations for scenario in chosen}
     from scenarios.generator import for_config
 
     try:
-        targeter = for_config(config)
+        targeter = for_config(config, chosen)
     except scenarios.ScenarioError as err:
         _fail("train", f"targeted: {err}")
     try:

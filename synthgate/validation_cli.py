@@ -160,7 +160,6 @@ def arms_main(args: Sequence[str]) -> int:
         _fail("arms", "scenarios=[...] is required (synthgate scenarios lists them)")
     scenario_list = _scenarios(cfg.scenarios, cfg.robot, "arms")
     gate = gate_overrides(gate_items, "arms")
-    exposures = {s.name: s.perturbations for s in scenario_list}
     configs: dict[tuple[str, int], TrainConfig] = {}
     with initialize_config_module("synthgate.conf", version_base="1.3"):
         for arm in ARMS:
@@ -178,7 +177,7 @@ def arms_main(args: Sequence[str]) -> int:
                 assert isinstance(train_cfg, TrainConfig)
                 configs[(arm, seed)] = train_cfg
     try:
-        train_arms(configs, exposures)
+        train_arms(configs, scenario_list)
     except ConfigError as err:
         _fail("arms", str(err))
     report = evaluate_arms(cfg, scenario_list, gate)

@@ -78,15 +78,17 @@ def _finished(cfg: TrainConfig) -> bool:
 
 
 def train_arms(
-    configs: Mapping[tuple[str, int], TrainConfig], exposures: Mapping[str, Sequence[Perturbation]], log: Any = print
+    configs: Mapping[tuple[str, int], TrainConfig], scenario_list: Sequence[Scenario], log: Any = print
 ) -> None:
-    """Trains every ``(arm, seed)`` config (seed-major order), skipping finished runs."""
+    """Trains every ``(arm, seed)`` config (seed-major order), skipping finished runs. Each run's
+    real exposure and (``targeted=true``) targeted generator cover ``scenario_list``."""
+    exposures: dict[str, Sequence[Perturbation]] = {s.name: s.perturbations for s in scenario_list}
     for (arm, seed), cfg in sorted(configs.items(), key=lambda kv: (kv[0][1], ARMS.index(kv[0][0]))):
         if _finished(cfg):
             log(f"{arm} seed {seed}: already trained ({cfg.run_dir})")
             continue
         log(f"{arm} seed {seed}: training {cfg.steps} steps in {cfg.run_dir}")
-        summary = train(cfg, exposures, for_config(cfg))
+        summary = train(cfg, exposures, for_config(cfg, scenario_list))
         log(f"{arm} seed {seed}: eval return {summary['eval_return_mean']:.1f}")
 
 

@@ -25,6 +25,8 @@ ConfigStore.instance().store(name="train_schema", node=TrainConfig)
 USAGE = """usage: synthgate <command> [key=value ...]
 
 commands:
+  run      the main job end to end: train baseline and candidate, panels, gate, reports, bundle if promoted:
+           synthgate run [robot=<name> scenario=[a,b] seeds=N steps=N preset=quick|full out=<dir>] (--help)
   train    train a policy: synthgate train robot=<name> algo=sac steps=<n> seed=<s> run_dir=<path>
            (an existing run_dir is resumed from its last good checkpoint; --check: validate only)
   robots     list the registered robots with their tags, layouts and failure predicates
@@ -250,11 +252,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from synthgate.deploy import main as deploy_main
 
         return deploy_main(rest)
+    if command == "run":
+        from synthgate.run_job import main as run_main
+
+        return run_main(rest)
     if command in ("validate", "report", "arms"):
         from synthgate import validation_cli
 
         return {"validate": validation_cli.validate_main, "report": validation_cli.report_main,
                 "arms": validation_cli.arms_main}[command](rest)  # fmt: skip
-    valid = "aggregate, arms, deploy, export, ledger, report, robots, scenarios, sweep, train, validate"
+    valid = "aggregate, arms, deploy, export, ledger, report, robots, run, scenarios, sweep, train, validate"
     _fail(command, f"unknown command {command!r}; valid commands: {valid}")
     return 2

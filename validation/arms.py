@@ -25,6 +25,7 @@ import numpy as np
 from pipeline.checkpoint import atomic_write
 from pipeline.config import TrainConfig
 from pipeline.train import train
+from robots.perturbations import Perturbation
 from scenarios import Scenario
 from scenarios.generator import for_config
 from validation.gate import GateConfig
@@ -76,16 +77,18 @@ def _finished(cfg: TrainConfig) -> bool:
     return path.is_file() and int(json.loads(path.read_text())["steps"]) >= cfg.steps
 
 
-def train_arms(configs: Mapping[tuple[str, int], TrainConfig], chosen: Sequence[Scenario], log: Any = print) -> None:
-    """Trains every ``(arm, seed)`` config (seed-major order) with the scenarios ``chosen`` (real
-    exposure, and targeted rollouts where the arm asks for them), skipping finished runs."""
-    exposures = {s.name: s.perturbations for s in chosen}
+def train_arms(
+    configs: Mapping[tuple[str, int], TrainConfig], scenario_list: Sequence[Scenario], log: Any = print
+) -> None:
+    """Trains every ``(arm, seed)`` config (seed-major order), skipping finished runs. Each run's
+    real exposure and (``targeted=true``) targeted generator cover ``scenario_list``."""
+    exposures: dict[str, Sequence[Perturbation]] = {s.name: s.perturbations for s in scenario_list}
     for (arm, seed), cfg in sorted(configs.items(), key=lambda kv: (kv[0][1], ARMS.index(kv[0][0]))):
         if _finished(cfg):
             log(f"{arm} seed {seed}: already trained ({cfg.run_dir})")
             continue
         log(f"{arm} seed {seed}: training {cfg.steps} steps in {cfg.run_dir}")
-        summary = train(cfg, exposures, for_config(cfg, chosen))
+        summary = train(cfg, exposures, for_config(cfg, scenario_list))
         log(f"{arm} seed {seed}: eval return {summary['eval_return_mean']:.1f}")
 
 

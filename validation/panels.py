@@ -307,10 +307,12 @@ def synthetic_panel(
     """World-model episodes of every policy from the real panel's initial states.
 
     Every episode of every condition is one row of one batch; the batch is stepped ``max_steps``
-    times through :class:`pipeline.model_env.ModelEnv` (the robot's own termination), with a
-    generator seeded identically for every policy. For a model with a context input, each scenario
-    episode's context is its drawn parameters encoded by ``context_fn`` (default
-    :func:`robot_context_fn`, what training stores); nominal episodes get the zero (nominal) context.
+    times (ended rows are still computed, so row ``i`` draws the same model noise at step ``t``
+    whichever policy runs: common random numbers) through :class:`pipeline.model_env.ModelEnv`
+    (the robot's own termination), with a generator seeded identically for every policy. For a
+    model with a context input, each scenario episode's context is its drawn parameters encoded by
+    ``context_fn`` (default :func:`robot_context_fn`, what training stores); nominal episodes get the
+    zero (nominal) context.
 
     Raises:
         ValueError: ``context_fn`` given for a model without a context input.

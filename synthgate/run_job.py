@@ -1,0 +1,223 @@
+"""``synthgate run``: the main job, end to end, on an embedded default.
+
+    synthgate run                                   # the embedded default (make run)
+    synthgate run robot=walker-walk scenario=[push_recovery,slippery_floor] seeds=5 preset=full
+
+Phases, each with a banner:
+
+1. **train** — per seed, the baseline (``real_only``: SAC on real data) and the candidate
+   (``mixed``: FTFL with a context-conditioned world model and targeted rollouts for the
+   scenarios) on the same real budget and the same real exposure (``validation.arms``);
+2. **validate** — the matched real / synthetic / mixed panels, the gate, ``gate_report.json`` and
+   ``report.html`` in the first candidate's ``validation/`` (``validation.validate``);
+3. **deploy** — only on PROMOTE: the first candidate exported as a bundle and run for a few
+   episodes on the MuJoCo stand-in (``synthgate deploy``); on REJECT the export is refused and the
+   failed rules are named;
+4. **summary** — the arm × panel table per condition, the decision and its reasons, and the paths.
+
+The embedded default is small on purpose so it finishes in minutes on 2 CPU cores: Hopper-v5,
+two scenarios that target ``tipped``, 3,000 real env steps per arm, one seed, small networks
+(``preset=quick``; its overrides are :data:`QUICK`). ``preset=full`` drops them (the library's
+MBPO-sized defaults) and trains 100,000 steps unless ``steps`` says otherwise. Any other
+``key=value`` is a ``synthgate train`` override for both arms; ``gate.<key>=<value>`` sets a gate
+threshold. Finished runs are reused, interrupted ones resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+QUICK = [
+    "learning_starts=1000", "eval_every=1000", "eval_episodes=3", "checkpoint_every=1000", "sac.hidden=64",
+    "algo.utd=5", "algo.retrain_every=500", "algo.rollouts_per_step=50", "algo.model.hidden=64",
+    "algo.model.depth=2", "algo.model.weight_decay=[2.5e-5,5e-5,1e-4]", "algo.model.max_epochs=20",
+    "algo.model.members=5", "algo.model.elites=3",
+]  # fmt: skip
+"""Training overrides of ``preset=quick`` (the embedded default): small networks, UTD 5."""
+
+JOB_ARMS = ("real_only", "mixed")
+"""The baseline and the candidate (validation.arms.ARM_OVERRIDES says what each trains)."""
+
+
+@dataclass
+class RunJobConfig:
+    """``synthgate run``'s own keys; every other ``key=value`` goes to ``synthgate train``."""
+
+    robot: str = "Hopper-v5"
+    """Registered robot."""
+    scenario: list[str] = field(default_factory=lambda: ["hopper_heavy_torso", "hopper_weak_thigh"])
+    """Scenarios: real exposure, targeted rollouts and the panels (``scenarios`` is accepted too)."""
+    steps: int = 0
+    """Real env steps per run; 0: 3,000 under preset=quick, 100,000 under preset=full."""
+    seeds: int = 1
+    """Training seeds per arm (0 .. seeds-1)."""
+    preset: str = "quick"
+    """quick: small networks for a run of minutes; full: the library's MBPO-sized defaults."""
+    out: str = "runs/main"
+    """Output directory (runs/, the bundle, deploy logs)."""
+    exposure: float = 0.1
+    """Probability that a real training episode runs under one of the scenarios (both arms alike)."""
+    episodes: int = 20
+    """Panel episodes per condition."""
+    max_steps: int = 0
+    """Panel episode length; 0: the runs' episode length."""
+    threads: int = 1
+    """torch threads per run."""
+    deploy_episodes: int = 3
+    """Episodes on the MuJoCo stand-in when the candidate is promoted."""
+    deploy_max_steps: int = 300
+    """Steps per stand-in episode at most (the runtime keeps the plant's real-time rate)."""
+
+
+def banner(index: int, total: int, title: str) -> None:
+    print(f"\n=== [{index}/{total}] {title} " + "=" * max(0, 70 - len(title)), flush=True)
+
+
+def _fail(message: str) -> int:
+    print(f"synthgate run: error: {message}", file=sys.stderr)
+    return 2
+
+
+def parse(args: Sequence[str]) -> tuple[RunJobConfig, list[str], list[str]]:
+    """Splits ``args`` into the job's config, train overrides and gate overrides.
+
+    Raises:
+        ValueError: a job key with a value of the wrong type or out of range.
+    """
+    from omegaconf import OmegaConf
+
+    own = {f.name for f in dataclasses.fields(RunJobConfig)}
+    mine, passed, gate = [], [], []
+    for arg in args:
+        key = arg.split("=", 1)[0]
+        if key == "scenarios":
+            arg, key = "scenario" + arg[len("scenarios") :], "scenario"
+        if key.startswith("gate."):
+            gate.append(arg[len("gate.") :])
+        elif key in own:
+            mine.append(arg)
+        else:
+            passed.append(arg)
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(RunJobConfig), OmegaConf.from_dotlist(mine))
+        cfg = OmegaConf.to_object(merged)
+    except Exception as err:  # noqa: BLE001 - OmegaConf raises several types for a bad key=value
+        raise ValueError(" ".join(str(err).split())) from None
+    assert isinstance(cfg, RunJobConfig)
+    if cfg.preset not in ("quick", "full"):
+        raise ValueError(f"preset={cfg.preset!r}; valid: quick, full")
+    if cfg.seeds < 1 or cfg.steps < 0 or cfg.episodes < 2 or cfg.deploy_episodes < 0:
+        raise ValueError(f"seeds={cfg.seeds}, steps={cfg.steps}, episodes={cfg.episodes}, "
+                         f"deploy_episodes={cfg.deploy_episodes}: need seeds >= 1, steps >= 0, episodes >= 2, "
+                         "deploy_episodes >= 0")  # fmt: skip
+    if not cfg.scenario:
+        raise ValueError("scenario=[...] is empty; name at least one (synthgate scenarios lists them)")
+    if not cfg.steps:
+        cfg.steps = 3000 if cfg.preset == "quick" else 100_000
+    if any(a.split("=", 1)[0] in ("run_dir", "seed", "algo") for a in passed):
+        raise ValueError("run_dir, seed and algo are set by the job per arm and seed; do not pass them")
+    return cfg, passed, gate
+
+
+def main(args: Sequence[str]) -> int:
+    """``synthgate run``: exit 0 when the job ran (whatever the decision), 2 on invalid input."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from pipeline.config import ConfigError, TrainConfig
+    from synthgate.validation_cli import _print_decision, _scenarios, gate_overrides
+    from validation.arms import ARM_OVERRIDES, ArmsConfig, arms_table, markdown, run_dir, train_arms
+    from validation.runs import RunError, load_run
+    from validation.validate import PanelOptions, run_gate, write_all
+
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__)
+        for f in dataclasses.fields(RunJobConfig):
+            print(f"  {f.name}={f.default if f.default is not dataclasses.MISSING else '...'}")
+        return 0
+    try:
+        cfg, passed, gate_items = parse(args)
+    except ValueError as err:
+        return _fail(str(err))
+    start = time.perf_counter()
+    scenario_list = _scenarios(cfg.scenario, cfg.robot, "run")
+    gate = gate_overrides(gate_items, "run")
+    arms_cfg = ArmsConfig(robot=cfg.robot, scenarios=list(cfg.scenario), steps=cfg.steps, seeds=list(range(cfg.seeds)),
+                          out=cfg.out, exposure=cfg.exposure, episodes=cfg.episodes, max_steps=cfg.max_steps,
+                          threads=cfg.threads)  # fmt: skip
+    preset = QUICK if cfg.preset == "quick" else []
+    configs: dict[tuple[str, int], TrainConfig] = {}
+    with initialize_config_module("synthgate.conf", version_base="1.3"):
+        for arm in JOB_ARMS:
+            for seed in arms_cfg.seeds:
+                overrides = [
+                    *ARM_OVERRIDES[arm], f"robot={cfg.robot}", f"steps={cfg.steps}", f"seed={seed}",
+                    f"run_dir={run_dir(arms_cfg, arm, seed)}", f"scenarios=[{','.join(cfg.scenario)}]",
+                    f"exposure={cfg.exposure}", f"threads={cfg.threads}", "progress=true", *preset, *passed,
+                ]  # fmt: skip
+                try:
+                    composed = compose("train", overrides=overrides)
+                    train_cfg = OmegaConf.to_object(composed)
+                except Exception as err:  # noqa: BLE001 - Hydra reports a bad override with several types
+                    return _fail(f"{arm}: {' '.join(str(err).split())}")
+                assert isinstance(train_cfg, TrainConfig)
+                configs[(arm, seed)] = train_cfg
+    print(f"synthgate run: {cfg.robot}, scenarios {', '.join(cfg.scenario)}, {cfg.steps} real env steps per run, "
+          f"{cfg.seeds} seed(s), preset={cfg.preset}, into {cfg.out}")  # fmt: skip
+
+    banner(1, 4, f"train: baseline (real_only, SAC) and candidate (mixed, FTFL + targeted) x {cfg.seeds} seed(s)")
+    try:
+        train_arms(configs, scenario_list)
+    except ConfigError as err:
+        return _fail(str(err))
+
+    banner(2, 4, f"validate: matched real / synthetic / mixed panels, {cfg.episodes} episodes per condition")
+    try:
+        candidates = [load_run(run_dir(arms_cfg, "mixed", s)) for s in arms_cfg.seeds]
+        baselines = [load_run(run_dir(arms_cfg, "real_only", s)) for s in arms_cfg.seeds]
+        small = " (small networks: a demonstration, not a trained policy)" if cfg.preset == "quick" else ""
+        note = f"synthgate run, preset={cfg.preset}: {cfg.steps} real env steps per run, {cfg.seeds} seed(s){small}"
+        options = PanelOptions(cfg.episodes, cfg.max_steps, 0)
+        report = run_gate(candidates, baselines, scenario_list, options=options, config=gate, note=note)
+    except (RunError, ValueError) as err:
+        return _fail(str(err))
+    members = {"baseline (real_only)": [r.name for r in baselines], "candidate (mixed)": [r.name for r in candidates]}
+    report["arms_table"] = arms_table(report, members, gate)
+    validation_dir = candidates[0].path / "validation"
+    report_path, page = write_all(report, validation_dir)
+
+    banner(3, 4, "deploy: bundle export and a run on the MuJoCo stand-in")
+    bundle = Path(cfg.out) / "bundle"
+    deployed = False
+    if report["decision"] == "PROMOTE":
+        from synthgate.deploy import main as deploy_main
+
+        if bundle.exists():
+            import shutil
+
+            shutil.rmtree(bundle)  # a bundle is rebuilt from the newest promoted candidate
+        code = deploy_main(["export", str(candidates[0].path), "--out", str(bundle)])
+        if code == 0 and cfg.deploy_episodes:
+            code = deploy_main(["run", str(bundle), "--backend", "mujoco", "--episodes", str(cfg.deploy_episodes),
+                                "--max-steps", str(cfg.deploy_max_steps),
+                                "--log-dir", str(Path(cfg.out) / "deploy_logs")])  # fmt: skip
+        deployed = code == 0
+    else:
+        print(f"not exported: the gate rejected the candidate ({len(report['failed_rules'])} failed rules, below).\n"
+              f"To export anyway, with the reason recorded in the bundle: synthgate deploy export "
+              f"{candidates[0].path} --out {bundle} --override \"<reason>\"")  # fmt: skip
+
+    banner(4, 4, "summary")
+    print(markdown(report["arms_table"]))
+    _print_decision(report)
+    minutes = (time.perf_counter() - start) / 60
+    print(f"\nreport:      {page}\ngate report: {report_path}")
+    print(f"TensorBoard: tensorboard --logdir {cfg.out}/runs   (validation: {validation_dir / 'tb'})")
+    print(f"bundle:      {bundle if deployed else '(none: ' + report['decision'] + ')'}")
+    print(f"decision:    {report['decision']} in {minutes:.1f} min")
+    return 0

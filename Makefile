@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/synthgate train
+	$(BIN)/synthgate run
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(CODE) tests benchmarks experiments

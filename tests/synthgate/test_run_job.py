@@ -1,0 +1,69 @@
+"""``synthgate run``: the main job end to end on a tiny budget (train both arms, panels, gate,
+reports, the deploy phase's decision), and its input errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import synthgate
+
+from synthgate.run_job import parse
+from validation.report import read_report
+
+TINY = [
+    "steps=600", "episodes=4", "max_steps=60", "learning_starts=200", "eval_every=300", "eval_episodes=1",
+    "checkpoint_every=300", "algo.retrain_every=200", "algo.rollouts_per_step=10", "algo.model.max_epochs=3",
+    "sac.hidden=16", "algo.model.hidden=16", "+robot_settings.max_episode_steps=60",
+]  # fmt: skip
+
+
+def test_main_job_end_to_end_on_a_tiny_budget(tmp_path: Path) -> None:
+    out = tmp_path / "main"
+    run = synthgate("run", f"out={out}", *TINY, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for phase in ("[1/4] train", "[2/4] validate", "[3/4] deploy", "[4/4] summary"):
+        assert phase in run.stdout
+    report = read_report(out / "runs" / "mixed-s0" / "validation" / "gate_report.json")  # schema-checked
+    assert report["decision"] in ("PROMOTE", "REJECT")
+    assert f"decision:    {report['decision']}" in run.stdout
+    for name in report["failed_rules"]:  # every failed rule is printed by name
+        assert name in run.stdout
+    assert (out / "runs" / "mixed-s0" / "validation" / "report.html").is_file()
+    assert set(report["arms_table"]["nominal"]["arms"]) == {"baseline (real_only)", "candidate (mixed)"}
+    summaries = {arm: json.loads((out / "runs" / f"{arm}-s0" / "summary.json").read_text()) for arm in
+                 ("real_only", "mixed")}  # fmt: skip
+    assert summaries["real_only"]["steps"] == summaries["mixed"]["steps"] == 600  # the same real budget
+    if report["decision"] == "REJECT":
+        assert "not exported: the gate rejected the candidate" in run.stdout and not (out / "bundle").exists()
+    else:
+        assert (out / "bundle" / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["preset=huge"], "preset='huge'; valid: quick, full"),
+        (["seeds=0"], "need seeds >= 1"),
+        (["scenario=[]"], "scenario=[...] is empty"),
+        (["seed=3"], "run_dir, seed and algo are set by the job"),
+        (["seeds=two"], "seeds"),
+    ],
+)
+def test_bad_job_options_are_clear_errors(args: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+        parse(args)
+
+
+def test_scenarios_alias_and_defaults() -> None:
+    cfg, passed, gate = parse(["scenarios=[push_recovery,slippery_floor]", "robot=walker-walk", "preset=full",
+                               "algo.utd=10", "gate.max_mmrv=0.2"])  # fmt: skip
+    assert cfg.scenario == ["push_recovery", "slippery_floor"] and cfg.steps == 100_000
+    assert passed == ["algo.utd=10"] and gate == ["max_mmrv=0.2"]
+    assert parse([])[0].steps == 3000
+
+
+def test_unknown_scenario_of_another_robot_is_refused(tmp_path: Path) -> None:
+    run = synthgate("run", f"out={tmp_path}", "scenario=[push_recovery]")  # a walker-walk scenario
+    assert run.returncode == 2 and "push_recovery is a scenario of walker-walk, not of Hopper-v5" in run.stderr

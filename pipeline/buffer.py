@@ -4,12 +4,15 @@ Every transition carries its provenance from the day it is stored (DESIGN.md, "p
 ``source`` (real or synthetic), ``origin`` (an id into the buffer's origin table, e.g.
 ``cheetah-run/plant`` or ``model/<version>``), ``seed`` (the plant episode's reset seed, or the
 rollout's seed) and ``rollout_step`` (0 for real data; 1..k for the k-th step of a model rollout).
+A buffer built with ``ctx_dim > 0`` also stores each transition's perturbation context
+(:mod:`robots.context`: zeros for the nominal plant), so the world model learns the plant under
+the scenarios real exposure ran, and synthetic transitions keep the context they were made for.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
@@ -37,6 +40,8 @@ class Batch:
     origin: torch.Tensor
     seed: torch.Tensor
     rollout_step: torch.Tensor
+    ctx: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 0))
+    """Each row's perturbation context, ``[batch, ctx_dim]`` (``ctx_dim`` may be 0)."""
 
 
 def count_by_origin(source: torch.Tensor, origin: torch.Tensor, origins: list[str]) -> Counter[tuple[str, str]]:
@@ -50,7 +55,7 @@ def count_by_origin(source: torch.Tensor, origin: torch.Tensor, origins: list[st
     return out
 
 
-_FIELDS = ("obs", "act", "rew", "next_obs", "terminated", "source", "origin", "seed", "rollout_step")
+_FIELDS = ("obs", "act", "rew", "next_obs", "terminated", "source", "origin", "seed", "rollout_step", "ctx")
 
 
 class ReplayBuffer:
@@ -63,8 +68,10 @@ class ReplayBuffer:
         capacity: int,
         device: torch.device | str = "cpu",
         origins: list[str] | None = None,
+        ctx_dim: int = 0,
     ) -> None:
-        """``origins`` may be shared by several buffers, so batches mixed from them keep one id space."""
+        """``origins`` may be shared by several buffers, so batches mixed from them keep one id space;
+        ``ctx_dim`` is the width of the context column (0: no context)."""
         if capacity < 1:
             raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
         d = torch.device(device)
@@ -78,6 +85,8 @@ class ReplayBuffer:
         self.origin = torch.zeros(capacity, dtype=torch.int32, device=d)
         self.seed = torch.zeros(capacity, dtype=torch.int64, device=d)
         self.rollout_step = torch.zeros(capacity, dtype=torch.int16, device=d)
+        self.ctx_dim = int(ctx_dim)
+        self.ctx = torch.zeros(capacity, self.ctx_dim, device=d)
         self.origins: list[str] = origins if origins is not None else []
         self.size = 0
         self.ptr = 0
@@ -103,8 +112,12 @@ class ReplayBuffer:
         origin: str,
         seed: int | np.ndarray | torch.Tensor,
         rollout_step: int | torch.Tensor = 0,
+        ctx: np.ndarray | torch.Tensor | None = None,
     ) -> Counter[tuple[str, str]]:
         """Stores one transition (1-D ``obs``) or a batch (2-D ``obs``); the oldest are overwritten.
+
+        ``ctx`` is the context of each transition (``[ctx_dim]`` or ``[n, ctx_dim]``); None stores
+        zeros (nominal).
 
         Returns:
             What was overwritten, counted by ``(source, origin)`` (empty until the buffer is full),
@@ -129,6 +142,13 @@ class ReplayBuffer:
         self.origin[idx] = self.origin_id(origin)
         self.seed[idx] = torch.as_tensor(seed, dtype=torch.int64, device=self.device)
         self.rollout_step[idx] = torch.as_tensor(rollout_step, dtype=torch.int16, device=self.device)
+        if ctx is None:
+            self.ctx[idx] = 0.0
+        else:
+            c = torch.as_tensor(ctx, dtype=torch.float32, device=self.device)
+            if c.shape[-1] != self.ctx_dim:
+                raise ValueError(f"context has {c.shape[-1]} columns; this buffer stores ctx_dim={self.ctx_dim}")
+            self.ctx[idx] = c
         self.ptr = (self.ptr + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
         self.added += n
@@ -167,7 +187,13 @@ class ReplayBuffer:
         if state["capacity"] != self.capacity:
             raise ValueError(f"checkpoint buffer capacity {state['capacity']} != configured {self.capacity}")
         n = int(state["size"])
+        width = state["ctx"].shape[1] if "ctx" in state else 0
+        if width != self.ctx_dim:
+            raise ValueError(
+                f"checkpoint buffer has a context of width {width}; this buffer stores ctx_dim={self.ctx_dim}"
+            )
         for f in _FIELDS:
-            getattr(self, f)[:n] = state[f].to(self.device)
+            if f in state:  # a checkpoint from before the context column has none (width 0, checked above)
+                getattr(self, f)[:n] = state[f].to(self.device)
         self.size, self.ptr, self.added = n, int(state["ptr"]), int(state["added"])
         self.origins[:] = state["origins"]  # in place: the table may be shared

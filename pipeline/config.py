@@ -186,6 +186,18 @@ class TrainConfig:
     """Probability that a real training episode runs under one of ``scenarios`` (drawn uniformly)."""
     import_datasets: list[DatasetImportConfig] = field(default_factory=list)
     """LeRobot datasets loaded into the real buffer before a new run starts (see docs/data.md)."""
+    context: bool = False
+    """Store each transition's perturbation context (robots.context) and condition the world model on it."""
+    critic_context: bool = False
+    """The critics also read the context (needs context=true); the policy never does."""
+    targeted: bool = False
+    """Give a share of each model rollout phase's starts to targeted generation for ``scenarios``."""
+    targeted_share: float = 0.5
+    """Share of rollout starts that go to the scenarios (split evenly); the rest are nominal rollouts."""
+    targeted_disagreement: float = 3.0
+    """Drop a targeted rollout if a step's ensemble disagreement exceeds this times the real-data mean."""
+    targeted_proximity: float = 0.5
+    """Length scale of the start weight exp(-d / scale), d = standardized distance to the nearest real failure."""
 
 
 RESUMABLE_CHANGES = frozenset({"steps", "progress", "threads", "device"})
@@ -242,6 +254,23 @@ def validate(cfg: TrainConfig) -> None:
     for i, ds in enumerate(cfg.import_datasets):
         if not Path(ds.path).is_dir():
             raise ConfigError(f"import_datasets[{i}].path={ds.path!r}: no such directory")
+    if cfg.critic_context and not cfg.context:
+        raise ConfigError("critic_context=true needs context=true (the buffers store no context otherwise)")
+    if cfg.targeted:
+        if not cfg.algo.model_based:
+            raise ConfigError(f"targeted=true needs a model-based algo (mbpo, ftfl...), not algo={cfg.algo.name}")
+        if not cfg.scenarios:
+            raise ConfigError("targeted=true needs at least one name in scenarios=[...] to generate for")
+        if not cfg.context:
+            raise ConfigError(
+                "targeted=true needs context=true (the model is conditioned on each scenario's parameters)"
+            )
+    if not 0.0 <= cfg.targeted_share <= 1.0:
+        raise ConfigError(f"targeted_share={cfg.targeted_share!r}: must be in [0, 1]")
+    if not cfg.targeted_disagreement > 0:
+        raise ConfigError(f"targeted_disagreement={cfg.targeted_disagreement!r}: must be > 0")
+    if not cfg.targeted_proximity > 0:
+        raise ConfigError(f"targeted_proximity={cfg.targeted_proximity!r}: must be > 0")
     if any(k < 1 for k in cfg.kstep):
         raise ConfigError(f"kstep={cfg.kstep!r}: every horizon must be >= 1")
     unknown = set(cfg.robot_settings) - set(robots.get(cfg.robot).defaults)

@@ -22,17 +22,22 @@ from pipeline.sac import SACState
 from pipeline.world_model import EnsembleDynamics
 
 
-def elite_means(model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-    """Each elite's mean prediction of ``[reward, next state]`` in plant units, ``[elites, batch, out]``."""
+def elite_means(
+    model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor, ctx: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Each elite's mean prediction of ``[reward, next state]`` in plant units, ``[elites, batch, out]``
+    (``ctx``: each row's perturbation context, None for nominal)."""
     with torch.no_grad():
-        mean, logvar = model.raw(obs, act)
+        mean, logvar = model.raw(obs, act, ctx)
         mean, _ = model.decode(obs, mean, logvar)
         return mean[model.elite_idx]
 
 
-def elite_mean(model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+def elite_mean(
+    model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor, ctx: torch.Tensor | None = None
+) -> torch.Tensor:
     """The elites' mean prediction of ``[reward, next state]`` in plant units."""
-    return elite_means(model, obs, act).mean(0)
+    return elite_means(model, obs, act, ctx).mean(0)
 
 
 def target_scales(
@@ -44,7 +49,7 @@ def target_scales(
 
 
 def reward_metrics(
-    model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor, rew: torch.Tensor
+    model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor, rew: torch.Tensor, ctx: torch.Tensor | None = None
 ) -> dict[str, float]:
     """Reward RMSE; R² and NRMSE (RMSE / std of the true reward); NRMSE on rewarded states (true
     reward above a tenth of the largest), which a model can miss while fitting the mean.
@@ -52,7 +57,7 @@ def reward_metrics(
     R² and NRMSE are NaN when the true rewards do not vary (std below 1e-6): they are undefined
     there, and dividing by a floor would print a meaningless huge number.
     """
-    pred = elite_mean(model, obs, act)[:, 0]
+    pred = elite_mean(model, obs, act, ctx)[:, 0]
     err = pred - rew
     std = float(rew.std(unbiased=False))
     rmse = float(err.pow(2).mean().sqrt())
@@ -66,9 +71,11 @@ def reward_metrics(
     }
 
 
-def disagreement(model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor) -> float:
+def disagreement(
+    model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor, ctx: torch.Tensor | None = None
+) -> float:
     """Mean over rows and state dims of the std of the elites' next-state means."""
-    return float(elite_means(model, obs, act)[..., 1:].std(0).mean())
+    return float(elite_means(model, obs, act, ctx)[..., 1:].std(0).mean())
 
 
 def real_segments(buffer: ReplayBuffer, k: int, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -100,7 +107,8 @@ def kstep_errors(
         return out
     obs = buffer.obs[rows[:, 0]]
     for step in range(1, kmax + 1):
-        obs = elite_mean(model, obs, buffer.act[rows[:, step - 1]])[:, 1:]
+        ctx = buffer.ctx[rows[:, step - 1]] if model.ctx_dim else None
+        obs = elite_mean(model, obs, buffer.act[rows[:, step - 1]], ctx)[:, 1:]
         if step in ks:
             truth = buffer.next_obs[rows[:, step - 1]]
             pct = (obs - truth).norm(dim=-1) / truth.norm(dim=-1).clamp_min(1e-8)

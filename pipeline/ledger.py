@@ -4,8 +4,13 @@ It counts, by ``(source, origin)``, what was generated (stored), what was evicte
 ring buffer, and what every update consumed; the realized synthetic share of each update batch
 and cumulatively; and, through the origin ``model/<version>``, the model version behind each
 synthetic sample. ``held = generated - evicted`` equals the buffers' contents at all times (a
-test checks it after a run and after a resume). Events go to ``ledger.jsonl`` in the run
-directory (append-only; a resume drops lines after its checkpoint); counters go in checkpoints.
+test checks it after a run and after a resume). Synthetic transitions the targeted generator
+made and threw away (the ensemble disagreed beyond its threshold) are counted as ``dropped``.
+Per scenario (the part of an origin after ``:``, e.g. ``model/<version>:push_recovery``; origins
+without one are ``nominal``) the ledger reports generated, dropped, held and consumed counts, the
+scenario's synthetic share of everything the policy consumed, and its drop rate. Events go to
+``ledger.jsonl`` in the run directory (append-only; a resume drops lines after its checkpoint);
+counters go in checkpoints.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class Ledger:
     generated: Counter[Key] = field(default_factory=Counter)
     evicted: Counter[Key] = field(default_factory=Counter)
     consumed: Counter[Key] = field(default_factory=Counter)
+    dropped: Counter[Key] = field(default_factory=Counter)
     batches: int = 0
     share_sum: float = 0.0
     last_share: float = 0.0
@@ -49,6 +55,10 @@ class Ledger:
         """Records ``count`` transitions stored from ``origin`` and what they overwrote."""
         self.generated[(source.name.lower(), origin)] += count
         self.evicted.update(evicted)
+
+    def on_dropped(self, origin: str, count: int) -> None:
+        """Records ``count`` synthetic transitions from ``origin`` made and dropped, never stored."""
+        self.dropped[(Source.SYNTHETIC.name.lower(), origin)] += count
 
     def on_batch(self, source: torch.Tensor, origin: torch.Tensor, origins: list[str]) -> float:
         """Records one update batch (its rows' source and origin ids into ``origins``); returns its
@@ -107,6 +117,7 @@ class Ledger:
             "generated": _pairs(self.generated),
             "evicted": _pairs(self.evicted),
             "consumed": _pairs(self.consumed),
+            "dropped": _pairs(self.dropped),
             "batches": self.batches,
             "share_sum": self.share_sum,
             "last_share": self.last_share,
@@ -116,8 +127,31 @@ class Ledger:
         self.generated = _counter(state["generated"])
         self.evicted = _counter(state["evicted"])
         self.consumed = _counter(state["consumed"])
+        self.dropped = _counter(state.get("dropped", []))  # absent in checkpoints before targeted generation
         self.batches, self.share_sum = int(state["batches"]), float(state["share_sum"])
         self.last_share = float(state["last_share"])
+
+    def by_scenario(self) -> dict[str, dict[str, float]]:
+        """Counts per scenario (``nominal`` for origins without one), with the scenario's synthetic
+        share of everything consumed and its drop rate ``dropped / (generated + dropped)`` of
+        synthetic transitions."""
+        consumed = self.consumed_counts()
+        total = sum(consumed.values())
+        held = self.held()
+        out: dict[str, dict[str, float]] = {}
+        books = (("generated", self.generated), ("dropped", self.dropped), ("held", held), ("consumed", consumed))
+        for name, counter in books:
+            for (source, origin), count in counter.items():
+                row = out.setdefault(scenario_of(origin), {})
+                row[f"{source}_{name}"] = row.get(f"{source}_{name}", 0) + count
+        for row in out.values():
+            for source in ("real", "synthetic"):
+                for name, _ in books:
+                    row.setdefault(f"{source}_{name}", 0)
+            made = row["synthetic_generated"] + row["synthetic_dropped"]
+            row["synthetic_share"] = row["synthetic_consumed"] / total if total else 0.0
+            row["drop_rate"] = row["synthetic_dropped"] / made if made else 0.0
+        return dict(sorted(out.items()))
 
     def summary(self, min_real: int = 0, max_synthetic_share: float = 1.0) -> dict[str, Any]:
         """A JSON-friendly summary, with the real-anchor check.
@@ -137,7 +171,18 @@ class Ledger:
             "real_anchor": consumed["real"] >= min_real and share <= max_synthetic_share,
             "generated_by_origin": {f"{s}:{o}": c for (s, o), c in sorted(self.generated.items())},
             "consumed_by_origin": {f"{s}:{o}": c for (s, o), c in sorted(self.consumed.items())},
+            "dropped_by_origin": {f"{s}:{o}": c for (s, o), c in sorted(self.dropped.items())},
+            "by_scenario": self.by_scenario(),
         }
+
+
+def scenario_of(origin: str) -> str:
+    """The scenario a plant or model origin names (``model/ab12:push_recovery`` and
+    ``walker-walk/plant:push_recovery`` -> ``push_recovery``); ``nominal`` for every other origin
+    (nominal plant and model data, imported logs)."""
+    if origin.startswith("model/") or "/plant:" in origin:
+        return origin.split(":", 1)[1] if ":" in origin else "nominal"
+    return "nominal"
 
 
 def append_event(path: Path, step: int, kind: str, **values: Any) -> None:
@@ -160,6 +205,18 @@ def format_table(summary: dict[str, Any]) -> str:
     lines.append(f"update batches: {summary['batches']}; mean synthetic share per batch "
                  f"{summary['synthetic_share_mean_per_batch']:.3f}")  # fmt: skip
     lines.append(f"real anchor: {'OK' if summary['real_anchor'] else 'NOT ANCHORED'}")
+    scenarios = summary.get("by_scenario", {})
+    if any(name != "nominal" for name in scenarios):
+        lines.append("")
+        lines.append("by scenario (synthetic share: of all transitions consumed; drop rate: of synthetic made):")
+        lines.append(f"  {'scenario':20s} {'real gen':>9s} {'syn gen':>9s} {'syn drop':>9s} {'syn cons':>10s} "
+                     f"{'syn share':>9s} {'drop rate':>9s}")  # fmt: skip
+        for name, row in scenarios.items():
+            lines.append(
+                f"  {name:20s} {row['real_generated']:9d} {row['synthetic_generated']:9d} "
+                f"{row['synthetic_dropped']:9d} {row['synthetic_consumed']:10d} {row['synthetic_share']:9.3f} "
+                f"{row['drop_rate']:9.3f}"
+            )
     if summary["generated_by_origin"]:
         lines.append("")
         lines.append("generated by origin:")

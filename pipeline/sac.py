@@ -69,14 +69,22 @@ def squashed_sample(mean: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor
 
 
 class TwinCritic(nn.Module):
-    """Two Q-networks fused into one batched network: ``forward`` returns ``[2, batch]``."""
+    """Two Q-networks fused into one batched network: ``forward`` returns ``[2, batch]``.
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int, depth: int) -> None:
+    With ``ctx_dim > 0`` the critics also read the perturbation context (the policy never does);
+    a missing context means zeros (nominal).
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int, depth: int, ctx_dim: int = 0) -> None:
         super().__init__()
-        self.net = EnsembleMLP(2, obs_dim + act_dim, 1, hidden, depth)
+        self.ctx_dim = ctx_dim
+        self.net = EnsembleMLP(2, obs_dim + act_dim + ctx_dim, 1, hidden, depth)
 
-    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        q: torch.Tensor = self.net(torch.cat([obs, act], dim=-1)).squeeze(-1)
+    def forward(self, obs: torch.Tensor, act: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
+        parts = [obs, act]
+        if self.ctx_dim:
+            parts.append(ctx if ctx is not None and ctx.shape[-1] else obs.new_zeros((*obs.shape[:-1], self.ctx_dim)))
+        q: torch.Tensor = self.net(torch.cat(parts, dim=-1)).squeeze(-1)
         return q
 
 
@@ -130,8 +138,10 @@ def make_sac(
     log_std_max: float,
     device: torch.device,
     generator: torch.Generator,
+    critic_ctx_dim: int = 0,
 ) -> SACState:
-    """Builds a fresh agent; initial weights are drawn from ``generator``.
+    """Builds a fresh agent; initial weights are drawn from ``generator``. ``critic_ctx_dim > 0``
+    lets the critics (never the actor) read that many context columns.
 
     Adam runs with ``foreach=True``: measured 7.6 ms against 9.5 ms per update at batch 256 on
     2 CPU cores (cheetah-run sizes), because the per-parameter Python loop is gone.
@@ -139,8 +149,8 @@ def make_sac(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator).item()))
         actor = Actor(obs_dim, act_dim, hidden, depth, log_std_min, log_std_max).to(device)
-        critic = TwinCritic(obs_dim, act_dim, hidden, depth).to(device)
-    critic_target = TwinCritic(obs_dim, act_dim, hidden, depth).to(device)
+        critic = TwinCritic(obs_dim, act_dim, hidden, depth, critic_ctx_dim).to(device)
+    critic_target = TwinCritic(obs_dim, act_dim, hidden, depth, critic_ctx_dim).to(device)
     critic_target.load_state_dict(critic.state_dict())
     critic_target.requires_grad_(False)
     log_alpha = torch.tensor(math.log(init_alpha), device=device, requires_grad=True)
@@ -165,11 +175,11 @@ def critic_loss(
     """
     with torch.no_grad():
         next_act, next_logp = state.actor.sample(batch.next_obs, eps_next)
-        q_next = state.critic_target(batch.next_obs, next_act).min(dim=0).values
+        q_next = state.critic_target(batch.next_obs, next_act, batch.ctx).min(dim=0).values
         alpha = state.log_alpha.exp()
         not_done = (~batch.terminated).to(batch.rew.dtype)
         target = batch.rew + hp.gamma * not_done * (q_next - alpha * next_logp)
-    q = state.critic(batch.obs, batch.act)
+    q = state.critic(batch.obs, batch.act, batch.ctx)
     loss = (q - target.unsqueeze(0)).pow(2).mean(dim=1).sum()
     return loss, {"critic/loss": loss.detach(), "critic/q_mean": q.detach().mean(), "critic/target_mean": target.mean()}
 
@@ -182,7 +192,7 @@ def actor_loss(
     Returns the loss, the (detached) log-probabilities for the temperature loss, and metrics.
     """
     act, logp = state.actor.sample(batch.obs, eps)
-    q = state.critic(batch.obs, act).min(dim=0).values
+    q = state.critic(batch.obs, act, batch.ctx).min(dim=0).values
     alpha = state.log_alpha.detach().exp()
     loss = (alpha * logp - q).mean()
     return loss, logp.detach(), {"actor/loss": loss.detach(), "actor/entropy": -logp.detach().mean()}

@@ -43,9 +43,11 @@ from pipeline.config import (
 from pipeline.interchange import import_dataset
 from pipeline.ledger import Ledger, append_event
 from pipeline.mixer import Mixer
-from pipeline.model_env import ModelEnv, rollout
+from pipeline.model_env import ModelEnv, Rollout, rollout
 from pipeline.sac import SACHyper, SACState, make_sac, sac_update
+from pipeline.targeting import Targeter, split_starts
 from pipeline.world_model import EnsembleDynamics, fit, make_optimizer
+from robots.context import encode as encode_context
 from robots.perturbations import Perturbation, PerturbedEnv
 
 log = logging.getLogger("synthgate.train")
@@ -137,8 +139,14 @@ class RunState:
             self.gen_model.set_state(payload["gen_model"])
 
 
+def context_dim(cfg: TrainConfig) -> int:
+    """Width of the perturbation context the run stores and models (0 unless ``context=true``)."""
+    return robots.context_layout(cfg.robot).size if cfg.context else 0
+
+
 def new_state(cfg: TrainConfig, obs_dim: int, act_dim: int, device: torch.device) -> RunState:
     """A fresh run: agent weights, buffer and RNG streams, all derived from ``cfg.seed``."""
+    ctx_dim = context_dim(cfg)
     init = torch.Generator().manual_seed(stream_seed(cfg.seed, _INIT_STREAM, 0))
     agent = make_sac(
         obs_dim,
@@ -153,11 +161,12 @@ def new_state(cfg: TrainConfig, obs_dim: int, act_dim: int, device: torch.device
         log_std_max=cfg.sac.log_std_max,
         device=device,
         generator=init,
+        critic_ctx_dim=ctx_dim if cfg.critic_context else 0,
     )
     origins: list[str] = []  # one origin table for both buffers, so mixed batches keep one id space
     state = RunState(
         agent=agent,
-        buffer=ReplayBuffer(obs_dim, act_dim, cfg.buffer_capacity, device, origins),
+        buffer=ReplayBuffer(obs_dim, act_dim, cfg.buffer_capacity, device, origins, ctx_dim),
         np_rng=np.random.default_rng(stream_seed(cfg.seed, _INIT_STREAM, 1)),
         gen_act=torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, _INIT_STREAM, 2)),
         gen_update=torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, _INIT_STREAM, 3)),
@@ -165,10 +174,10 @@ def new_state(cfg: TrainConfig, obs_dim: int, act_dim: int, device: torch.device
     if cfg.algo.model_based:
         k_max = max(cfg.algo.rollout_schedule[2], cfg.algo.rollout_schedule[3])
         capacity = cfg.algo.rollouts_per_step * 1000 * k_max * cfg.algo.model_retain_epochs  # MBPO's pool size
-        state.synthetic = ReplayBuffer(obs_dim, act_dim, capacity, device, origins)
+        state.synthetic = ReplayBuffer(obs_dim, act_dim, capacity, device, origins, ctx_dim)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(stream_seed(cfg.seed, _MODEL_STREAM, 0))
-            state.model = EnsembleDynamics(obs_dim, act_dim, model_hyper(cfg.algo)).to(device)
+            state.model = EnsembleDynamics(obs_dim, act_dim, model_hyper(cfg.algo), ctx_dim).to(device)
         state.model_opt = make_optimizer(state.model)
         state.gen_model = torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, _MODEL_STREAM, 1))
     return state
@@ -219,6 +228,12 @@ class Plants:
     def env(self, episode: int) -> Any:
         return self.envs[self.scenario(episode)]
 
+    def context(self, episode: int, layout: robots.ContextLayout) -> np.ndarray:
+        """The context of the current step of training episode ``episode``: what its plant applied
+        so far (:func:`robots.context.encode`; zeros for a nominal episode)."""
+        env = self.env(episode)
+        return encode_context(env.active if isinstance(env, PerturbedEnv) else [], layout)
+
     def origin(self, episode: int) -> str:
         name = self.scenario(episode)
         return f"{self.cfg.robot}/plant" + (f":{name}" if name else "")
@@ -236,6 +251,7 @@ def collect_real_step(
     act = choose_action(state, cfg, act_dim)
     next_obs, reward, terminated, truncated, _ = plants.env(state.episode).step(act)
     origin = plants.origin(state.episode)
+    ctx = plants.context(state.episode, robots.context_layout(cfg.robot)) if state.buffer.ctx_dim else None
     evicted = state.buffer.add(
         state.obs,  # type: ignore[arg-type]
         act,
@@ -245,6 +261,7 @@ def collect_real_step(
         source=Source.REAL,
         origin=origin,
         seed=stream_seed(cfg.seed, _TRAIN_STREAM, state.episode),
+        ctx=ctx,
     )
     state.ledger.on_stored(Source.REAL, origin, 1, evicted)
     state.step += 1
@@ -265,7 +282,8 @@ def retrain_model(state: RunState, cfg: TrainConfig) -> dict[str, float]:
     n = state.buffer.size
     b = state.buffer
     obs, act, rew, nxt = b.obs[:n], b.act[:n], b.rew[:n], b.next_obs[:n]
-    report = fit(state.model, state.model_opt, obs, act, rew, nxt, state.gen_model)
+    ctx = b.ctx[:n] if state.model.ctx_dim else None
+    report = fit(state.model, state.model_opt, obs, act, rew, nxt, state.gen_model, ctx)
     state.model_version, state.retrains = report.version, state.retrains + 1
     hold = report.holdout
     out = {
@@ -276,35 +294,58 @@ def retrain_model(state: RunState, cfg: TrainConfig) -> dict[str, float]:
         **diagnostics.target_scales(state.model, obs[hold], rew[hold], nxt[hold]),
     }
     if hold.numel() > 1:
-        out.update(diagnostics.reward_metrics(state.model, obs[hold], act[hold], rew[hold]))
-        out["diag/disagreement"] = diagnostics.disagreement(state.model, obs[hold], act[hold])
+        c = ctx[hold] if ctx is not None else None
+        out.update(diagnostics.reward_metrics(state.model, obs[hold], act[hold], rew[hold], c))
+        out["diag/disagreement"] = diagnostics.disagreement(state.model, obs[hold], act[hold], c)
     out.update(diagnostics.kstep_errors(state.model, state.buffer, cfg.kstep, 512, state.gen_model))
     out["_stopped_by"] = report.stopped_by  # type: ignore[assignment]
     return out
 
 
-def rollout_model(state: RunState, cfg: TrainConfig, record: robots.RobotRecord) -> dict[str, Any]:
-    """Branched model rollouts from real start states; kept transitions go to the synthetic buffer."""
+def store_synthetic(state: RunState, cfg: TrainConfig, origin: str, result: Rollout) -> None:
+    """Stores a rollout's kept transitions (with their context) as synthetic, and ledgers them."""
+    assert state.synthetic is not None
+    n = result.obs.shape[0]
+    ctx = result.ctx if result.ctx.shape[-1] else None
+    for begin in range(0, n, state.synthetic.capacity):  # a rollout larger than the pool keeps its newest part
+        end = min(begin + state.synthetic.capacity, n)
+        evicted = state.synthetic.add(
+            result.obs[begin:end], result.act[begin:end], result.rew[begin:end], result.next_obs[begin:end],
+            result.terminated[begin:end], source=Source.SYNTHETIC, origin=origin,
+            seed=stream_seed(cfg.seed, _MODEL_STREAM, 2 + state.retrains),
+            rollout_step=result.rollout_step[begin:end], ctx=ctx[begin:end] if ctx is not None else None,
+        )  # fmt: skip
+        state.ledger.on_stored(Source.SYNTHETIC, origin, end - begin, evicted)
+
+
+def rollout_model(
+    state: RunState, cfg: TrainConfig, record: robots.RobotRecord, targeter: Targeter | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Branched model rollouts from real start states; kept transitions go to the synthetic buffer.
+
+    With ``targeted=true``, ``targeted_share`` of the starts go to ``targeter`` (one share per
+    scenario, tagged ``model/<version>:<scenario>``) and the rest are nominal rollouts from
+    uniformly drawn real states. Returns the nominal rollout's figures and one line per scenario.
+    """
     assert state.model is not None and state.synthetic is not None and state.gen_model is not None
     k = rollout_length(cfg.algo.rollout_schedule, state.step)
     n_starts = cfg.algo.rollouts_per_step * cfg.algo.retrain_every
+    lines: list[dict[str, Any]] = []
+    if cfg.targeted and targeter is not None:
+        n_starts, per_scenario = split_starts(n_starts, cfg.targeted_share, len(targeter.scenarios))
+        for made in targeter(state.model, state.agent.actor, state.buffer, per_scenario, k, state.gen_model):
+            origin = f"model/{state.model_version}:{made.scenario}"
+            store_synthetic(state, cfg, origin, made.rollout)
+            state.ledger.on_dropped(origin, made.transitions_dropped)
+            lines.append({"scenario": made.scenario, "origin": origin, "starts": made.starts,
+                          "kept": int(made.rollout.obs.shape[0]), "transitions_dropped": made.transitions_dropped,
+                          "rollouts_dropped": made.rollouts_dropped, **made.rollout.counts, **made.stats})  # fmt: skip
     idx = torch.randint(0, state.buffer.size, (n_starts,), generator=state.gen_model, device=state.gen_model.device)
     starts = state.buffer.obs[idx.to(state.buffer.device)]
     env = ModelEnv(state.model, record.termination, cfg.algo.drop_range_factor)
     result = rollout(env, state.agent.actor, starts, k, state.gen_model)
-    origin = f"model/{state.model_version}"
-    n = result.obs.shape[0]
-    if n:
-        for begin in range(0, n, state.synthetic.capacity):  # a rollout larger than the pool keeps its newest part
-            end = min(begin + state.synthetic.capacity, n)
-            evicted = state.synthetic.add(
-                result.obs[begin:end], result.act[begin:end], result.rew[begin:end], result.next_obs[begin:end],
-                result.terminated[begin:end], source=Source.SYNTHETIC, origin=origin,
-                seed=stream_seed(cfg.seed, _MODEL_STREAM, 2 + state.retrains),
-                rollout_step=result.rollout_step[begin:end],
-            )  # fmt: skip
-            state.ledger.on_stored(Source.SYNTHETIC, origin, end - begin, evicted)
-    return {"k": k, "version": state.model_version, **result.counts, "disagreement": result.disagreement}
+    store_synthetic(state, cfg, f"model/{state.model_version}", result)
+    return {"k": k, "version": state.model_version, **result.counts, "disagreement": result.disagreement}, lines
 
 
 def update_agent(
@@ -459,6 +500,16 @@ class Window:
         out["ledger/real_generated"] = float(summary["generated"]["real"])
         out["ledger/synthetic_generated"] = float(summary["generated"]["synthetic"])
         out["ledger/synthetic_held"] = float(summary["held"]["synthetic"])
+        for name, row in summary["by_scenario"].items():
+            if name != "nominal" or len(summary["by_scenario"]) > 1:
+                for key in (
+                    "synthetic_share",
+                    "drop_rate",
+                    "synthetic_generated",
+                    "synthetic_dropped",
+                    "real_generated",
+                ):
+                    out[f"ledger/{name}/{key}"] = float(row[key])
         return out
 
 
@@ -482,26 +533,44 @@ def run_evaluation(state: RunState, env: Any, cfg: TrainConfig, runlog: RunLog, 
     return returns
 
 
-def model_phase(state: RunState, cfg: TrainConfig, record: robots.RobotRecord, runlog: RunLog, window: Window) -> None:
-    """Retrain the world model, log the paper's diagnostics, then roll the model out."""
+def model_phase(
+    state: RunState,
+    cfg: TrainConfig,
+    record: robots.RobotRecord,
+    runlog: RunLog,
+    window: Window,
+    targeter: Targeter | None = None,
+) -> None:
+    """Retrain the world model, log the paper's diagnostics, then roll the model out (nominal and
+    targeted)."""
     t0 = time.perf_counter()
     report = retrain_model(state, cfg)
     t0 = window.timed("model_train", t0)
     stopped_by = report.pop("_stopped_by")
     runlog.scalars(state.step, report)
-    roll = rollout_model(state, cfg, record)
+    roll, targeted = rollout_model(state, cfg, record, targeter)
     window.timed("rollout", t0)
     runlog.scalars(state.step, {f"rollout/{k}": float(v) for k, v in roll.items() if k != "version"})
     append_event(runlog.ledger_path, state.step, "retrain", version=state.model_version, stopped_by=stopped_by,
                  **{k: v for k, v in report.items()})  # fmt: skip
     append_event(runlog.ledger_path, state.step, "rollout", **roll)
+    for line in targeted:
+        name = line["scenario"]
+        numbers = {k: float(v) for k, v in line.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        runlog.scalars(state.step, {f"targeted/{name}/{k}": v for k, v in numbers.items()})
+        append_event(runlog.ledger_path, state.step, "targeted", **line)
 
 
-def train(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]] | None = None) -> dict[str, Any]:
+def train(
+    cfg: TrainConfig,
+    exposures: Mapping[str, Sequence[Perturbation]] | None = None,
+    targeter: Targeter | None = None,
+) -> dict[str, Any]:
     """Runs (or resumes) ``synthgate train`` and returns its final summary.
 
-    ``exposures`` maps each name in ``cfg.scenarios`` to its perturbations (the command line loads
-    them from the scenario library; ``pipeline`` does not import ``scenarios``).
+    ``exposures`` maps each name in ``cfg.scenarios`` to its perturbations, and ``targeter``
+    generates synthetic data for them when ``targeted=true`` (the command line builds both from
+    the scenario library; ``pipeline`` does not import ``scenarios``).
 
     The loop, per env step: collect one real step; for model-based presets, every
     ``algo.retrain_every`` steps after ``learning_starts``, retrain the model and roll it out;
@@ -512,6 +581,8 @@ def train(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]] | No
         ConfigError: an invalid value, before any work starts.
     """
     validate(cfg)
+    if cfg.targeted and (targeter is None or list(targeter.scenarios) != list(cfg.scenarios)):
+        raise ConfigError(f"targeted=true: a targeted generator for scenarios={cfg.scenarios} must be passed in")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
@@ -564,7 +635,7 @@ def train(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]] | No
             t0 = window.timed("env", t0)
             learning = state.step > cfg.learning_starts
             if cfg.algo.model_based and state.step >= cfg.learning_starts and state.step % cfg.algo.retrain_every == 0:
-                model_phase(state, cfg, record, runlog, window)
+                model_phase(state, cfg, record, runlog, window, targeter)
                 t0 = time.perf_counter()
             if learning:
                 update_agent(state, cfg, hp, mixer, window.totals)

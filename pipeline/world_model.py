@@ -12,6 +12,12 @@ Two independent switches reproduce the paper's ablation:
   original MBPO: raw targets ``[reward, state part]`` in one loss, so the reward's share of the
   loss is whatever its raw scale makes it.
 
+An optional context vector (``ctx_dim > 0``: a scenario's perturbation parameters as
+deviations from nominal, :mod:`robots.context`) is standardized with its own statistics and
+appended to the standardized ``[state, action]`` inputs; a missing context means zeros (the
+nominal plant). With ``ctx_dim = 0`` (the default) the model is exactly the context-free one:
+same parameters, same state dict, same numbers.
+
 Training follows MBPO (REFERENCE.md): inputs standardized, Gaussian NLL with learned log-variance
 bounds and their penalty, per-layer weight decay, a holdout split, early stopping when no member
 improves its holdout loss by more than 1% for more than ``patience`` epochs (keeping each member's
@@ -76,19 +82,29 @@ class ModelHyper:
 
 
 class Standardizer(nn.Module):
-    """Per-dimension ``(x - mean) / std`` with statistics fitted on data (std floored at 1e-6)."""
+    """Per-dimension ``(x - mean) / std`` with statistics fitted on data.
+
+    A std below 1e-6 is floored at 1e-6, or, with ``constant_as_unit``, replaced by 1: a column
+    that never varied in the data (a context slot no real episode perturbed) then passes through
+    as ``x - mean`` instead of being multiplied by a million when it finally does vary.
+    """
 
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, constant_as_unit: bool = False) -> None:
         super().__init__()
+        self.constant_as_unit = constant_as_unit
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
 
     def fit(self, x: torch.Tensor) -> None:
         self.mean.copy_(x.mean(0))
-        self.std.copy_(x.std(0, unbiased=False).clamp_min(1e-6))
+        std = x.std(0, unbiased=False)
+        if self.constant_as_unit:
+            self.std.copy_(torch.where(std < 1e-6, torch.ones_like(std), std))
+        else:
+            self.std.copy_(std.clamp_min(1e-6))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
@@ -98,29 +114,51 @@ class Standardizer(nn.Module):
 
 
 class EnsembleDynamics(nn.Module):
-    """``members`` Gaussian MLPs over standardized ``[state, action]``; output ``[reward, state part]``."""
+    """``members`` Gaussian MLPs over standardized ``[state, action(, context)]``; output
+    ``[reward, state part]``. ``ctx_dim`` context columns are appended to the inputs when > 0."""
 
     elite_idx: torch.Tensor
     obs_low: torch.Tensor
     obs_high: torch.Tensor
 
-    def __init__(self, obs_dim: int, act_dim: int, hp: ModelHyper) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, hp: ModelHyper, ctx_dim: int = 0) -> None:
         super().__init__()
-        self.obs_dim, self.act_dim, self.hp = obs_dim, act_dim, hp
+        if ctx_dim < 0:
+            raise ValueError(f"ctx_dim={ctx_dim}: must be >= 0")
+        self.obs_dim, self.act_dim, self.ctx_dim, self.hp = obs_dim, act_dim, ctx_dim, hp
         out = 1 + obs_dim
-        sizes = [obs_dim + act_dim, *([hp.hidden] * hp.depth), 2 * out]
+        sizes = [obs_dim + act_dim + ctx_dim, *([hp.hidden] * hp.depth), 2 * out]
         self.layers = nn.ModuleList(EnsembleLinear(hp.members, a, b) for a, b in pairwise(sizes))
         self.max_logvar = nn.Parameter(torch.full((1, 1, out), 0.5))
         self.min_logvar = nn.Parameter(torch.full((1, 1, out), -10.0))
         self.inputs = Standardizer(obs_dim + act_dim)
         self.targets = Standardizer(out)  # identity (mean 0, std 1) under target_norm=joint
+        if ctx_dim:  # registered only when used, so a context-free model's state dict is unchanged
+            self.ctx_inputs = Standardizer(ctx_dim, constant_as_unit=True)
         self.register_buffer("elite_idx", torch.arange(hp.elites))
         self.register_buffer("obs_low", torch.full((obs_dim,), -torch.inf))
         self.register_buffer("obs_high", torch.full((obs_dim,), torch.inf))
 
-    def raw(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def context(self, obs: torch.Tensor, ctx: torch.Tensor | None) -> torch.Tensor | None:
+        """``ctx`` checked against ``ctx_dim``; zeros (nominal) when None and the model has a context.
+
+        Raises:
+            ValueError: a context of the wrong width, or one given to a context-free model.
+        """
+        if ctx is None:
+            return obs.new_zeros((*obs.shape[:-1], self.ctx_dim)) if self.ctx_dim else None
+        if ctx.shape[-1] != self.ctx_dim:
+            raise ValueError(f"context has {ctx.shape[-1]} columns; this model takes ctx_dim={self.ctx_dim}")
+        return ctx if self.ctx_dim else None
+
+    def raw(
+        self, obs: torch.Tensor, act: torch.Tensor, ctx: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance in the model's target space, ``[members, batch, 1 + obs_dim]``."""
         x = self.inputs(torch.cat([obs, act], dim=-1))
+        c = self.context(obs, ctx)
+        if c is not None:
+            x = torch.cat([x, self.ctx_inputs(c)], dim=-1)
         if x.dim() == 2:
             x = x.unsqueeze(0).expand(self.hp.members, -1, -1)
         for layer in self.layers[:-1]:
@@ -151,7 +189,11 @@ class EnsembleDynamics(nn.Module):
 
 
 def nll_loss(
-    model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor, target: torch.Tensor
+    model: EnsembleDynamics,
+    obs: torch.Tensor,
+    act: torch.Tensor,
+    target: torch.Tensor,
+    ctx: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Gaussian NLL (constant dropped) summed over members, plus the log-variance bound penalty.
 
@@ -159,10 +201,10 @@ def nll_loss(
     power ``beta``, held constant (β-NLL, Seitzer et al. 2022), so a target cannot be written off
     as noise by inflating its variance (REFERENCE.md, pitfalls).
 
-    ``obs``/``act``/``target`` are ``[members, batch, ...]``. Returns the loss and metrics: the
+    ``obs``/``act``/``target`` (and ``ctx``) are ``[members, batch, ...]``. Returns the loss and metrics: the
     reward's share of the squared error, and the reward and state blocks' NLL.
     """
-    mean, logvar = model.raw(obs, act)
+    mean, logvar = model.raw(obs, act, ctx)
     per_dim = (mean - target).pow(2) * torch.exp(-logvar) + logvar  # [m, b, 1 + obs_dim]
     if model.hp.likelihood == "beta_nll":
         per_dim = per_dim * torch.exp(model.hp.beta * logvar).detach()
@@ -188,10 +230,16 @@ def decay_loss(model: EnsembleDynamics) -> torch.Tensor:
     return total
 
 
-def holdout_mse(model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def holdout_mse(
+    model: EnsembleDynamics,
+    obs: torch.Tensor,
+    act: torch.Tensor,
+    target: torch.Tensor,
+    ctx: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Per-member mean squared error on the holdout set, in the model's target space."""
     with torch.no_grad():
-        mean, _ = model.raw(obs, act)
+        mean, _ = model.raw(obs, act, ctx)
         return (mean - target.unsqueeze(0)).pow(2).mean(dim=(1, 2))
 
 
@@ -219,11 +267,14 @@ def fit(
     rew: torch.Tensor,
     next_obs: torch.Tensor,
     generator: torch.Generator,
+    ctx: torch.Tensor | None = None,
 ) -> FitReport:
     """Retrains the ensemble (warm start) on all given real transitions.
 
-    Refits the input standardizer, and under ``target_norm=independent`` the target standardizer
-    (state block and reward each with their own statistics), on the training split only.
+    Refits the input standardizer (and the context's, when the model has one), and under
+    ``target_norm=independent`` the target standardizer (state block and reward each with their
+    own statistics), on the training split only. ``ctx`` is each transition's context
+    (``[n, ctx_dim]``); None means all nominal.
     """
     hp = model.hp
     n = obs.shape[0]
@@ -231,6 +282,9 @@ def fit(
     n_hold = min(int(n * hp.holdout_ratio), hp.max_holdout)
     hold, train = perm[:n_hold], perm[n_hold:]
     model.inputs.fit(torch.cat([obs[train], act[train]], dim=-1))
+    c = model.context(obs, ctx)
+    if c is not None:
+        model.ctx_inputs.fit(c[train])
     state = next_obs - obs if hp.target == "residual" else next_obs
     raw_targets = torch.cat([rew.unsqueeze(-1), state], dim=-1)
     if hp.target_norm == "independent":
@@ -239,7 +293,12 @@ def fit(
     model.obs_high.copy_(torch.maximum(obs.max(0).values, next_obs.max(0).values))
     targets = model.targets(raw_targets)
     n_train = train.shape[0]
-    best = holdout_mse(model, obs[hold], act[hold], targets[hold]) if n_hold else torch.full((hp.members,), torch.inf)
+    c_hold = c[hold] if c is not None else None
+    best = (
+        holdout_mse(model, obs[hold], act[hold], targets[hold], c_hold)
+        if n_hold
+        else torch.full((hp.members,), torch.inf)
+    )
     snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
     since_improved, epochs, steps, stopped_by = 0, 0, 0, "max_epochs"
     start = time.perf_counter()
@@ -253,7 +312,7 @@ def fit(
         ]
         for b in range(0, n_train, hp.batch_size):
             batch = idx[:, b : b + hp.batch_size]
-            loss, metrics = nll_loss(model, obs[batch], act[batch], targets[batch])
+            loss, metrics = nll_loss(model, obs[batch], act[batch], targets[batch], c[batch] if c is not None else None)
             loss = loss + decay_loss(model)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -263,7 +322,7 @@ def fit(
         totals = {k: float(v) for k, v in metrics.items()}
         if not n_hold:
             continue
-        current = holdout_mse(model, obs[hold], act[hold], targets[hold])
+        current = holdout_mse(model, obs[hold], act[hold], targets[hold], c_hold)
         improved = (best - current) / best.clamp_min(1e-12) > hp.improvement
         if improved.any():
             best = torch.where(improved, current, best)
@@ -282,7 +341,7 @@ def fit(
     if n_hold:
         layer_state = {k: v for k, v in snapshot.items() if k.startswith("layers.")}
         model.load_state_dict({**model.state_dict(), **layer_state})
-        final = holdout_mse(model, obs[hold], act[hold], targets[hold])
+        final = holdout_mse(model, obs[hold], act[hold], targets[hold], c_hold)
         model.elite_idx.copy_(torch.argsort(final)[: hp.elites])
     else:
         final = torch.zeros(hp.members)
@@ -305,16 +364,22 @@ def make_optimizer(model: EnsembleDynamics) -> torch.optim.Optimizer:
 
 
 def predict(
-    model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator
+    model: EnsembleDynamics,
+    obs: torch.Tensor,
+    act: torch.Tensor,
+    generator: torch.Generator,
+    ctx: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """One sampled step per row from a randomly drawn elite (MBPO's model-as-environment step).
+
+    ``ctx`` is each row's context (None: nominal).
 
     Returns ``reward``, ``next_obs`` (sampled from the elite's Gaussian), the elites' mean
     prediction spread (``disagreement``: mean over dims of the std across elites of the next-state
     means) and the index of the elite each row used.
     """
     with torch.no_grad():
-        mean, logvar = model.raw(obs, act)
+        mean, logvar = model.raw(obs, act, ctx)
         mean, var = model.decode(obs, mean, logvar)
         elites = mean[model.elite_idx]  # [elites, b, out]
         n = obs.shape[0]

@@ -11,12 +11,14 @@ Public API::
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from robots import dmc, gym_mujoco
+from robots.context import ContextLayout
 from robots.layout import Field, LayoutView, ObsLayout
 from robots.registry import TAGS, Registry, RobotRecord, UnknownNameError
 
@@ -60,13 +62,27 @@ def make(name: str, seed: int | None = None, **overrides: Any) -> gym.Env[np.nda
     return record.factory(seed=seed, **{**record.defaults, **overrides})
 
 
+@cache
+def context_layout(name: str) -> ContextLayout:
+    """The perturbation-context layout of a robot (``robots.context``), read off its MuJoCo model."""
+    from robots.context import context_layout as layout_of
+
+    env = make(name)
+    try:
+        return layout_of(env.unwrapped.mj_model)  # type: ignore[attr-defined]
+    finally:
+        env.close()
+
+
 __all__ = [
     "TAGS",
+    "ContextLayout",
     "Field",
     "LayoutView",
     "ObsLayout",
     "RobotRecord",
     "UnknownNameError",
+    "context_layout",
     "get",
     "make",
     "names",

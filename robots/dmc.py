@@ -91,7 +91,10 @@ _WALKER_BODIES = ("torso", "right_thigh", "right_leg", "right_foot", "left_thigh
 WALKER = ObsLayout.of(
     ("orientations", tuple(f"{b}_{c}" for b in _WALKER_BODIES for c in ("xx", "xz"))),
     ("height", ("torso_z",)),
-    ("velocity", 9),
+    (
+        "velocity",
+        ("rootz", "rootx", "rooty", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle"),
+    ),
 )
 HOPPER = ObsLayout.of(
     ("position", ("rootz", "rooty", "waist", "hip", "knee", "ankle")),

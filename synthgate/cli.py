@@ -52,8 +52,14 @@ def _train(cfg: DictConfig) -> None:
         if scenario.robot != config.robot:
             _fail("train", f"scenarios: {name} is a scenario of {scenario.robot}, not of robot={config.robot}")
         exposures[name] = scenario.perturbations
+    from scenarios.generator import for_config
+
     try:
-        summary = train(config, exposures)
+        targeter = for_config(config)
+    except scenarios.ScenarioError as err:
+        _fail("train", f"targeted: {err}")
+    try:
+        summary = train(config, exposures, targeter)
     except ConfigError as err:
         _fail("train", str(err))
     print(

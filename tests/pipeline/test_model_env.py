@@ -22,7 +22,9 @@ class ScriptedDynamics(EnsembleDynamics):
         super().__init__(obs_dim, act_dim, hyper(hidden=4, depth=1, weight_decay=(0.0, 0.0), target_norm="joint"))
         self.shift = shift
 
-    def raw(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def raw(
+        self, obs: torch.Tensor, act: torch.Tensor, ctx: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         nxt = obs + self.shift
         nxt = torch.where(obs[:, :1] < 0, torch.full_like(nxt, torch.nan), nxt)
         mean = torch.cat([torch.ones(obs.shape[0], 1), nxt], -1).expand(self.hp.members, -1, -1)

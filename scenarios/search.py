@@ -197,6 +197,7 @@ def cross_entropy(
     min_std: float = 0.01,
     min_prob: float = 0.01,
     defensive: float = 0.1,
+    refine: bool = False,
 ) -> CEMResult:
     """The cross-entropy method for a rare event ``{score >= target}`` under the nominal ``p``.
 
@@ -205,7 +206,9 @@ def cross_entropy(
     ``target``; when the quantile ties with the lowest score, only points strictly above it are
     elites, so a flat score never passes for progress) and refits ``g`` on the elites weighted by
     ``p/q``. It stops once the level reaches ``target``, fitting that last ``g`` on the points at
-    or above the target.
+    or above the target. With ``refine``, it does not stop there: it keeps going for all
+    ``iterations``, the elites being the best ``elite_frac`` share (all at or above the target), so
+    ``g`` concentrates on the highest scores rather than on the whole region above the target.
 
     Returns:
         The fitted proposal (``α = defensive``), whether the target was reached, the per-iteration
@@ -228,7 +231,10 @@ def cross_entropy(
         all_s.append(s)
         k = max(1, math.ceil(elite_frac * samples))
         level = float(np.sort(s)[::-1][k - 1])
-        if level >= target:
+        if level >= target and refine:
+            reached = True
+            elite = s >= level
+        elif level >= target:
             level, reached = target, True
             elite = s >= target
         elif level > s.min():
@@ -240,7 +246,7 @@ def cross_entropy(
             w = np.exp(prop.log_weight(u[elite], c[elite]))
             fitted = refit(prop, u[elite], c[elite], w, smoothing, min_std, min_prob, 0.0)
             prop = fitted
-        if reached:
+        if reached and not refine:
             break
     final = fitted if fitted is not None else Proposal.nominal(dc, sizes)
     final = Proposal(final.mean, final.std, final.probs, defensive if fitted is not None else 1.0)

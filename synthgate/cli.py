@@ -27,6 +27,8 @@ commands:
   robots     list the registered robots with their tags, layouts and failure predicates
   scenarios  list the scenario library (named rare failure modes)
   ledger   print a run's ledger: synthgate ledger <run_dir>
+  stress   look for a policy's failures in the world model, confirm them on the plant, estimate the
+           failure probability: synthgate stress <run_dir> scenario=<name> [key=value ...]
   export   write a run's transitions as a LeRobot v3.0 dataset:
            synthgate export <run_dir> --what real|synthetic|panels --out <dir> [--episodes N] [--video]
 """
@@ -186,5 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "export":
         return _export(rest)
-    _fail(command, f"unknown command {command!r}; valid commands: export, ledger, robots, scenarios, train")
+    if command == "stress":
+        from synthgate.stress import main as stress_main
+
+        return stress_main(rest)
+    _fail(command, f"unknown command {command!r}; valid commands: export, ledger, robots, scenarios, stress, train")
     return 2

@@ -37,7 +37,7 @@ import torch
 from scipy import stats
 
 from pipeline import checkpoint
-from scenarios.search import Z95
+from scenarios.search import Z95, Proposal
 from scenarios.stress import (
     _NAIVE,
     Space,
@@ -90,8 +90,7 @@ def reference(args: argparse.Namespace, path: Path) -> dict[str, Any]:
         print(f"reference: {end}/{args.reference} episodes, {k} failures ({k / end:.4f})", flush=True)
     failed = np.zeros(args.reference, dtype=bool)
     failed[[i for i in done["fail_idx"] if i < args.reference]] = True
-    return {"failed": failed, "seconds": done["s"], "failed_points": [space.named(u[i], c[i])
-            for i in np.flatnonzero(failed)[:5]]}  # fmt: skip
+    return {"failed": failed, "seconds": done["s"], "u": u, "c": c}
 
 
 def naive_summary(failed: np.ndarray) -> dict[str, Any]:
@@ -113,6 +112,24 @@ def naive_summary(failed: np.ndarray) -> dict[str, Any]:
         "to_pm50_theory": Z95**2 * (1 - p) / (0.25 * p),
         "to_pm50_observed": int(outside[-1]) + 2 if outside.size else 1,
     }
+
+
+def proposal_quality(prop: dict[str, Any], ref: dict[str, Any], p: float) -> dict[str, float]:
+    """How good a stress proposal ``q`` is, judged on the reference data (not on its own draws).
+
+    The reference points are drawn from ``p``, so ``E_q[(w·f)²] = E_p[w·f]`` is their mean of
+    ``f·p/q``: the importance-sampling estimator's variance per episode, ``E_p[w·f] − p²``, and the
+    episodes it needs for a 95% interval of half-width 50%, ``1.96²·var/(0.25·p²)``; and
+    ``P_q(f)``, the share of the proposal's episodes that fail, ``E_p[f·q/p]``.
+    """
+    q = Proposal(np.asarray(prop["mean"]), np.asarray(prop["std"]), tuple(np.asarray(x) for x in prop["probs"]),
+                 float(prop["defensive"]))  # fmt: skip
+    f = ref["failed"]
+    log_w = q.log_weight(ref["u"], ref["c"])
+    second = float(np.mean(f * np.exp(log_w)))
+    var = max(second - p * p, 0.0)
+    return {"relative_variance_per_episode": var / (p * p), "episodes_for_pm50": Z95**2 * var / (0.25 * p * p),
+            "proposal_failure_share": float(np.mean(f * np.exp(-log_w)))}  # fmt: skip
 
 
 def naive_within(p: float, n: int) -> float:
@@ -158,6 +175,7 @@ def main() -> None:
                             out=str(args.out.with_name(f"{args.out.stem}_s{seed}.json")), **options)  # fmt: skip
         rep = stress(args.run, conf, log=partial(_log, seed))
         est, pe = rep["estimate"], rep["plant_episodes"]
+        quality = proposal_quality(rep["search"]["proposal"], ref, naive["p"])
         within = abs(est["p"] - naive["p"]) <= 0.5 * naive["p"]
         rows.append(
             {
@@ -177,6 +195,7 @@ def main() -> None:
                 "confirmation_rate": rep["model_vs_plant"]["confirmation_rate"],
                 "model_vs_plant": rep["model_vs_plant"],
                 "naive_within_50pct_at_same_budget": naive_within(naive["p"], pe["total"]),
+                "proposal_from_reference": quality,
                 "seconds": rep["seconds"],
             }
         )

@@ -93,6 +93,12 @@ class StressConfig:
     """Cross-entropy iterations (it keeps sharpening after reaching predicted failures)."""
     elite_frac: float = 0.1
     """Share of points kept as elites each iteration."""
+    min_std: float = 0.15
+    """Floor of the proposal's spread per continuous parameter (unit coordinates: a share of its range),
+    so a biased model cannot narrow the proposal onto part of the plant's failure region."""
+    refine: bool = True
+    """Keep iterating after the model predicts failures, concentrating the proposal on the points it
+    predicts fail most surely and soonest (narrower; it can miss part of the plant's failure region)."""
     confirm: int = 10
     """Top points of the search run on the plant."""
     episodes: int = 150
@@ -118,6 +124,8 @@ class StressConfig:
             raise StressError(f"episodes={self.episodes!r}: the estimate needs at least 1 plant episode")
         if not 0.0 < self.elite_frac < 1.0:
             raise StressError(f"elite_frac={self.elite_frac!r}: must be in (0, 1)")
+        if not 0.0 < self.min_std <= 1.0:
+            raise StressError(f"min_std={self.min_std!r}: must be in (0, 1]")
         if not 0.0 < self.defensive <= 1.0:
             raise StressError(f"defensive={self.defensive!r}: must be in (0, 1]")
 
@@ -682,7 +690,8 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
         f"{conf.rollouts} model episodes per iteration ...")  # fmt: skip
     cem = cross_entropy(score, len(space.cont), space.sizes, target=PREDICTED, samples=conf.samples,
                         iterations=conf.iterations, rng=np.random.default_rng(stream_seed(conf.seed, _CEM, 0)),
-                        elite_frac=conf.elite_frac, defensive=conf.defensive, refine=True)  # fmt: skip
+                        elite_frac=conf.elite_frac, defensive=conf.defensive, refine=conf.refine,
+                        min_std=conf.min_std)  # fmt: skip
     search_share = np.concatenate(shares)
     for i, it in enumerate(cem.iterations):
         log(f"  iteration {i}: level {it.level:.3f}, {it.elites} elites, {it.above_target} predicted failures")

@@ -4,15 +4,20 @@ plant, and estimate the plant's failure probability with importance weights (iss
 The phases (:func:`stress`):
 
 1. **World model.** The run's checkpointed model when it has context for this scenario (a
-   model-based run trained with real exposure to it); otherwise one fitted here on plant episodes
-   under the scenario's sampled parameters (each transition with its context), plus the run's
-   nominal real transitions (context zero).
+   model-based run trained with ``context=true`` and real exposure to it); otherwise one fitted
+   here on ``fit_episodes`` plant episodes at parameters spread over the space (a Latin
+   hypercube, so a few episodes reach the edges where rare failures live), each transition with
+   its context, plus the run's most recent real transitions.
 2. **Search.** The cross-entropy method (:mod:`scenarios.search`) over the scenario's random
-   parameters. A point's score is the share of its ``rollouts`` world-model episodes in which the
-   scenario's failure predicate fires: the perturbation enters as the context (parameter
-   changes) or as a velocity impulse on the state at the push's trigger step (pushes); model
-   episodes start from the plant's own reset states and follow the policy's deterministic action.
-   The model *predicts a failure* at a point when at least half of its rollouts fail.
+   parameters. Each point gets ``rollouts`` world-model episodes from the plant's own reset
+   states under the policy's deterministic action; the perturbation enters as the context
+   (parameter changes) or as a velocity impulse on the state at the push's trigger step
+   (pushes). The model *predicts a failure* at a point when the scenario's predicate fires in at
+   least half of them. The search's score is that share plus half its earliness (the mean of
+   ``1 − t_fail/horizon``), so among points that always fail, the soonest rank first. With
+   ``refine`` (the default) it keeps iterating after the first predicted failures, concentrating
+   on the highest scores; ``min_std`` keeps the proposal's spread from collapsing onto what may
+   be the model's bias.
 3. **Confirmation.** The top ``confirm`` points of the search are run on the plant with exactly
    those parameter values.
 4. **Estimate.** ``episodes`` plant episodes at points drawn from the fitted proposal (a defensive

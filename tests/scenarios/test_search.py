@@ -80,3 +80,18 @@ def test_cross_entropy_does_not_mistake_a_flat_score_for_progress() -> None:
     assert not res.reached and all(it.elites == 0 for it in res.iterations)
     assert res.proposal.defensive == 1.0  # nothing was fitted: the nominal distribution
     assert math.isclose(float(np.exp(res.proposal.log_weight(np.array([[0.3]]), np.zeros((1, 0), int)))[0]), 1.0)
+
+
+def test_refined_cross_entropy_concentrates_on_the_highest_scores_but_keeps_its_floor() -> None:
+    # Scores above the target everywhere in the corner, highest at its tip (1, 0): refine keeps going
+    # past the target towards the tip; the spread never falls below min_std.
+    def tip(u: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return corner_score(u, c) + np.where(corner(u, c), u[:, 0] - u[:, 1], 0.0)
+
+    rng = np.random.default_rng(4)
+    plain = cross_entropy(tip, 2, [3], target=1.0, samples=500, iterations=8, rng=rng, min_std=0.02)
+    refined = cross_entropy(tip, 2, [3], target=1.0, samples=500, iterations=8, rng=rng, min_std=0.02, refine=True)
+    assert plain.reached and refined.reached
+    assert len(refined.iterations) == 8 > len(plain.iterations)
+    assert refined.proposal.mean[0] > plain.proposal.mean[0] and refined.proposal.mean[1] < plain.proposal.mean[1]
+    assert (refined.proposal.std >= 0.02).all()

@@ -155,7 +155,17 @@ def main() -> None:
     parser.add_argument("--option", action="append", default=[], help="a stress option key=value (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/stress_search.json"))
     parser.add_argument("--ref-out", type=Path, default=None, help="naive outcomes (default: next to --out)")
+    parser.add_argument("--combine", type=Path, nargs="+", default=None,
+                        help="merge the stress rows of result files of the same reference into --out")  # fmt: skip
     args = parser.parse_args()
+    if args.combine:
+        parts = [json.loads(p.read_text()) for p in args.combine]
+        if any(p["reference"] != parts[0]["reference"] or p["options"] != parts[0]["options"] for p in parts):
+            raise SystemExit("--combine: the files differ in reference or options")
+        merged = {**parts[0], "stress": sorted((r for p in parts for r in p["stress"]), key=lambda r: r["seed"])}
+        checkpoint.atomic_write(args.out, json.dumps(merged, indent=2).encode())
+        print(table(merged))
+        return
     torch.set_num_threads(1)
     ref_path = args.ref_out or args.out.with_name(args.out.stem + "_reference.json")
     ref_path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,9 +210,10 @@ def main() -> None:
             }
         )
         print(json.dumps(rows[-1]), flush=True)
-    result = {"run": str(args.run), "scenario": args.scenario, "horizon": args.horizon, "options": options,
-              "reference": {**naive, "seconds": ref["seconds"], "ref_seed": args.ref_seed}, "stress": rows}  # fmt: skip
-    checkpoint.atomic_write(args.out, json.dumps(result, indent=2).encode())
+        reference_row = {**naive, "seconds": ref["seconds"], "ref_seed": args.ref_seed}
+        result = {"run": str(args.run), "scenario": args.scenario, "horizon": args.horizon, "options": options,
+                  "reference": reference_row, "stress": rows}  # fmt: skip
+        checkpoint.atomic_write(args.out, json.dumps(result, indent=2).encode())  # after every seed
     print(table(result))
 
 

@@ -432,12 +432,12 @@ def model_failures(
         for step in range(horizon):
             if idx.numel() == 0:
                 break
-            for imp in impulses:
+            with torch.no_grad():
+                act = actor.deterministic(obs)
+            for imp in impulses:  # as on the plant: the action is chosen, then the push changes the velocity
                 fire = step == imp.step if not imp.every else (step > 0 and step % imp.every == 0)
                 if fire:
                     obs[:, imp.cols] += torch.as_tensor(imp.delta)[point]
-            with torch.no_grad():
-                act = actor.deterministic(obs)
             if noise:
                 res = env.step(obs, act, generator, ctx=c)
                 nxt, valid, terminated = res.next_obs, res.valid, res.terminated

@@ -59,6 +59,24 @@ def test_cli_prints_the_table_and_writes_into_the_run(run_dir: Path, capsys: pyt
     assert (run_dir / "stress" / "hopper_push-s3.json").is_file()
 
 
+def test_a_model_based_run_with_context_for_the_scenario_lends_its_model(tmp_path: Path) -> None:
+    run = tmp_path / "ftfl"
+    out = synthgate(
+        "train", "robot=Hopper-v5", "algo=ftfl", "steps=200", "seed=2", "learning_starts=100", "eval_every=0",
+        "eval_episodes=1", "progress=false", "threads=1", "sac.hidden=32", "checkpoint_every=200", "algo.utd=1",
+        "algo.retrain_every=100", "algo.rollouts_per_step=4", "algo.model.hidden=16", "algo.model.depth=1",
+        "algo.model.weight_decay=[0.0,0.0]", "algo.model.max_epochs=2", "algo.model.members=3", "algo.model.elites=2",
+        "+robot_settings.max_episode_steps=40", "context=true", "scenarios=[hopper_push]", "exposure=0.5",
+        f"run_dir={run}",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    conf = StressConfig(scenario="hopper_push", model="run", out=str(tmp_path / "r.json"), **TINY_SEARCH)  # type: ignore[arg-type]
+    report = stress(run, conf, log=lambda _: None)
+    assert report["world_model"]["source"] == "the run's checkpointed model"
+    assert report["plant_episodes"]["model_data"] == 0
+    # The SAC run of the other tests has no model: model=run is refused there (see below), auto fits one.
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

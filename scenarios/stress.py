@@ -52,7 +52,7 @@ from pipeline.world_model import EnsembleDynamics, fit, make_optimizer
 from robots.context import EVENT_FAMILIES, SENSING_FAMILIES, encode, push_velocity_change
 from robots.perturbations import Choice, Perturbation, PerturbedEnv, Uniform
 from scenarios.library import Scenario, ScenarioError, get
-from scenarios.search import CEMResult, Estimate, Proposal, cross_entropy, importance_estimate
+from scenarios.search import Z95, CEMResult, Estimate, Proposal, cross_entropy, importance_estimate, refit
 
 MODEL_SOURCES = ("auto", "run", "fit")
 _FIT, _STARTS, _CEM, _CONFIRM, _ESTIMATE, _MODEL, _NAIVE = range(10, 17)
@@ -108,6 +108,9 @@ class StressConfig:
     """Top points of the search run on the plant."""
     episodes: int = 150
     """Plant episodes of the importance-sampling estimate."""
+    adapt: int = 50
+    """Episodes of the estimate's first stage, after which the proposal is refitted to the plant's own
+    failures (adaptive importance sampling); 0: one stage, all from the search's proposal."""
     defensive: float = 0.1
     """Share of the scenario's own distribution in the proposal (bounds every weight by 1/defensive)."""
     threads: int = 1
@@ -122,7 +125,7 @@ class StressConfig:
         for name in ("rollouts", "samples", "iterations", "threads"):
             if getattr(self, name) < 1:
                 raise StressError(f"{name}={getattr(self, name)!r}: must be >= 1")
-        for name in ("horizon", "fit_episodes", "run_transitions", "fit_epochs", "confirm", "episodes"):
+        for name in ("horizon", "fit_episodes", "run_transitions", "fit_epochs", "confirm", "episodes", "adapt"):
             if getattr(self, name) < 0:
                 raise StressError(f"{name}={getattr(self, name)!r}: must be >= 0")
         if self.episodes < 1:
@@ -743,18 +746,58 @@ def importance(
     scenario: Scenario, space: Space, proposal: Proposal, actor: Actor, settings: dict[str, Any],
     conf: StressConfig, horizon: int, score: Callable[[np.ndarray, np.ndarray], np.ndarray],
     shares: list[np.ndarray],
-) -> tuple[Estimate, dict[str, np.ndarray]]:  # fmt: skip
+) -> tuple[Estimate, dict[str, Any]]:  # fmt: skip
     """``episodes`` plant episodes at points drawn from the proposal, the importance-sampling
-    estimate, and the model's failure share at each point."""
+    estimate, and the model's failure share at each point.
+
+    With ``adapt > 0`` the estimate has two stages (adaptive importance sampling): ``adapt``
+    episodes from the search's proposal; then the proposal is refitted, by the same
+    cross-entropy update, to the points that failed *on the plant* (weighted by ``p/q``), and the
+    other episodes are drawn from it. Each stage's estimate is unbiased given the stages before
+    it; the two are pooled by their episode counts (:func:`pool`). So the plant corrects where
+    the model's failure region is off.
+    """
     rng = np.random.default_rng(stream_seed(conf.seed, _ESTIMATE, 0))
-    u, c = proposal.sample(conf.episodes, rng)
-    log_w = proposal.log_weight(u, c)
-    points = [space.perturbations(u[i], c[i]) for i in range(conf.episodes)]
-    seeds = [stream_seed(conf.seed, _ESTIMATE, 1 + i) for i in range(conf.episodes)]
-    res = plant_episodes(scenario, settings, actor, points, seeds, horizon)
-    est = importance_estimate(res.failed, log_w, proposal.max_weight())
-    score(u, c)
-    return est, {"failed": res.failed, "share": shares[-1], "log_w": log_w}
+    n1 = min(conf.adapt, conf.episodes) if conf.adapt else conf.episodes
+    stages, failed, share, props = [], [], [], [proposal]
+    q, start = proposal, 0
+    for n in (n1, conf.episodes - n1):
+        if n == 0:
+            continue
+        u, c = q.sample(n, rng)
+        log_w = q.log_weight(u, c)
+        points = [space.perturbations(u[i], c[i]) for i in range(n)]
+        seeds = [stream_seed(conf.seed, _ESTIMATE, 1 + start + i) for i in range(n)]
+        res = plant_episodes(scenario, settings, actor, points, seeds, horizon)
+        stages.append(importance_estimate(res.failed, log_w, q.max_weight()))
+        score(u, c)
+        failed.append(res.failed)
+        share.append(shares[-1])
+        start += n
+        if res.failed.any() and start < conf.episodes:
+            hit = res.failed
+            q = refit(q, u[hit], c[hit], np.exp(log_w[hit]), 0.7, conf.min_std, 0.01, conf.defensive)
+            props.append(q)
+    est = pool(stages)
+    est.extra["stages"] = [{**st.to_dict(), "proposal": pr.to_dict()} for st, pr in zip(stages, props, strict=False)]
+    return est, {"failed": np.concatenate(failed), "share": np.concatenate(share), "final_proposal": q}
+
+
+def pool(stages: list[Estimate]) -> Estimate:
+    """Stage estimates pooled by their episode counts: ``p̂ = Σ (n_i/n) p̂_i`` and
+    ``se = sqrt(Σ (n_i/n)² se_i²)``; a normal 95% interval when any stage saw a failure, else the
+    largest stage upper bound scaled by its share (a conservative bound)."""
+    if len(stages) == 1:
+        return stages[0]
+    n = sum(st.n for st in stages)
+    p = sum(st.n / n * st.p for st in stages)
+    k = sum(st.failures for st in stages)
+    ess = float(sum(st.ess for st in stages))
+    if k:
+        se = math.sqrt(sum((st.n / n * st.se) ** 2 for st in stages if math.isfinite(st.se)))
+        return Estimate(p, se, max(0.0, p - Z95 * se), p + Z95 * se, n, k, ess, "normal, stages pooled")
+    upper = sum(st.n / n * st.ci_high for st in stages)
+    return Estimate(0.0, 0.0, 0.0, upper, n, 0, ess, "zero failures: stage bounds pooled")
 
 
 def _confusion(predicted: np.ndarray, failed: np.ndarray) -> dict[str, int]:
@@ -768,7 +811,7 @@ def _confusion(predicted: np.ndarray, failed: np.ndarray) -> dict[str, int]:
 
 def build_report(
     run_dir: Path, conf: StressConfig, scenario: Scenario, space: Space, horizon: int, model_info: dict[str, Any],
-    cem: CEMResult, confirm: dict[str, Any], estimate: Estimate, est: dict[str, np.ndarray],
+    cem: CEMResult, confirm: dict[str, Any], estimate: Estimate, est: dict[str, Any],
     model_counts: dict[str, int], seconds: float,
 ) -> dict[str, Any]:  # fmt: skip
     """The JSON report (docs/stress_search.md, Output)."""
@@ -809,6 +852,7 @@ def build_report(
             **estimate.to_dict(),
             "method": "importance sampling, w = p/q, q = defensive mixture",
             "max_weight": cem.proposal.max_weight(),
+            "final_proposal": est["final_proposal"].to_dict(),
             "model_predicted": int((est["share"] >= PREDICTED).sum()),
         },
         "model_vs_plant": {**_confusion(predicted, failed), "confirmation_rate": rate, "episodes": int(predicted.size)},

@@ -17,7 +17,7 @@ TINY_RUN = [
     "robot=Hopper-v5", "algo=sac", "steps=300", "seed=1", "learning_starts=100", "eval_every=0", "eval_episodes=1",
     "progress=false", "threads=1", "sac.hidden=32", "checkpoint_every=300", "+robot_settings.max_episode_steps=50",
 ]  # fmt: skip
-TINY_SEARCH = {"horizon": 25, "fit_episodes": 2, "fit_epochs": 2, "run_transitions": 100, "samples": 16,
+TINY_SEARCH = {"horizon": 25, "fit_episodes": 2, "fit_epochs": 2, "run_transitions": 100, "samples": 16, "adapt": 2,
                "iterations": 2, "rollouts": 2, "confirm": 2, "episodes": 4}  # fmt: skip
 
 

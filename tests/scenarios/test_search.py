@@ -95,3 +95,20 @@ def test_refined_cross_entropy_concentrates_on_the_highest_scores_but_keeps_its_
     assert len(refined.iterations) == 8 > len(plain.iterations)
     assert refined.proposal.mean[0] > plain.proposal.mean[0] and refined.proposal.mean[1] < plain.proposal.mean[1]
     assert (refined.proposal.std >= 0.02).all()
+
+
+def test_pooled_stages_weigh_each_by_its_episodes() -> None:
+    from scenarios.stress import pool
+
+    rng = np.random.default_rng(5)
+    q1 = Proposal(np.array([0.9, 0.1]), np.array([0.1, 0.1]), (np.array([0.2, 0.2, 0.6]),), defensive=0.1)
+    q2 = Proposal(np.array([0.98, 0.025]), np.array([0.03, 0.03]), (np.array([0.1, 0.1, 0.8]),), defensive=0.1)
+    stages = []
+    for q, n in ((q1, 1000), (q2, 3000)):
+        u, c = q.sample(n, rng)
+        stages.append(importance_estimate(corner(u, c), q.log_weight(u, c), q.max_weight()))
+    est = pool(stages)
+    assert est.n == 4000 and est.failures == stages[0].failures + stages[1].failures
+    assert est.p == pytest.approx(0.25 * stages[0].p + 0.75 * stages[1].p)
+    assert est.se == pytest.approx(math.hypot(0.25 * stages[0].se, 0.75 * stages[1].se))
+    assert est.ci_low <= P_CORNER <= est.ci_high

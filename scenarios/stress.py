@@ -519,8 +519,8 @@ def fit_model(
     conf: StressConfig,
     horizon: int,
 ) -> tuple[EnsembleDynamics, dict[str, Any]]:
-    """A world model with context for this search: plant episodes under the scenario's sampled
-    parameters (even episodes follow the deterministic policy, odd ones sample the stochastic one)
+    """A world model with context for this search: plant episodes at parameters spread over the space
+    (:meth:`Space.design`; even episodes follow the deterministic policy, odd ones sample the stochastic one)
     plus the run's most recent real transitions: all of them with their stored context when the run
     stored one (``context=true``), else only the nominal plant's (context zero)."""
     record = robots.get(scenario.robot)

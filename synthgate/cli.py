@@ -36,6 +36,8 @@ commands:
            synthgate sweep sweep_dir=<dir> [executor=local|ray workers=N ray.address=...] algo=sac,ftfl seed=0,1,2 ...
   aggregate  IQM with stratified-bootstrap CIs and curves over a sweep's runs:
            synthgate aggregate <sweep_dir> [--normalize max|none] [--reps 2000]
+  stress   look for a policy's failures in the world model, confirm them on the plant, estimate the
+           failure probability: synthgate stress <run_dir> scenario=<name> [key=value ...]
   export   write a run's transitions as a LeRobot v3.0 dataset:
            synthgate export <run_dir> --what real|synthetic|panels --out <dir> [--episodes N] [--video]
   deploy   export a promoted run as a bundle, verify it, run it on a robot (docs/deploy.md):
@@ -261,6 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return {"validate": validation_cli.validate_main, "report": validation_cli.report_main,
                 "arms": validation_cli.arms_main}[command](rest)  # fmt: skip
-    valid = "aggregate, arms, deploy, export, ledger, report, robots, run, scenarios, sweep, train, validate"
+    if command == "stress":
+        from synthgate.stress import main as stress_main
+
+        return stress_main(rest)
+    valid = "aggregate, arms, deploy, export, ledger, report, robots, run, scenarios, stress, sweep, train, validate"
     _fail(command, f"unknown command {command!r}; valid commands: {valid}")
     return 2

@@ -1,0 +1,252 @@
+"""Benchmark: the stress search against naive Monte Carlo on a rare plant failure (issue 5, acceptance).
+
+For one run's policy and one scenario whose plant failure probability is small:
+
+1. **Reference**: naive Monte Carlo on the plant, ``--reference`` episodes at parameters drawn from
+   the scenario's own distribution (resumable: outcomes are saved every chunk). Its failure rate
+   is the reference ``p``, with a Wilson 95% interval.
+2. **Naive counts**: the plant episodes naive Monte Carlo needs (a) to see its first failure:
+   the index of the first failure in the reference sequence, and its expectation ``1/p``; (b) to
+   be within ±50% of ``p``: the episodes at which a 95% interval has half-width 50%,
+   ``1.96²(1−p)/(0.25p)``, and, from the reference data, the first ``n`` after which the running
+   estimate stays within ±50% of the final one.
+3. **Stress search**: ``synthgate stress`` once per ``--seeds`` seed, counting every plant episode
+   it spends (model data, confirmation, estimate): (a) episodes to its first confirmed failure,
+   (b) total episodes, and whether its estimate is within ±50% of the reference. For comparison,
+   the probability that naive Monte Carlo with the same total is within ±50% (binomial, exact).
+
+Writes ``--out`` (JSON) and prints a markdown table. Example (the command behind
+docs/stress_search.md)::
+
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/stress_search.py \\
+        --run runs/hopper-sac-s0 --scenario hopper_ice --horizon 100 --reference 20000 --seeds 0 1 2 3 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import stats
+
+from pipeline import checkpoint
+from scenarios.search import Z95, Proposal
+from scenarios.stress import (
+    _NAIVE,
+    Space,
+    StressConfig,
+    load_actor,
+    load_run,
+    parse_option,
+    plant_episodes,
+    resolve,
+    stream_seed,
+    stress,
+)
+
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """Wilson's 95% interval of a binomial proportion."""
+    p = k / n
+    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def reference(args: argparse.Namespace, path: Path) -> dict[str, Any]:
+    """Naive Monte Carlo on the plant, resumed from ``path`` when it exists."""
+    cfg, payload = load_run(args.run)
+    scenario = resolve(args.scenario, cfg["robot"])
+    space = Space(scenario)
+    actor = load_actor(cfg, payload)
+    empty = {"n": 0, "fail_idx": [], "t_fail": [], "s": 0.0}
+    done: dict[str, Any] = json.loads(path.read_text()) if path.exists() else empty
+    key = {"run": str(args.run), "scenario": args.scenario, "horizon": args.horizon, "seed": args.ref_seed}
+    if done.get("key", key) != key:
+        raise SystemExit(
+            f"{path} holds a reference for {done['key']}, not {key}: move it away or pass another --ref-out"
+        )
+    rng = np.random.default_rng(stream_seed(args.ref_seed, _NAIVE, 0))
+    u, c = space.nominal_sample(args.reference, rng)  # the whole sequence, so resuming draws the same points
+    while done["n"] < args.reference:
+        begin = done["n"]
+        end = min(begin + args.chunk, args.reference)
+        t0 = time.perf_counter()
+        points = [space.perturbations(u[i], c[i]) for i in range(begin, end)]
+        seeds = [stream_seed(args.ref_seed, _NAIVE, 1 + i) for i in range(begin, end)]
+        res = plant_episodes(scenario, cfg.get("robot_settings", {}), actor, points, seeds, args.horizon)
+        done["fail_idx"] += [begin + int(i) for i in np.flatnonzero(res.failed)]
+        done["t_fail"] += [int(t) for t in res.t_fail[res.failed]]
+        done["n"], done["s"], done["key"] = end, done["s"] + time.perf_counter() - t0, key
+        checkpoint.atomic_write(path, json.dumps(done).encode())
+        k = len(done["fail_idx"])
+        print(f"reference: {end}/{args.reference} episodes, {k} failures ({k / end:.4f})", flush=True)
+    failed = np.zeros(args.reference, dtype=bool)
+    failed[[i for i in done["fail_idx"] if i < args.reference]] = True
+    return {"failed": failed, "seconds": done["s"], "u": u, "c": c}
+
+
+def naive_summary(failed: np.ndarray) -> dict[str, Any]:
+    """The reference estimate and what naive Monte Carlo needs (module docstring, step 2)."""
+    n, k = failed.size, int(failed.sum())
+    if k == 0:
+        raise SystemExit(f"the reference saw no failure in {n} episodes: choose a scenario with a failure probability "
+                         "around 1e-2 to 1e-3, or run more reference episodes")  # fmt: skip
+    p = k / n
+    running = np.cumsum(failed) / np.arange(1, n + 1)
+    outside = np.flatnonzero(np.abs(running - p) > 0.5 * p)
+    return {
+        "episodes": n,
+        "failures": k,
+        "p": p,
+        "ci95_wilson": list(wilson(k, n)),
+        "first_failure_at": int(np.flatnonzero(failed)[0]) + 1,
+        "expected_to_first_failure": 1.0 / p,
+        "to_pm50_theory": Z95**2 * (1 - p) / (0.25 * p),
+        "to_pm50_observed": int(outside[-1]) + 2 if outside.size else 1,
+    }
+
+
+def proposal_quality(prop: dict[str, Any], ref: dict[str, Any], p: float) -> dict[str, float]:
+    """How good a stress proposal ``q`` is, judged on the reference data (not on its own draws).
+
+    The reference points are drawn from ``p``, so ``E_q[(w·f)²] = E_p[w·f]`` is their mean of
+    ``f·p/q``: the importance-sampling estimator's variance per episode, ``E_p[w·f] − p²``, and the
+    episodes it needs for a 95% interval of half-width 50%, ``1.96²·var/(0.25·p²)``; and
+    ``P_q(f)``, the share of the proposal's episodes that fail, ``E_p[f·q/p]``.
+    """
+    q = Proposal(np.asarray(prop["mean"]), np.asarray(prop["std"]), tuple(np.asarray(x) for x in prop["probs"]),
+                 float(prop["defensive"]))  # fmt: skip
+    f = ref["failed"]
+    log_w = q.log_weight(ref["u"], ref["c"])
+    second = float(np.mean(f * np.exp(log_w)))
+    var = max(second - p * p, 0.0)
+    return {"relative_variance_per_episode": var / (p * p), "episodes_for_pm50": Z95**2 * var / (0.25 * p * p),
+            "proposal_failure_share": float(np.mean(f * np.exp(-log_w)))}  # fmt: skip
+
+
+def naive_within(p: float, n: int) -> float:
+    """P(|k/n − p| ≤ 0.5 p) for k ~ Binomial(n, p): naive Monte Carlo's chance at budget ``n``."""
+    lo, hi = math.ceil(0.5 * p * n - 1e-9), math.floor(1.5 * p * n + 1e-9)
+    return float(stats.binom.cdf(hi, n, p) - stats.binom.cdf(lo - 1, n, p))
+
+
+def _log(seed: int, line: str) -> None:
+    print(f"  [seed {seed}] {line}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path, required=True)
+    parser.add_argument("--scenario", required=True)
+    parser.add_argument("--horizon", type=int, required=True)
+    parser.add_argument("--reference", type=int, default=20_000, help="naive Monte-Carlo episodes")
+    parser.add_argument("--ref-seed", type=int, default=1000)
+    parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--only-reference", action="store_true")
+    parser.add_argument("--option", action="append", default=[], help="a stress option key=value (repeatable)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/stress_search.json"))
+    parser.add_argument("--ref-out", type=Path, default=None, help="naive outcomes (default: next to --out)")
+    parser.add_argument("--combine", type=Path, nargs="+", default=None,
+                        help="merge the stress rows of result files of the same reference into --out")  # fmt: skip
+    args = parser.parse_args()
+    if args.combine:
+        parts = [json.loads(p.read_text()) for p in args.combine]
+        if any(p["reference"] != parts[0]["reference"] or p["options"] != parts[0]["options"] for p in parts):
+            raise SystemExit("--combine: the files differ in reference or options")
+        merged = {**parts[0], "stress": sorted((r for p in parts for r in p["stress"]), key=lambda r: r["seed"])}
+        checkpoint.atomic_write(args.out, json.dumps(merged, indent=2).encode())
+        print(table(merged))
+        return
+    torch.set_num_threads(1)
+    ref_path = args.ref_out or args.out.with_name(args.out.stem + "_reference.json")
+    ref_path.parent.mkdir(parents=True, exist_ok=True)
+    ref = reference(args, ref_path)
+    naive = naive_summary(ref["failed"])
+    print(f"reference p = {naive['p']:.4g} ({naive['failures']}/{naive['episodes']}), Wilson 95% "
+          f"[{naive['ci95_wilson'][0]:.4g}, {naive['ci95_wilson'][1]:.4g}]")  # fmt: skip
+    if args.only_reference:
+        return
+    options: dict[str, Any] = {}
+    for item in args.option:
+        key, value = item.split("=", 1)
+        options[key] = parse_option(key, value)
+    rows = []
+    for seed in args.seeds:
+        conf = StressConfig(scenario=args.scenario, seed=seed, horizon=args.horizon,
+                            out=str(args.out.with_name(f"{args.out.stem}_s{seed}.json")), **options)  # fmt: skip
+        rep = stress(args.run, conf, log=partial(_log, seed))
+        est, pe = rep["estimate"], rep["plant_episodes"]
+        quality = proposal_quality(rep["search"]["proposal"], ref, naive["p"])
+        final_quality = proposal_quality(rep["estimate"]["final_proposal"], ref, naive["p"])
+        within = abs(est["p"] - naive["p"]) <= 0.5 * naive["p"]
+        rows.append(
+            {
+                "seed": seed,
+                "world_model": rep["world_model"]["source"],
+                "search_reached": rep["search"]["reached"],
+                "model_episodes": rep["search"]["model_episodes"],
+                "first_confirmed_failure_at": pe["first_confirmed_failure_at"],
+                "first_failure_at": pe["first_failure_at"],
+                "plant_episodes": pe["total"],
+                "plant_episodes_split": pe,
+                "estimate": est["p"],
+                "ci95": est["ci95"],
+                "failures": est["failures"],
+                "ess": est["ess"],
+                "within_50pct": within,
+                "confirmation_rate": rep["model_vs_plant"]["confirmation_rate"],
+                "model_vs_plant": rep["model_vs_plant"],
+                "naive_within_50pct_at_same_budget": naive_within(naive["p"], pe["total"]),
+                "proposal_from_reference": quality,
+                "final_proposal_from_reference": final_quality,
+                "seconds": rep["seconds"],
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+        reference_row = {**naive, "seconds": ref["seconds"], "ref_seed": args.ref_seed}
+        result = {"run": str(args.run), "scenario": args.scenario, "horizon": args.horizon, "options": options,
+                  "reference": reference_row, "stress": rows}  # fmt: skip
+        checkpoint.atomic_write(args.out, json.dumps(result, indent=2).encode())  # after every seed
+    print(table(result))
+
+
+def table(result: dict[str, Any]) -> str:
+    """The markdown table of docs/stress_search.md."""
+    ref = result["reference"]
+    lines = [
+        f"Reference (naive Monte Carlo, {ref['episodes']} plant episodes): p = {ref['p']:.4g}, Wilson 95% "
+        f"[{ref['ci95_wilson'][0]:.4g}, {ref['ci95_wilson'][1]:.4g}]. Naive Monte Carlo: first failure at episode "
+        f"{ref['first_failure_at']} (expected 1/p = {ref['expected_to_first_failure']:.0f}); ±50% at 95% confidence "
+        f"needs {ref['to_pm50_theory']:.0f} episodes (1.96²(1−p)/(0.25p)); the reference's running estimate stayed "
+        f"within ±50% from episode {ref['to_pm50_observed']} on.",
+        "",
+        "| seed | plant episodes to first confirmed failure | plant episodes in all (model data + confirm + estimate) "
+        "| estimate [95% CI] | within ±50% | confirmation rate | naive MC within ±50% at the same budget "
+        "| estimate episodes for ±50%, search / final proposal (judged on the reference) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for r in result["stress"]:
+        s = r["plant_episodes_split"]
+        rate = "n/a" if r["confirmation_rate"] is None else f"{r['confirmation_rate']:.2f}"
+        lines.append(
+            f"| {r['seed']} | {r['first_confirmed_failure_at'] or 'none'} | {r['plant_episodes']} "
+            f"({s['model_data']} + {s['confirmation']} + {s['estimate']}) | {r['estimate']:.3g} "
+            f"[{r['ci95'][0]:.3g}, {r['ci95'][1]:.3g}] | {'yes' if r['within_50pct'] else 'no'} | {rate} "
+            f"| {r['naive_within_50pct_at_same_budget']:.2f} "
+            f"| {r['proposal_from_reference']['episodes_for_pm50']:.0f} / "
+            f"{r.get('final_proposal_from_reference', r['proposal_from_reference'])['episodes_for_pm50']:.0f} |"
+        )  # fmt: skip
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

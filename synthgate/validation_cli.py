@@ -54,6 +54,7 @@ def _scenarios(names: Sequence[str], robot: str, command: str) -> list[scenarios
 
 def validate_main(args: Sequence[str]) -> int:
     """``synthgate validate``: exit 0 on PROMOTE, 1 on REJECT, 2 on a usage error."""
+    from pipeline.executor import ExecutorError, make_executor
     from validation.runs import RunError, load_run
     from validation.validate import PanelOptions, run_gate, write_all
 
@@ -75,6 +76,14 @@ def validate_main(args: Sequence[str]) -> int:
     parser.add_argument("--gate", action="append", default=[], metavar="KEY=VALUE", help="gate threshold override")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default <candidate>/validation)")
     parser.add_argument("--note", default="", help="a sentence shown at the top of the HTML report")
+    parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where the real panel's chunks run: local (this process, or --workers processes) or ray",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="processes (local) or CPUs of a local Ray")
+    parser.add_argument("--ray-address", default=None, help="a Ray cluster to join (default: a local Ray)")
     opts = parser.parse_args(list(args))
     config = gate_overrides(opts.gate, "validate")
     if opts.threads:
@@ -94,9 +103,12 @@ def validate_main(args: Sequence[str]) -> int:
     scenario_list = _scenarios(names, cands[0].config.robot, "validate")
     try:
         panel = PanelOptions(opts.episodes, opts.max_steps, opts.seed, opts.num_envs)
+        executor = None
+        if opts.executor == "ray" or opts.workers > 1:
+            executor = make_executor(opts.executor, opts.workers, opts.ray_address)
         report = run_gate(cands, bases, scenario_list, references=refs, model_run=model, options=panel,
-                          config=config, note=opts.note)  # fmt: skip
-    except (RunError, ValueError) as err:
+                          config=config, note=opts.note, executor=executor)  # fmt: skip
+    except (RunError, ValueError, ExecutorError) as err:
         _fail("validate", str(err))
     out = opts.out or (opts.candidate[0] / "validation")
     path, page = write_all(report, out)

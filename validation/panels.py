@@ -24,7 +24,7 @@ prediction ended it early.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 import robots
+from pipeline.executor import Executor
 from pipeline.model_env import ModelEnv
 from pipeline.sac import Actor
 from pipeline.world_model import EnsembleDynamics
@@ -258,41 +259,93 @@ def panel_starts(spec: PanelSpec) -> Starts:
     return starts
 
 
-def real_panel(spec: PanelSpec, policies: Mapping[str, Actor]) -> tuple[Results, Starts]:
+Chunk = tuple[Episodes, np.ndarray, list[list[dict[str, Any]]]]
+
+
+def _real_chunk(job: tuple[PanelSpec, int, Actor, list[int]]) -> Chunk:
+    """One chunk of real-panel episodes (one policy, one condition, up to ``num_envs`` plants stepped
+    together): the unit of work an executor runs. A pure function of its arguments, run on one torch
+    thread (as :func:`_local_chunks`), so a chunk gives the same episodes wherever it runs."""
+    spec, ci, actor, seeds = job
+    cond = spec.conditions()[ci]
+    envs = [_plant(spec, cond) for _ in seeds]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _plant_episodes(envs, seeds, actor, _failure_fn(robots.get(spec.robot), cond.predicates), spec.max_steps)
+    finally:
+        torch.set_num_threads(threads)
+        for env in envs:
+            env.close()
+
+
+def _local_chunks(
+    spec: PanelSpec, policies: Mapping[str, Actor], width: int, seeds_of: Mapping[int, list[int]]
+) -> Iterator[Chunk]:
+    """The chunks of :func:`real_panel` in its order, in this process, on one torch thread."""
+    record = robots.get(spec.robot)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for ci, cond in enumerate(spec.conditions()):
+            envs = [_plant(spec, cond) for _ in range(width)]
+            failed_fn = _failure_fn(record, cond.predicates)
+            try:
+                for actor in policies.values():
+                    for begin in range(0, spec.episodes, width):
+                        yield _plant_episodes(envs, seeds_of[ci][begin : begin + width], actor, failed_fn,
+                                              spec.max_steps)  # fmt: skip
+            finally:
+                for env in envs:
+                    env.close()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def real_panel(
+    spec: PanelSpec, policies: Mapping[str, Actor], executor: Executor | None = None
+) -> tuple[Results, Starts]:
     """Plant episodes of every policy under every condition, on the panel's held-out seeds.
+
+    The episodes of a condition run in chunks of ``num_envs`` plants stepped together with the
+    policy batched over them; ``executor`` (``pipeline.executor``: a local pool or Ray) runs the
+    chunks in parallel. Chunks are the same on every executor, so the results are too. Without one,
+    chunks run in this process, one after another, reusing their plants.
 
     Raises:
         RuntimeError: two policies saw different initial observations for the same episode seed
             (the plant is not reproducible under its seed, so the panel would not be matched).
     """
-    record = robots.get(spec.robot)
     results: Results = {name: {} for name in policies}
     starts = Starts({}, {}, {})
-    for ci, cond in enumerate(spec.conditions()):
-        seeds = [panel_seed(spec.seed, ci, k) for k in range(spec.episodes)]
-        envs = [_plant(spec, cond) for _ in range(min(spec.num_envs, spec.episodes))]
-        failed_fn = _failure_fn(record, cond.predicates)
-        try:
-            for name, actor in policies.items():
-                parts, obs0, draws = [], [], []
-                for begin in range(0, spec.episodes, len(envs)):
-                    chunk = seeds[begin : begin + len(envs)]
-                    ep, s0, d = _plant_episodes(envs, chunk, actor, failed_fn, spec.max_steps)
-                    parts.append(ep)
-                    obs0.append(s0)
-                    draws += d
-                results[name][cond.name] = Episodes.concat(parts)
-                start = np.concatenate(obs0)
-                if cond.name not in starts.obs:
-                    starts.seeds[cond.name], starts.obs[cond.name], starts.draws[cond.name] = seeds, start, draws
-                elif not np.array_equal(starts.obs[cond.name], start):
-                    raise RuntimeError(
-                        f"real panel, {cond.name}: policy {name} saw other initial states than "
-                        f"{next(iter(policies))} for the same seeds; the panel is not matched"
-                    )
-        finally:
-            for env in envs:
-                env.close()
+    conds = spec.conditions()
+    width = min(spec.num_envs, spec.episodes)
+    seeds_of = {ci: [panel_seed(spec.seed, ci, k) for k in range(spec.episodes)] for ci in range(len(conds))}
+    jobs = [(spec, ci, actor, seeds_of[ci][begin : begin + width]) for ci in range(len(conds))
+            for actor in policies.values() for begin in range(0, spec.episodes, width)]  # fmt: skip
+    if executor is not None:
+        outputs: Iterator[tuple[Episodes, np.ndarray, list[list[dict[str, Any]]]]] = iter(
+            executor.map(_real_chunk, jobs)
+        )
+    else:  # in this process, chunk after chunk; one set of plants per condition, reused
+        outputs = iter(_local_chunks(spec, policies, width, seeds_of))
+    for ci, cond in enumerate(conds):
+        for name in policies:
+            parts, obs0, draws = [], [], []
+            for _begin in range(0, spec.episodes, width):
+                ep, s0, d = next(outputs)
+                parts.append(ep)
+                obs0.append(s0)
+                draws += d
+            results[name][cond.name] = Episodes.concat(parts)
+            start = np.concatenate(obs0)
+            if cond.name not in starts.obs:
+                starts.seeds[cond.name], starts.obs[cond.name], starts.draws[cond.name] = seeds_of[ci], start, draws
+            elif not np.array_equal(starts.obs[cond.name], start):
+                raise RuntimeError(
+                    f"real panel, {cond.name}: policy {name} saw other initial states than "
+                    f"{next(iter(policies))} for the same seeds; the panel is not matched"
+                )
     return results, starts
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import robots
+from pipeline.executor import Executor
 from scenarios import Scenario
 from validation import report as reports
 from validation.gate import Arms, GateConfig, evaluate, failed_names, pooled
@@ -100,6 +101,7 @@ def run_gate(
     config: GateConfig | None = None,
     context_fn: ContextFn | None = None,
     note: str = "",
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Evaluates every run on the three matched panels and applies the gate; returns the gate report.
 
@@ -113,6 +115,7 @@ def run_gate(
         config: the gate's thresholds.
         context_fn: scenario parameters to model context (for a context-conditioned model).
         note: a sentence shown at the top of the HTML report (e.g. how small the run was).
+        executor: where the real panel's chunks run (``pipeline.executor``; None: in this process).
 
     Raises:
         RunError: the model run has no world model, or the runs are of different plants.
@@ -131,7 +134,7 @@ def run_gate(
     actors = {n: r.actor for n, r in by_name.items()}
 
     t0 = time.perf_counter()
-    real, starts = real_panel(spec, actors)
+    real, starts = real_panel(spec, actors, executor)
     t1 = time.perf_counter()
     assert model_run.model is not None
     synth = synthetic_panel(spec, starts, actors, model_run.model, model_run.config.algo.drop_range_factor, context_fn)

@@ -17,6 +17,7 @@ sides), and only then adds the transitions as real, with origin ``lerobot:<path>
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,6 +234,34 @@ def import_dataset(cfg: DatasetImportConfig, robot: str, buffer: ReplayBuffer) -
     episode = np.zeros(len(ds.frames["index"]), dtype=np.int64)
     for i, (lo, hi) in enumerate(ds.episode_bounds):
         episode[lo:hi] = i
-    evicted = buffer.add(obs, act, rew, nxt, term, source=Source.REAL, origin=f"lerobot:{ds.root}",
-                         seed=torch.as_tensor(episode[keep]))  # fmt: skip
+    origins = _declared_origins(ds, keep)
+    evicted: Counter[tuple[str, str]] = Counter()
+    for origin in dict.fromkeys(origins):  # rows grouped by the origin their dataset declares, in order
+        rows = np.array([i for i, o in enumerate(origins) if o == origin])
+        evicted += buffer.add(obs[rows], act[rows], rew[rows], nxt[rows], term[rows], source=Source.REAL,
+                              origin=origin, seed=torch.as_tensor(episode[keep][rows]))  # fmt: skip
     return len(obs), evicted
+
+
+def _declared_origins(ds: Any, keep: np.ndarray) -> list[str]:
+    """Each kept row's origin: ``lerobot:<path>``, followed by ``|<origin>`` when the dataset declares
+    its rows' provenance (``provenance.origin`` indexing ``info.json``'s ``synthgate.origins``: a plant,
+    or a deployment ``deploy:<bundle id>:<backend>``), so the ledger shows where the data came from.
+
+    Raises:
+        DatasetError: the dataset declares rows synthetic (world-model data is never imported as real).
+    """
+    base = f"lerobot:{ds.root}"
+    table = ds.info.get("synthgate", {}).get("origins")
+    if "provenance.origin" not in ds.frames or not isinstance(table, list):
+        return [base] * len(keep)
+    if "provenance.source" in ds.frames:
+        source = ds.frames["provenance.source"].reshape(-1)[keep]
+        if (source != int(Source.REAL)).any():
+            raise DatasetError(f"{ds.root}: {int((source != int(Source.REAL)).sum())} rows are declared synthetic "
+                               "(provenance.source = 1): world-model data is never imported as real")  # fmt: skip
+    ids = ds.frames["provenance.origin"].reshape(-1)[keep]
+    if len(ids) and (ids.min() < 0 or ids.max() >= len(table)):
+        raise DatasetError(f"{ds.root}: provenance.origin indexes {int(ids.max())}, but synthgate.origins has "
+                           f"{len(table)} entries")  # fmt: skip
+    return [f"{base}|{table[int(i)]}" for i in ids]

@@ -41,4 +41,5 @@ def test_deployed_episodes_come_back_as_real_data_in_a_new_run(bundle: Path, tmp
     assert trained.returncode == 0, trained.stderr[-2000:]
     assert "imported 60 real transitions" in trained.stdout + trained.stderr
     ledger = synthgate("ledger", str(second)).stdout
-    assert f"real:lerobot:{log_dir}: 60" in ledger and "real:cheetah-run/plant: 40" in ledger
+    origin = f"deploy:{load_bundle(bundle).id}:mujoco"  # the origin the deployment log declares
+    assert f"real:lerobot:{log_dir}|{origin}: 60" in ledger and "real:cheetah-run/plant: 40" in ledger

@@ -58,7 +58,10 @@ def test_export_then_import_gives_back_the_transitions(tmp_path: Path) -> None:
     for name in ("obs", "act", "rew", "next_obs", "terminated"):
         torch.testing.assert_close(getattr(fresh, name)[:60], getattr(buf, name)[:60], rtol=0, atol=0)
     assert (fresh.source[:60] == Source.REAL).all()
-    assert fresh.origins == [f"lerobot:{tmp_path / 'real'}"]
+    assert fresh.origins == [f"lerobot:{tmp_path / 'real'}|{ROBOT}/plant"]  # the declared origin is kept
+    with pytest.raises(DatasetError, match="declared synthetic"):  # model data is never imported as real
+        import_dataset(DatasetImportConfig(path=str(tmp_path / "syn")), ROBOT, fresh)
+    assert fresh.size == 60
 
     # synthetic provenance survives the round trip as features
     from robots.lerobot_format import read_dataset

@@ -59,6 +59,7 @@ def test_train_starts_from_an_imported_dataset(tmp_path: Path) -> None:
     assert trained.returncode == 0, trained.stderr
     assert "imported 100 real transitions" in trained.stdout + trained.stderr
     table = synthgate("ledger", str(second)).stdout
-    assert f"real:lerobot:{data}: 100" in table and "real:pendulum-swingup/plant: 60" in table
+    # the imported rows keep the origin their dataset declares (the first run's plant)
+    assert f"real:lerobot:{data}|pendulum-swingup/plant: 100" in table and "real:pendulum-swingup/plant: 60" in table
     missing = synthgate("train", *common, "steps=10", f"run_dir={tmp_path / 'x'}", "+import_datasets=[{path: /nope}]")
     assert missing.returncode == 2 and "import_datasets[0].path='/nope': no such directory" in missing.stderr

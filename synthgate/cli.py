@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 import hydra
@@ -144,8 +145,7 @@ def _export(args: Sequence[str]) -> int:
     parser.add_argument("--video", action="store_true", help="render real episodes (plant replayed) as mp4")
     opts = parser.parse_args(list(args))
     if opts.what == "panels":
-        _fail("export", "this run has no validation panels: panels are made by the validation stage, "
-                        "which is not built yet (issue 6); export real or synthetic")  # fmt: skip
+        return _export_panels(opts.run_dir, opts.out, opts.episodes)
     config_path = opts.run_dir / "config.yaml"
     if not config_path.is_file():
         _fail("export", f"{config_path} does not exist: is {opts.run_dir} a synthgate run directory?")
@@ -184,6 +184,57 @@ def _export(args: Sequence[str]) -> int:
         _fail("export", str(err))
         return 2
     print(f"wrote {summary['episodes']} episodes, {summary['frames']} frames of {opts.what} data to {summary['path']}")
+    return 0
+
+
+def _export_panels(run_dir: Path, out: Path, max_episodes: int | None) -> int:
+    """The run's real-panel episodes (as its gate report's panel specified them) as a LeRobot dataset.
+
+    The panel is deterministic under its seed, so its episodes are recorded by running the run's
+    policy on the same plants, seeds and chunks again; each exported episode's return is the one
+    the gate scored. Origins name the condition (``<robot>/plant`` or ``<robot>/plant:<scenario>``),
+    seeds are the panel's episode seeds.
+    """
+    import numpy as np
+
+    from pipeline.buffer import ReplayBuffer, Source
+    from pipeline.interchange import export_buffer
+    from robots.lerobot_format import DatasetError
+    from validation.panels import PanelSpec, record_real_panel
+    from validation.report import ReportError, find_report, read_report
+    from validation.runs import RunError, load_run
+
+    try:
+        report = read_report(find_report(run_dir))
+        run = load_run(run_dir)
+    except (ReportError, RunError) as err:
+        _fail("export", f"--what panels needs a validated run: {err}")
+    ps = report.get("panel_spec")
+    if not isinstance(ps, dict):
+        _fail("export", f"{run_dir}: the gate report has no panel_spec")
+    try:
+        chosen = [scenarios.get(name) for name in ps["scenarios"]]
+    except scenarios.ScenarioError as err:
+        _fail("export", f"the gate report's scenarios: {err}")
+    spec = PanelSpec(ps["robot"], tuple(chosen), ps["episodes"], ps["max_steps"], ps["seed"], ps["num_envs"],
+                     dict(ps["robot_settings"]))  # fmt: skip
+    episodes = record_real_panel(spec, run.actor)
+    record = robots.get(spec.robot)
+    total = sum(len(e["rew"]) for e in episodes)
+    buffer = ReplayBuffer(record.layout.size, record.action_dim, max(total, 1))
+    for e in episodes:
+        origin = f"{spec.robot}/plant" + ("" if e["condition"] == "nominal" else f":{e['condition']}")
+        buffer.add(e["obs"], e["act"], e["rew"], e["next_obs"], e["terminated"], source=Source.REAL, origin=origin,
+                   seed=np.full(len(e["rew"]), e["seed"], dtype=np.int64))  # fmt: skip
+    try:
+        summary = export_buffer(buffer, spec.robot, out, "real", max_episodes=max_episodes,
+                                task=f"{spec.robot}: real panel of {run.name}")  # fmt: skip
+    except DatasetError as err:
+        _fail("export", str(err))
+    print(
+        f"wrote {summary['episodes']} real-panel episodes ({summary['frames']} frames) of {run.name} to "
+        f"{summary['path']} (panel seed {spec.seed}; conditions {', '.join(c.name for c in spec.conditions())})"
+    )
     return 0
 
 

@@ -208,9 +208,15 @@ def _plant(spec: PanelSpec, condition: Condition) -> PerturbedEnv:
 
 
 def _plant_episodes(
-    envs: Sequence[PerturbedEnv], seeds: Sequence[int], actor: Actor, failed_fn: Callable[[Any], Any], max_steps: int
+    envs: Sequence[PerturbedEnv],
+    seeds: Sequence[int],
+    actor: Actor,
+    failed_fn: Callable[[Any], Any],
+    max_steps: int,
+    trace: list[dict[str, list[Any]]] | None = None,
 ) -> tuple[Episodes, np.ndarray, list[list[dict[str, Any]]]]:
-    """Runs one episode per plant, all plants stepped together, the policy batched over them."""
+    """Runs one episode per plant, all plants stepped together, the policy batched over them.
+    With ``trace`` (one dict of lists per plant), every transition is recorded there too."""
     n = len(seeds)
     first = [envs[i].reset(seed=int(seeds[i])) for i in range(n)]
     obs = np.stack([np.asarray(o, dtype=np.float32) for o, _ in first])
@@ -227,7 +233,12 @@ def _plant_episodes(
         with torch.inference_mode():
             act = actor.deterministic(torch.as_tensor(obs[idx], device=device)).cpu().numpy()
         for j, i in enumerate(idx.tolist()):
+            before = obs[i].copy() if trace is not None else None
             o, r, term, trunc, _ = envs[i].step(act[j])
+            if trace is not None:
+                for key, value in (("obs", before), ("act", act[j]), ("rew", float(r)), ("next_obs", o),
+                                   ("terminated", bool(term))):  # fmt: skip
+                    trace[i][key].append(value)
             obs[i] = o
             ret[i] += float(r)
             length[i] += 1
@@ -347,6 +358,39 @@ def real_panel(
                     f"{next(iter(policies))} for the same seeds; the panel is not matched"
                 )
     return results, starts
+
+
+def record_real_panel(spec: PanelSpec, actor: Actor) -> list[dict[str, Any]]:
+    """The real panel's episodes of one policy, transition by transition: the same plants, seeds,
+    chunks and thread setting as :func:`real_panel`, so each recorded episode is the one the panel
+    scored. One dict per episode: ``condition``, ``seed`` and the arrays ``obs``, ``act``, ``rew``,
+    ``next_obs``, ``terminated``."""
+    record = robots.get(spec.robot)
+    width = min(spec.num_envs, spec.episodes)
+    out: list[dict[str, Any]] = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for ci, cond in enumerate(spec.conditions()):
+            seeds = [panel_seed(spec.seed, ci, k) for k in range(spec.episodes)]
+            envs = [_plant(spec, cond) for _ in range(width)]
+            try:
+                for begin in range(0, spec.episodes, width):
+                    chunk = seeds[begin : begin + width]
+                    trace: list[dict[str, list[Any]]] = [
+                        {"obs": [], "act": [], "rew": [], "next_obs": [], "terminated": []} for _ in chunk
+                    ]
+                    _plant_episodes(envs, chunk, actor, _failure_fn(record, cond.predicates), spec.max_steps, trace)
+                    for seed, t in zip(chunk, trace, strict=True):
+                        arrays = {k: np.asarray(v, dtype=bool if k == "terminated" else np.float32)
+                                  for k, v in t.items()}  # fmt: skip
+                        out.append({"condition": cond.name, "seed": seed, **arrays})
+            finally:
+                for env in envs:
+                    env.close()
+    finally:
+        torch.set_num_threads(threads)
+    return out
 
 
 def synthetic_panel(

@@ -41,7 +41,7 @@ def test_export_cheetah_run_with_video_readable_by_pyarrow_and_opencv(tmp_path: 
     assert [e["videos/observation.images.render/from_timestamp"] for e in episodes] == [0.0, 0.8, 1.6]
 
     panels = synthgate("export", str(run), "--what", "panels", "--out", str(tmp_path / "p"))
-    assert panels.returncode == 2 and "no validation panels" in panels.stderr
+    assert panels.returncode == 2 and "needs a validated run: no gate_report.json" in panels.stderr
     synthetic = synthgate("export", str(run), "--what", "synthetic", "--out", str(tmp_path / "s"))
     assert synthetic.returncode == 2 and "not model-based" in synthetic.stderr
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import synthgate
 
+from robots.lerobot_format import read_dataset
 from synthgate.run_job import parse
 from validation.report import read_report
 
@@ -35,6 +37,17 @@ def test_main_job_end_to_end_on_a_tiny_budget(tmp_path: Path) -> None:
     summaries = {arm: json.loads((out / "runs" / f"{arm}-s0" / "summary.json").read_text()) for arm in
                  ("real_only", "mixed")}  # fmt: skip
     assert summaries["real_only"]["steps"] == summaries["mixed"]["steps"] == 600  # the same real budget
+    # the candidate's real-panel episodes export as a LeRobot dataset, each the episode the gate scored
+    data = tmp_path / "panels"
+    exported = synthgate("export", str(out / "runs" / "mixed-s0"), "--what", "panels", "--out", str(data))
+    assert exported.returncode == 0, exported.stderr
+    ds = read_dataset(data)
+    assert len(ds.episode_bounds) == 3 * 4  # nominal + 2 scenarios, 4 episodes each
+    assert ds.info["synthgate"]["origins"] == ["Hopper-v5/plant", "Hopper-v5/plant:hopper_heavy_torso",
+                                               "Hopper-v5/plant:hopper_weak_thigh"]  # fmt: skip
+    scored = report["panels"]["real"]["policies"]["mixed-s0"]["nominal"]["values"]  # metric: return
+    returns = [float(ds.frames["next.reward"][lo:hi].sum()) for lo, hi in ds.episode_bounds[:4]]
+    np.testing.assert_allclose(returns, scored, rtol=0, atol=1e-3)  # float32 rewards summed
     if report["decision"] == "REJECT":
         assert "not exported: the gate rejected the candidate" in run.stdout and not (out / "bundle").exists()
     else:

@@ -75,7 +75,8 @@ def main() -> None:
     diff = maxdiff(states)
     steps = (args.repeats + 1) * 2 * args.inner
     print(
-        f"after {steps} identical updates (chaotic growth of rounding differences): max |actor weight difference| foreach vs fused = {diff:.2e}"
+        f"after {steps} identical updates (chaotic growth of rounding differences): "
+        f"max |actor weight difference| foreach vs fused = {diff:.2e}"
     )
     base = float(np.median(times[variants[0][0]]))
     print(f"{'variant':28s} {'median ms':>10s} {'min-max ms':>15s} {'speed-up':>9s}")

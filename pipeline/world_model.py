@@ -380,7 +380,7 @@ def fit(
 
 def make_optimizer(model: EnsembleDynamics) -> torch.optim.Optimizer:
     """Adam over every trainable parameter (decay is in the loss, per layer)."""
-    return torch.optim.Adam(model.parameters(), lr=model.hp.lr, foreach=True)
+    return torch.optim.Adam(model.parameters(), lr=model.hp.lr, fused=True)
 
 
 def predict(

@@ -11,7 +11,8 @@ Rows:
 - matmul peak (the yardstick);
 - SAC update at batch 256 (2×256 actor, fused twin critics, cheetah-run shapes);
 - ensemble train step (7 members × 4×200 SiLU, batch 256 per member, Gaussian NLL + decay, Adam);
-- model rollout, one step from 100k starts through the ensemble and the actor (chunked as in the loop);
+- model rollout, one step from 100k starts through the ensemble's elites and the actor (chunked as in
+  the loop; FLOPs counted for the elites, the members actually computed);
 - the end-to-end ``ftfl`` loop on cheetah-run at the MBPO settings (UTD 20, 400 rollout starts per
   env step, retrain every 250 env steps), env steps per hour in steady state with the time split by
   phase, read back from the run's TensorBoard log.
@@ -143,7 +144,8 @@ def bench_rollout(repeats: int, starts: int = 100_000) -> dict[str, Any]:
     times = timed(run, repeats, warmup=1)
     hp = model.hp
     sizes = [OBS + ACT, *([hp.hidden] * hp.depth), 2 * (1 + OBS)]
-    flops = hp.members * mlp_flops(sizes, starts) + mlp_flops([OBS, cfg.hidden, cfg.hidden, 2 * ACT], starts)
+    # prediction computes only the elites (pipeline.world_model.predict)
+    flops = hp.elites * mlp_flops(sizes, starts) + mlp_flops([OBS, cfg.hidden, cfg.hidden, 2 * ACT], starts)
     return {"times": times, "flops": flops, "transitions": int(np.median(kept))}
 
 

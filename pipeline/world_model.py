@@ -152,18 +152,31 @@ class EnsembleDynamics(nn.Module):
         return ctx if self.ctx_dim else None
 
     def raw(
-        self, obs: torch.Tensor, act: torch.Tensor, ctx: torch.Tensor | None = None
+        self,
+        obs: torch.Tensor,
+        act: torch.Tensor,
+        ctx: torch.Tensor | None = None,
+        members: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance in the model's target space, ``[members, batch, 1 + obs_dim]``."""
+        """Mean and log-variance in the model's target space, ``[members, batch, 1 + obs_dim]``.
+
+        ``members`` (indices) computes only those members, in that order (prediction needs only the
+        elites); None computes all of them. Each member's numbers are the same either way.
+        """
         x = self.inputs(torch.cat([obs, act], dim=-1))
         c = self.context(obs, ctx)
         if c is not None:
             x = torch.cat([x, self.ctx_inputs(c)], dim=-1)
+        layers = [
+            (layer.weight, layer.bias) if members is None else (layer.weight[members], layer.bias[members])
+            for layer in self.layers
+            if isinstance(layer, EnsembleLinear)
+        ]
         if x.dim() == 2:
-            x = x.unsqueeze(0).expand(self.hp.members, -1, -1)
-        for layer in self.layers[:-1]:
-            x = F.silu(layer(x))
-        mean, logvar = self.layers[-1](x).chunk(2, dim=-1)
+            x = x.unsqueeze(0).expand(layers[0][0].shape[0], -1, -1)
+        for weight, bias in layers[:-1]:
+            x = F.silu(torch.baddbmm(bias, x, weight))
+        mean, logvar = torch.baddbmm(layers[-1][1], x, layers[-1][0]).chunk(2, dim=-1)
         logvar = self.max_logvar - F.softplus(self.max_logvar - logvar)
         logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)
         return mean, logvar
@@ -367,7 +380,7 @@ def fit(
 
 def make_optimizer(model: EnsembleDynamics) -> torch.optim.Optimizer:
     """Adam over every trainable parameter (decay is in the loss, per layer)."""
-    return torch.optim.Adam(model.parameters(), lr=model.hp.lr, foreach=True)
+    return torch.optim.Adam(model.parameters(), lr=model.hp.lr, fused=True)
 
 
 def predict(
@@ -386,13 +399,12 @@ def predict(
     means) and the index of the elite each row used.
     """
     with torch.no_grad():
-        mean, logvar = model.raw(obs, act, ctx)
-        mean, var = model.decode(obs, mean, logvar)
-        elites = mean[model.elite_idx]  # [elites, b, out]
+        mean, logvar = model.raw(obs, act, ctx, members=model.elite_idx)  # only the elites are ever used
+        elites, var = model.decode(obs, mean, logvar)  # [elites, b, out]
         n = obs.shape[0]
         pick = torch.randint(0, model.hp.elites, (n,), generator=generator, device=generator.device).to(obs.device)
         rows = torch.arange(n, device=obs.device)
-        mu, sd = elites[pick, rows], var[model.elite_idx][pick, rows].sqrt()
+        mu, sd = elites[pick, rows], var[pick, rows].sqrt()
         noise = torch.randn(mu.shape, generator=generator, device=generator.device).to(obs.device)
         sample = mu + sd * noise
         disagreement = elites[..., 1:].std(dim=0).mean(dim=-1)

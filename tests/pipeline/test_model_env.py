@@ -23,11 +23,16 @@ class ScriptedDynamics(EnsembleDynamics):
         self.shift = shift
 
     def raw(
-        self, obs: torch.Tensor, act: torch.Tensor, ctx: torch.Tensor | None = None
+        self,
+        obs: torch.Tensor,
+        act: torch.Tensor,
+        ctx: torch.Tensor | None = None,
+        members: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         nxt = obs + self.shift
         nxt = torch.where(obs[:, :1] < 0, torch.full_like(nxt, torch.nan), nxt)
-        mean = torch.cat([torch.ones(obs.shape[0], 1), nxt], -1).expand(self.hp.members, -1, -1)
+        count = self.hp.members if members is None else members.shape[0]
+        mean = torch.cat([torch.ones(obs.shape[0], 1), nxt], -1).expand(count, -1, -1)
         return mean, torch.full_like(mean, -30.0)
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from helpers import hyper
 
-from pipeline.world_model import EnsembleDynamics, fit, make_optimizer, nll_loss
+from pipeline.world_model import EnsembleDynamics, fit, make_optimizer, nll_loss, predict
 
 
 def _model(target: str, norm: str, obs_dim: int = 2, **kw: object) -> EnsembleDynamics:
@@ -131,3 +131,28 @@ def test_beta_nll_weights_each_element_by_its_variance_by_hand() -> None:
     log4 = torch.log(torch.tensor(4.0)).item()
     expected = m * ((4.0 / 4 + log4) * 2 + 2 * (0.0 + log4) * 2) / 3
     assert (loss - penalty).item() == pytest.approx(expected, rel=1e-4)
+
+
+def test_prediction_computes_only_the_elites_and_matches_the_full_ensemble() -> None:
+    """``raw(members=idx)`` gives those members' numbers; ``predict`` samples each row from the
+    elite it picked, with the full ensemble's mean and variance for that elite."""
+    torch.manual_seed(0)
+    model = EnsembleDynamics(3, 2, hyper(members=5, elites=3, weight_decay=(0.0, 0.0, 0.0)))
+    model.elite_idx.copy_(torch.tensor([4, 1, 2]))
+    obs, act = torch.randn(40, 3), torch.randn(40, 2)
+    full_mean, full_logvar = model.raw(obs, act)
+    sub_mean, sub_logvar = model.raw(obs, act, members=model.elite_idx)
+    assert sub_mean.shape == (3, 40, 4)
+    torch.testing.assert_close(sub_mean, full_mean[model.elite_idx])
+    torch.testing.assert_close(sub_logvar, full_logvar[model.elite_idx])
+    out = predict(model, obs, act, torch.Generator().manual_seed(3))
+    mean, var = model.decode(obs, full_mean, full_logvar)
+    gen = torch.Generator().manual_seed(3)  # the same draws predict makes: the elite pick, then the noise
+    pick = torch.randint(0, 3, (40,), generator=gen)
+    noise = torch.randn(40, 4, generator=gen)
+    member = model.elite_idx[pick]
+    rows = torch.arange(40)
+    expected = mean[member, rows] + var[member, rows].sqrt() * noise
+    assert torch.equal(out["elite"], pick)
+    torch.testing.assert_close(out["reward"], expected[:, 0])
+    torch.testing.assert_close(out["next_obs"], expected[:, 1:])

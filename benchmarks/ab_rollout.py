@@ -1,0 +1,95 @@
+"""A/B timing of the model rollout in one process: the pre-issue-10 prediction (all 7 members,
+then pick among the elites) against the elites-only prediction, at several chunk sizes.
+
+Usage: python benchmarks/ab_rollout.py [--repeats 5] [--starts 100000]
+
+Variants are timed alternately (round-robin) so load changes on a shared machine hit all alike;
+the table gives each variant's median seconds and its ratio to the baseline. It also checks that
+the elites-only rollout returns the same transitions as the old one (same generator seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+import pipeline.model_env as model_env
+from pipeline.config import AlgoConfig, SACConfig, model_hyper
+from pipeline.model_env import ModelEnv, rollout
+from pipeline.sac import make_sac
+from pipeline.world_model import EnsembleDynamics, predict
+
+OBS, ACT = 17, 6
+
+
+def predict_all_members(
+    model: EnsembleDynamics,
+    obs: torch.Tensor,
+    act: torch.Tensor,
+    generator: torch.Generator,
+    ctx: torch.Tensor | None = None,
+) -> dict[str, Any]:
+    """``predict`` as it was before issue 10: every member computed, the elites picked after."""
+    with torch.no_grad():
+        mean, logvar = model.raw(obs, act, ctx)
+        mean, var = model.decode(obs, mean, logvar)
+        elites = mean[model.elite_idx]
+        n = obs.shape[0]
+        pick = torch.randint(0, model.hp.elites, (n,), generator=generator, device=generator.device).to(obs.device)
+        rows = torch.arange(n, device=obs.device)
+        mu, sd = elites[pick, rows], var[model.elite_idx][pick, rows].sqrt()
+        noise = torch.randn(mu.shape, generator=generator, device=generator.device).to(obs.device)
+        sample = mu + sd * noise
+        disagreement = elites[..., 1:].std(dim=0).mean(dim=-1)
+    return {"reward": sample[:, 0], "next_obs": sample[:, 1:], "disagreement": disagreement, "elite": pick}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--starts", type=int, default=100_000)
+    p.add_argument("--length", type=int, default=1)
+    args = p.parse_args()
+    torch.manual_seed(0)
+    model = EnsembleDynamics(OBS, ACT, model_hyper(AlgoConfig()))
+    model.elite_idx.copy_(torch.tensor([5, 0, 3, 6, 2]))  # not simply the first five
+    cfg = SACConfig()
+    actor = make_sac(OBS, ACT, hidden=cfg.hidden, depth=cfg.depth, lr_actor=1e-3, lr_critic=1e-3, lr_alpha=1e-3,
+                     init_alpha=0.1, log_std_min=cfg.log_std_min, log_std_max=cfg.log_std_max,
+                     device=torch.device("cpu"), generator=torch.Generator().manual_seed(0)).actor  # fmt: skip
+    env = ModelEnv(model, lambda s: torch.zeros(s.shape[0], dtype=torch.bool), drop_range_factor=1e9)
+    x = torch.randn(args.starts, OBS)
+
+    def run(pred: Any, chunk: int, seed: int = 2) -> Any:
+        model_env.predict = pred
+        return rollout(env, actor, x, args.length, torch.Generator().manual_seed(seed), chunk=chunk)
+
+    old, new = run(predict_all_members, 25_000), run(predict, 25_000)
+    same = all(torch.equal(a, b) for a, b in ((old.obs, new.obs), (old.next_obs, new.next_obs), (old.rew, new.rew)))
+    close = torch.allclose(old.next_obs, new.next_obs, atol=1e-5) and torch.allclose(old.rew, new.rew, atol=1e-5)
+    print(f"elites-only vs all-members rollout: bitwise equal {same}, allclose(1e-5) {close}")
+
+    variants = [("all members, chunk 25000 (before)", predict_all_members, 25_000)]
+    variants += [(f"elites only, chunk {c}", predict, c) for c in (25_000, 10_000, 5_000, 2_500, 1_000)]
+    times: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+    for _name, pred, chunk in variants:  # warm-up
+        run(pred, chunk)
+    for _ in range(args.repeats):
+        for name, pred, chunk in variants:
+            t0 = time.perf_counter()
+            run(pred, chunk)
+            times[name].append(time.perf_counter() - t0)
+    base = float(np.median(times[variants[0][0]]))
+    print(f"{'variant':40s} {'median s':>9s} {'min-max':>15s} {'speed-up':>9s} {'transitions/s':>14s}")
+    for name, ts in times.items():
+        med = float(np.median(ts))
+        rate = args.starts * args.length / med
+        print(f"{name:40s} {med:9.3f} {min(ts):6.3f}-{max(ts):6.3f} {base / med:9.2f} {rate:14,.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -126,12 +126,10 @@ def parse(args: Sequence[str]) -> tuple[RunJobConfig, list[str], list[str]]:
 
 def main(args: Sequence[str]) -> int:
     """``synthgate run``: exit 0 when the job ran (whatever the decision), 2 on invalid input."""
-    from hydra import compose, initialize_config_module
-    from omegaconf import OmegaConf
 
-    from pipeline.config import ConfigError, TrainConfig
-    from synthgate.validation_cli import _print_decision, _scenarios, gate_overrides
-    from validation.arms import ARM_OVERRIDES, ArmsConfig, arms_table, markdown, run_dir, train_arms
+    from pipeline.config import ConfigError
+    from synthgate.validation_cli import _print_decision, _scenarios, compose_arms, gate_overrides
+    from validation.arms import ArmsConfig, arms_table, markdown, run_dir, train_arms
     from validation.runs import RunError, load_run
     from validation.validate import PanelOptions, run_gate, write_all
 
@@ -151,22 +149,7 @@ def main(args: Sequence[str]) -> int:
                           out=cfg.out, exposure=cfg.exposure, episodes=cfg.episodes, max_steps=cfg.max_steps,
                           threads=cfg.threads)  # fmt: skip
     preset = QUICK if cfg.preset == "quick" else []
-    configs: dict[tuple[str, int], TrainConfig] = {}
-    with initialize_config_module("synthgate.conf", version_base="1.3"):
-        for arm in JOB_ARMS:
-            for seed in arms_cfg.seeds:
-                overrides = [
-                    *ARM_OVERRIDES[arm], f"robot={cfg.robot}", f"steps={cfg.steps}", f"seed={seed}",
-                    f"run_dir={run_dir(arms_cfg, arm, seed)}", f"scenarios=[{','.join(cfg.scenario)}]",
-                    f"exposure={cfg.exposure}", f"threads={cfg.threads}", "progress=true", *preset, *passed,
-                ]  # fmt: skip
-                try:
-                    composed = compose("train", overrides=overrides)
-                    train_cfg = OmegaConf.to_object(composed)
-                except Exception as err:  # noqa: BLE001 - Hydra reports a bad override with several types
-                    return _fail(f"{arm}: {' '.join(str(err).split())}")
-                assert isinstance(train_cfg, TrainConfig)
-                configs[(arm, seed)] = train_cfg
+    configs = compose_arms(arms_cfg, JOB_ARMS, ["progress=true", *preset, *passed], "run")
     print(f"synthgate run: {cfg.robot}, scenarios {', '.join(cfg.scenario)}, {cfg.steps} real env steps per run, "
           f"{cfg.seeds} seed(s), preset={cfg.preset}, into {cfg.out}")  # fmt: skip
 

@@ -143,13 +143,40 @@ def report_main(args: Sequence[str]) -> int:
     return 0
 
 
-def arms_main(args: Sequence[str]) -> int:
-    """``synthgate arms key=value ...``: train the three arms, then evaluate them on the panels."""
+def compose_arms(cfg: Any, arms: Sequence[str], extra: Sequence[str], command: str) -> dict[tuple[str, int], Any]:
+    """The ``synthgate train`` config of every ``(arm, seed)`` of an :class:`validation.arms.ArmsConfig`:
+    the arm's preset, the shared real budget and exposure, then ``extra`` overrides (the user's last).
+    A bad override stops ``command`` with its error (exit 2)."""
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
+    from pipeline.config import TrainConfig
+    from validation.arms import ARM_OVERRIDES, run_dir
+
+    configs: dict[tuple[str, int], Any] = {}
+    with initialize_config_module("synthgate.conf", version_base="1.3"):
+        for arm in arms:
+            for seed in cfg.seeds:
+                overrides = [
+                    *ARM_OVERRIDES[arm], f"robot={cfg.robot}", f"steps={cfg.steps}", f"seed={seed}",
+                    f"run_dir={run_dir(cfg, arm, seed)}", f"scenarios=[{','.join(cfg.scenarios)}]",
+                    f"exposure={cfg.exposure}", f"threads={cfg.threads}", *extra,
+                ]  # fmt: skip
+                try:
+                    train_cfg = OmegaConf.to_object(compose("train", overrides=overrides))
+                except Exception as err:  # noqa: BLE001 - Hydra reports a bad override with several types
+                    _fail(command, f"{arm}: {' '.join(str(err).split())}")
+                assert isinstance(train_cfg, TrainConfig)
+                configs[(arm, seed)] = train_cfg
+    return configs
+
+
+def arms_main(args: Sequence[str]) -> int:
+    """``synthgate arms key=value ...``: train the three arms, then evaluate them on the panels."""
+    from omegaconf import OmegaConf
+
     from pipeline.config import ConfigError, TrainConfig
-    from validation.arms import ARM_OVERRIDES, ARMS, ArmsConfig, evaluate_arms, run_dir, train_arms
+    from validation.arms import ARMS, ArmsConfig, evaluate_arms, train_arms
 
     if args and args[0] in ("-h", "--help"):
         print(arms_main.__doc__)
@@ -173,21 +200,7 @@ def arms_main(args: Sequence[str]) -> int:
     scenario_list = _scenarios(cfg.scenarios, cfg.robot, "arms")
     gate = gate_overrides(gate_items, "arms")
     configs: dict[tuple[str, int], TrainConfig] = {}
-    with initialize_config_module("synthgate.conf", version_base="1.3"):
-        for arm in ARMS:
-            for seed in cfg.seeds:
-                overrides = [
-                    *ARM_OVERRIDES[arm], f"robot={cfg.robot}", f"steps={cfg.steps}", f"seed={seed}",
-                    f"run_dir={run_dir(cfg, arm, seed)}", f"scenarios=[{','.join(cfg.scenarios)}]",
-                    f"exposure={cfg.exposure}", f"threads={cfg.threads}", "progress=false", *passed,
-                ]  # fmt: skip
-                try:
-                    composed = compose("train", overrides=overrides)
-                except Exception as err:  # noqa: BLE001 - Hydra reports a bad override with several types
-                    _fail("arms", f"{arm}: {err}")
-                train_cfg = OmegaConf.to_object(composed)
-                assert isinstance(train_cfg, TrainConfig)
-                configs[(arm, seed)] = train_cfg
+    configs = compose_arms(cfg, ARMS, ["progress=false", *passed], "arms")
     try:
         train_arms(configs, scenario_list)
     except ConfigError as err:

@@ -2,6 +2,7 @@
 
     synthgate run                                   # the embedded default (make run)
     synthgate run robot=walker-walk scenario=[push_recovery,slippery_floor] seeds=5 preset=full
+    synthgate run seeds=3 executor=ray workers=2          # runs and real panels as Ray tasks
 
 Phases, each with a banner:
 
@@ -72,6 +73,13 @@ class RunJobConfig:
     """Episodes on the MuJoCo stand-in when the candidate is promoted."""
     deploy_max_steps: int = 300
     """Steps per stand-in episode at most (the runtime keeps the plant's real-time rate)."""
+    executor: str = "local"
+    """Where the training runs and the real panel's chunks go: local (this process, or a pool of
+    ``workers`` processes) or ray (a local Ray started on demand, or ``ray.address``)."""
+    workers: int = 1
+    """local: processes in the pool (1: everything in this process); ray: CPUs of a local Ray."""
+    ray_address: str = ""
+    """A Ray cluster to join (``ray.address`` is accepted too); empty: a local Ray."""
 
 
 def banner(index: int, total: int, title: str) -> None:
@@ -91,12 +99,16 @@ def parse(args: Sequence[str]) -> tuple[RunJobConfig, list[str], list[str]]:
     """
     from omegaconf import OmegaConf
 
+    from pipeline.executor import EXECUTORS
+
     own = {f.name for f in dataclasses.fields(RunJobConfig)}
     mine, passed, gate = [], [], []
     for arg in args:
         key = arg.split("=", 1)[0]
         if key == "scenarios":
             arg, key = "scenario" + arg[len("scenarios") :], "scenario"
+        if key == "ray.address":
+            arg, key = "ray_address" + arg[len("ray.address") :], "ray_address"
         if key.startswith("gate."):
             gate.append(arg[len("gate.") :])
         elif key in own:
@@ -111,6 +123,9 @@ def parse(args: Sequence[str]) -> tuple[RunJobConfig, list[str], list[str]]:
     assert isinstance(cfg, RunJobConfig)
     if cfg.preset not in ("quick", "full"):
         raise ValueError(f"preset={cfg.preset!r}; valid: quick, full")
+    if cfg.executor not in EXECUTORS or cfg.workers < 1:
+        raise ValueError(f"executor={cfg.executor!r}, workers={cfg.workers}: executor must be one of "
+                         f"{', '.join(EXECUTORS)} and workers >= 1")  # fmt: skip
     if cfg.seeds < 1 or cfg.steps < 0 or cfg.episodes < 2 or cfg.deploy_episodes < 0:
         raise ValueError(f"seeds={cfg.seeds}, steps={cfg.steps}, episodes={cfg.episodes}, "
                          f"deploy_episodes={cfg.deploy_episodes}: need seeds >= 1, steps >= 0, episodes >= 2, "
@@ -128,6 +143,7 @@ def main(args: Sequence[str]) -> int:
     """``synthgate run``: exit 0 when the job ran (whatever the decision), 2 on invalid input."""
 
     from pipeline.config import ConfigError
+    from pipeline.executor import Executor, ExecutorError, make_executor
     from synthgate.validation_cli import _print_decision, _scenarios, compose_arms, gate_overrides
     from validation.arms import ArmsConfig, arms_table, markdown, run_dir, train_arms
     from validation.runs import RunError, load_run
@@ -153,10 +169,17 @@ def main(args: Sequence[str]) -> int:
     print(f"synthgate run: {cfg.robot}, scenarios {', '.join(cfg.scenario)}, {cfg.steps} real env steps per run, "
           f"{cfg.seeds} seed(s), preset={cfg.preset}, into {cfg.out}")  # fmt: skip
 
+    executor: Executor | None = None
+    if cfg.executor == "ray" or cfg.workers > 1:
+        try:
+            executor = make_executor(cfg.executor, cfg.workers, cfg.ray_address or None)
+        except ExecutorError as err:
+            return _fail(str(err))
+
     banner(1, 4, f"train: baseline (real_only, SAC) and candidate (mixed, FTFL + targeted) x {cfg.seeds} seed(s)")
     try:
-        train_arms(configs, scenario_list)
-    except ConfigError as err:
+        train_arms(configs, scenario_list, executor=executor)
+    except (ConfigError, ExecutorError) as err:
         return _fail(str(err))
 
     banner(2, 4, f"validate: matched real / synthetic / mixed panels, {cfg.episodes} episodes per condition")
@@ -166,8 +189,9 @@ def main(args: Sequence[str]) -> int:
         small = " (small networks: a demonstration, not a trained policy)" if cfg.preset == "quick" else ""
         note = f"synthgate run, preset={cfg.preset}: {cfg.steps} real env steps per run, {cfg.seeds} seed(s){small}"
         options = PanelOptions(cfg.episodes, cfg.max_steps, 0)
-        report = run_gate(candidates, baselines, scenario_list, options=options, config=gate, note=note)
-    except (RunError, ValueError) as err:
+        report = run_gate(candidates, baselines, scenario_list, options=options, config=gate, note=note,
+                          executor=executor)  # fmt: skip
+    except (RunError, ValueError, ExecutorError) as err:
         return _fail(str(err))
     members = {"baseline (real_only)": [r.name for r in baselines], "candidate (mixed)": [r.name for r in candidates]}
     report["arms_table"] = arms_table(report, members, gate)

@@ -14,6 +14,7 @@ seed (a partial job covers every arm) and an existing run directory is resumed, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import numpy as np
 
 from pipeline.checkpoint import atomic_write
 from pipeline.config import TrainConfig
+from pipeline.executor import Executor
 from pipeline.train import train
 from robots.perturbations import Perturbation
 from scenarios import Scenario
@@ -77,18 +79,43 @@ def _finished(cfg: TrainConfig) -> bool:
     return path.is_file() and int(json.loads(path.read_text())["steps"]) >= cfg.steps
 
 
+def train_one(item: tuple[TrainConfig, Sequence[Scenario]]) -> dict[str, Any]:
+    """Trains one run (an executor job: picklable in, picklable out): its real exposure and
+    (``targeted=true``) targeted generator cover the scenarios. Returns the run's summary."""
+    cfg, scenario_list = item
+    exposures: dict[str, Sequence[Perturbation]] = {s.name: s.perturbations for s in scenario_list}
+    return train(cfg, exposures, for_config(cfg, scenario_list))
+
+
 def train_arms(
-    configs: Mapping[tuple[str, int], TrainConfig], scenario_list: Sequence[Scenario], log: Any = print
+    configs: Mapping[tuple[str, int], TrainConfig],
+    scenario_list: Sequence[Scenario],
+    log: Any = print,
+    executor: Executor | None = None,
 ) -> None:
     """Trains every ``(arm, seed)`` config (seed-major order), skipping finished runs. Each run's
-    real exposure and (``targeted=true``) targeted generator cover ``scenario_list``."""
-    exposures: dict[str, Sequence[Perturbation]] = {s.name: s.perturbations for s in scenario_list}
+    real exposure and (``targeted=true``) targeted generator cover ``scenario_list``.
+
+    With an ``executor`` the runs are its jobs (a local process pool or Ray tasks), each with its
+    progress bar off; without one they run here, one after another. A run's numbers depend only on
+    its config (its seed included), not on where it ran."""
+    todo = []
     for (arm, seed), cfg in sorted(configs.items(), key=lambda kv: (kv[0][1], ARMS.index(kv[0][0]))):
         if _finished(cfg):
             log(f"{arm} seed {seed}: already trained ({cfg.run_dir})")
-            continue
-        log(f"{arm} seed {seed}: training {cfg.steps} steps in {cfg.run_dir}")
-        summary = train(cfg, exposures, for_config(cfg, scenario_list))
+        else:
+            todo.append((arm, seed, cfg))
+    if executor is None:
+        for arm, seed, cfg in todo:
+            log(f"{arm} seed {seed}: training {cfg.steps} steps in {cfg.run_dir}")
+            summary = train_one((cfg, scenario_list))
+            log(f"{arm} seed {seed}: eval return {summary['eval_return_mean']:.1f}")
+        return
+    if not todo:
+        return
+    log(f"training {len(todo)} runs on executor={executor.name}: " + ", ".join(f"{a} seed {s}" for a, s, _ in todo))
+    quiet = [(dataclasses.replace(cfg, progress=False), scenario_list) for _, _, cfg in todo]
+    for (arm, seed, _), summary in zip(todo, executor.map(train_one, quiet), strict=True):
         log(f"{arm} seed {seed}: eval return {summary['eval_return_mean']:.1f}")
 
 

@@ -62,6 +62,8 @@ def test_main_job_end_to_end_on_a_tiny_budget(tmp_path: Path) -> None:
         (["scenario=[]"], "scenario=[...] is empty"),
         (["seed=3"], "run_dir, seed and algo are set by the job"),
         (["seeds=two"], "seeds"),
+        (["executor=dask"], "executor='dask', workers=1: executor must be one of local, ray"),
+        (["workers=0"], "workers >= 1"),
     ],
 )
 def test_bad_job_options_are_clear_errors(args: list[str], message: str) -> None:
@@ -75,6 +77,8 @@ def test_scenarios_alias_and_defaults() -> None:
     assert cfg.scenario == ["push_recovery", "slippery_floor"] and cfg.steps == 100_000
     assert passed == ["algo.utd=10"] and gate == ["max_mmrv=0.2"]
     assert parse([])[0].steps == 3000
+    cfg = parse(["executor=ray", "workers=2", "ray.address=auto"])[0]
+    assert (cfg.executor, cfg.workers, cfg.ray_address) == ("ray", 2, "auto")
 
 
 def test_unknown_scenario_of_another_robot_is_refused(tmp_path: Path) -> None:

@@ -95,6 +95,10 @@ class ModelConfig:
     """Share of real data held out for early stopping and elite selection."""
     max_holdout: int = 5000
     """Cap on the holdout size."""
+    holdout: str = "redraw"
+    """``redraw`` (MBPO): a new random holdout at every retrain, so a warm-started model is judged
+    partly on rows it was fitted to before; ``fixed``: a row's membership depends on its index only
+    (``pipeline.world_model.fixed_holdout``), so holdout rows are never trained on."""
     patience: int = 5
     """Stop after this many epochs in which no member improved its holdout loss by more than 1%."""
     max_epochs: int = 200
@@ -291,6 +295,8 @@ def validate(cfg: TrainConfig) -> None:
         )
     if m.likelihood not in ("gaussian_nll", "beta_nll"):
         raise ConfigError(f"algo.model.likelihood={m.likelihood!r}: valid: gaussian_nll, beta_nll")
+    if m.holdout not in ("redraw", "fixed"):
+        raise ConfigError(f"algo.model.holdout={m.holdout!r}; valid: redraw, fixed")
     if not 0.0 <= m.holdout_ratio < 1.0:
         raise ConfigError(f"algo.model.holdout_ratio={m.holdout_ratio!r}: must be in [0, 1)")
     if not 0.0 <= cfg.exposure <= 1.0:
@@ -403,7 +409,7 @@ def model_hyper(cfg: AlgoConfig) -> ModelHyper:
     return ModelHyper(
         members=m.members, elites=m.elites, hidden=m.hidden, depth=m.depth, weight_decay=tuple(m.weight_decay),
         lr=m.lr, batch_size=m.batch_size, holdout_ratio=m.holdout_ratio, max_holdout=m.max_holdout,
-        patience=m.patience, max_epochs=m.max_epochs, max_retrain_s=m.max_retrain_s,
+        holdout=m.holdout, patience=m.patience, max_epochs=m.max_epochs, max_retrain_s=m.max_retrain_s,
         logvar_penalty=m.logvar_penalty, target=cfg.target, target_norm=cfg.target_norm, likelihood=m.likelihood,
         beta=m.beta,
     )  # fmt: skip

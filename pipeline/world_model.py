@@ -58,6 +58,7 @@ class ModelHyper:
     batch_size: int
     holdout_ratio: float
     max_holdout: int
+    holdout: str
     patience: int
     max_epochs: int
     max_retrain_s: float
@@ -274,6 +275,21 @@ class FitReport:
     """Gradient steps skipped because their loss was NaN or infinite (issue 8)."""
 
 
+def fixed_holdout(n: int, ratio: float, cap: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Holdout and training rows of ``n`` transitions where row ``i``'s membership depends on ``i``
+    only: its key is the Weyl sequence ``frac(i * 0.618...)``, and the rows whose key is below
+    ``ratio`` are held out (at most ``cap``: those with the smallest keys). So a row held out in one
+    retrain is held out in every later one until the cap pushes it into training, and a row once
+    trained on is never held out again: the early-stopping loss of a warm-started retrain is
+    measured on data the model has not been fitted to."""
+    key = (torch.arange(n, dtype=torch.float64) * 0.6180339887498949) % 1.0
+    candidates = torch.nonzero(key < ratio).squeeze(1)
+    hold = candidates[torch.argsort(key[candidates])[:cap]]
+    mask = torch.ones(n, dtype=torch.bool)
+    mask[hold] = False
+    return hold.to(device), torch.nonzero(mask).squeeze(1).to(device)
+
+
 def fit(
     model: EnsembleDynamics,
     optimizer: torch.optim.Optimizer,
@@ -294,8 +310,12 @@ def fit(
     hp = model.hp
     n = obs.shape[0]
     perm = torch.randperm(n, generator=generator, device=generator.device).to(obs.device)
-    n_hold = min(int(n * hp.holdout_ratio), hp.max_holdout)
-    hold, train = perm[:n_hold], perm[n_hold:]
+    if hp.holdout == "fixed":
+        hold, train = fixed_holdout(n, hp.holdout_ratio, hp.max_holdout, obs.device)
+    else:
+        n_hold = min(int(n * hp.holdout_ratio), hp.max_holdout)
+        hold, train = perm[:n_hold], perm[n_hold:]
+    n_hold = hold.shape[0]
     model.inputs.fit(torch.cat([obs[train], act[train]], dim=-1))
     c = model.context(obs, ctx)
     if c is not None:

@@ -71,3 +71,10 @@ def test_rollout_schedule() -> None:
 
     assert [rollout_length([20, 150, 1, 15], s) for s in (0, 20_999, 85_000, 150_000, 400_000)] == [1, 1, 8, 15, 15]
     assert rollout_length([20, 150, 1, 1], 99_000) == 1
+
+
+def test_an_unknown_holdout_kind_is_named() -> None:
+    cfg = TrainConfig()
+    cfg.algo.model.holdout = "sliding"
+    with pytest.raises(ConfigError, match=r"algo.model.holdout='sliding'; valid: redraw, fixed"):
+        validate(cfg)

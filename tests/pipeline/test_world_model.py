@@ -6,7 +6,7 @@ import pytest
 import torch
 from helpers import hyper
 
-from pipeline.world_model import EnsembleDynamics, fit, make_optimizer, nll_loss, predict
+from pipeline.world_model import EnsembleDynamics, fit, fixed_holdout, make_optimizer, nll_loss, predict
 
 
 def _model(target: str, norm: str, obs_dim: int = 2, **kw: object) -> EnsembleDynamics:
@@ -101,6 +101,37 @@ def test_fit_learns_picks_elites_and_versions() -> None:
     assert min(second.holdout_mse) <= min(first.holdout_mse) * 1.05
     assert second.stopped_by in ("early_stopping", "max_epochs")
     assert min(second.holdout_mse) < 0.1  # a linear map is learned well in normalized space
+
+
+def test_a_fixed_holdout_never_holds_out_a_row_it_trained_on() -> None:
+    seen_in_training: set[int] = set()
+    previous: set[int] = set()
+    for n in range(1000, 30_001, 250):  # the loop's retrain schedule, past the cap
+        hold, train = fixed_holdout(n, 0.2, 5000, torch.device("cpu"))
+        h, t = set(hold.tolist()), set(train.tolist())
+        assert not h & t and len(h) + len(t) == n  # a partition of the rows
+        assert len(h) == min(5000, sum(1 for i in range(n) if (i * 0.6180339887498949) % 1.0 < 0.2))
+        assert abs(len(h) - min(0.2 * n, 5000)) <= 2  # the ratio, then the cap
+        assert not h & seen_in_training  # never held out once trained on
+        assert previous - h <= t  # a row leaves the holdout only into training (pushed out by the cap)
+        if n <= 25_000:
+            assert previous <= h  # below the cap, once held out, always held out
+        seen_in_training |= t
+        previous = h
+
+
+def test_fixed_holdout_fit_keeps_the_same_holdout_rows_across_retrains() -> None:
+    obs, act, rew, nxt = _data(800)
+    model = _model("direct", "independent", max_epochs=5, holdout_ratio=0.2, holdout="fixed")
+    opt, g = make_optimizer(model), torch.Generator().manual_seed(0)
+    first = fit(model, opt, obs[:600], act[:600], rew[:600], nxt[:600], g)
+    second = fit(model, opt, obs, act, rew, nxt, g)
+    assert set(first.holdout.tolist()) <= set(second.holdout.tolist())  # same rows, plus new ones
+    redraw = _model("direct", "independent", max_epochs=5, holdout_ratio=0.2)
+    opt, g = make_optimizer(redraw), torch.Generator().manual_seed(0)
+    a = fit(redraw, opt, obs[:600], act[:600], rew[:600], nxt[:600], g)
+    b = fit(redraw, opt, obs, act, rew, nxt, g)
+    assert not set(a.holdout.tolist()) <= set(b.holdout.tolist())  # MBPO's redraw mixes trained rows in
 
 
 def test_wall_clock_cap_stops_a_retrain() -> None:

@@ -1,0 +1,164 @@
+"""Cheaper world-model retraining: does stopping a warm-started retrain earlier lose accuracy? (issue 10)
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/retrain_budget.py [--task walker-run] [--seeds 2]
+                                                                        [--variants 5:redraw 2:fixed] [--out F.json]
+
+The training loop retrains its world model every ``retrain_every`` env steps, warm-started from the
+last weights, on every real transition so far, until no member improved its holdout loss by more
+than 1% for more than ``patience`` epochs (MBPO: 5). At steady state that took 36% of the ftfl
+loop's wall-clock on cheetah-run (docs/world_model.md). This replays the loop's retrain schedule on
+saved data and compares patience values and the holdout kind (``redraw``: MBPO's new random
+holdout at every retrain; ``fixed``: rows keep their membership, ``pipeline.world_model.fixed_holdout``),
+everything else equal:
+
+* data: the chronological replay buffer of a 20k-step SAC run (``benchmarks/data/model_study/<task>.npz``,
+  made by ``benchmarks/model_study.py``); the stream is its first ``--end`` transitions;
+* schedule: a first fit on ``--start`` transitions, then a warm retrain after every ``--every`` new
+  ones up to ``--end`` (the loop's MBPO settings: 250), with the production
+  ``pipeline.world_model.fit`` and the library's ftfl model (7 members, 5 elites, 4 x 200);
+* test: ``--test`` transitions that come after the stream (the policy's later data, never trained
+  on): after every retrain, the elites' mean prediction's error on them, per output dimension
+  divided by that dimension's test variance, averaged (state NMSE) and for the reward (reward NMSE);
+* cost: gradient steps and this process's CPU seconds (``time.process_time``) spent in ``fit``.
+
+Every variant starts from the same initial weights and the same generator seed; variants are run
+in turn per seed, in this one process. Prints a table and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.config import AlgoConfig, model_hyper
+from pipeline.world_model import EnsembleDynamics, fit, make_optimizer
+
+
+def test_errors(
+    model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor, truth: torch.Tensor
+) -> tuple[float, float]:
+    """(state NMSE, reward NMSE) of the elites' mean prediction."""
+    with torch.no_grad():
+        mean, logvar = model.raw(obs, act, None, members=model.elite_idx)
+        pred, _ = model.decode(obs, mean, logvar)
+        err = (pred.mean(dim=0) - truth).pow(2).mean(dim=0) / truth.var(dim=0).clamp_min(1e-8)
+    return float(err[1:].mean()), float(err[0])
+
+
+def replay(arrays: dict[str, np.ndarray], variant: str, seed: int, args: argparse.Namespace) -> dict[str, object]:
+    patience, holdout = int(variant.split(":")[0]), variant.split(":")[1]
+    t = {
+        k: torch.as_tensor(v, dtype=torch.float32) for k, v in arrays.items() if k in ("obs", "act", "rew", "next_obs")
+    }
+    lo, hi = args.end, args.end + args.test
+    test_truth = torch.cat([t["rew"][lo:hi].unsqueeze(-1), t["next_obs"][lo:hi]], dim=-1)
+    hp = dataclasses.replace(model_hyper(AlgoConfig()), patience=patience, holdout=holdout, max_retrain_s=1e9)
+    torch.manual_seed(seed)
+    model = EnsembleDynamics(t["obs"].shape[1], t["act"].shape[1], hp)
+    opt = make_optimizer(model)
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for n in range(args.start, args.end + 1, args.every):
+        cpu = time.process_time()
+        report = fit(model, opt, t["obs"][:n], t["act"][:n], t["rew"][:n], t["next_obs"][:n], gen)
+        cpu = time.process_time() - cpu
+        state, reward = test_errors(model, t["obs"][lo:hi], t["act"][lo:hi], test_truth)
+        rows.append(
+            {
+                "n": n,
+                "epochs": report.epochs,
+                "steps": report.steps,
+                "cpu_s": cpu,
+                "stopped_by": report.stopped_by,
+                "holdout_mse_elites": float(np.mean(sorted(report.holdout_mse)[: hp.elites])),
+                "test_state_nmse": state,
+                "test_reward_nmse": reward,
+            }
+        )
+    return {"variant": variant, "patience": patience, "holdout": holdout, "seed": seed, "retrains": rows}
+
+
+def summary(run: dict[str, object]) -> dict[str, float]:
+    rows = run["retrains"]
+    assert isinstance(rows, list)
+    steady = rows[1:]  # the first fit is from scratch; the rest are the warm retrains
+    return {
+        "warm_steps": float(sum(r["steps"] for r in steady)),
+        "warm_cpu_s": float(sum(r["cpu_s"] for r in steady)),
+        "warm_epochs_mean": float(np.mean([r["epochs"] for r in steady])),
+        "test_state_nmse_mean": float(np.mean([r["test_state_nmse"] for r in steady])),
+        "test_reward_nmse_mean": float(np.mean([r["test_reward_nmse"] for r in steady])),
+        "test_state_nmse_final": float(rows[-1]["test_state_nmse"]),
+        "test_reward_nmse_final": float(rows[-1]["test_reward_nmse"]),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", default="walker-run")
+    p.add_argument("--data", type=Path, default=Path("benchmarks/data/model_study"))
+    p.add_argument("--start", type=int, default=5000)
+    p.add_argument("--end", type=int, default=10000)
+    p.add_argument("--every", type=int, default=250)
+    p.add_argument("--test", type=int, default=2000)
+    p.add_argument("--seeds", type=int, default=2)
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        default=["5:redraw", "2:redraw", "1:redraw"],
+        help="patience:holdout pairs (holdout: redraw, MBPO's, or fixed)",
+    )
+    p.add_argument("--out", type=Path, default=Path("benchmarks/retrain_budget.json"))
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    arrays = dict(np.load(args.data / f"{args.task}.npz"))
+    runs = []
+    for seed in range(args.seeds):
+        for variant in args.variants:
+            run = replay(arrays, variant, seed, args)
+            run["summary"] = summary(run)
+            runs.append(run)
+            s = run["summary"]
+            print(
+                f"seed {seed} {variant}: warm retrains {s['warm_steps']:.0f} steps, "
+                f"{s['warm_cpu_s']:.1f} CPU s, "
+                f"{s['warm_epochs_mean']:.1f} epochs each; test state NMSE {s['test_state_nmse_mean']:.4f}, "
+                f"reward NMSE {s['test_reward_nmse_mean']:.4f} (mean over retrains)",
+                flush=True,
+            )
+    print(
+        "\n| patience:holdout | seeds | warm-retrain grad steps | CPU s | epochs per retrain | test state NMSE "
+        "| test reward NMSE |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for variant in args.variants:
+        sel = [r["summary"] for r in runs if r["variant"] == variant]
+        cell = {k: np.mean([s[k] for s in sel]) for k in sel[0]}
+        print(
+            f"| {variant} | {len(sel)} | {cell['warm_steps']:.0f} | {cell['warm_cpu_s']:.1f} | "
+            f"{cell['warm_epochs_mean']:.1f} | "
+            f"{cell['test_state_nmse_mean']:.4f} | {cell['test_reward_nmse_mean']:.4f} |"
+        )
+    args.out.write_text(
+        json.dumps(
+            {
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "machine": platform.node(),
+                "load_avg": list(np.round(np.array(__import__("os").getloadavg()), 2)),
+                "runs": runs,
+            },
+            indent=1,
+        )
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

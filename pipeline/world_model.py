@@ -475,7 +475,12 @@ def predict(
     Returns ``reward``, ``next_obs`` (sampled from the elite's Gaussian), the elites' mean
     prediction spread (``disagreement``: mean over dims of the std across elites of the next-state
     means; None without ``disagreement``) and the index of the elite each row used (``elite``).
+
+    Raises:
+        ValueError: ``draws`` for another number of rows than ``obs`` has.
     """
+    if draws is not None and draws.pick.shape[0] != obs.shape[0]:
+        raise ValueError(f"draws has {draws.pick.shape[0]} rows for {obs.shape[0]} rows of obs: need one per row")
     with torch.no_grad():
         if draws is None:
             draws = draw(model, obs.shape[0], generator, obs.device)

@@ -217,3 +217,6 @@ def test_given_draws_keep_each_rows_random_numbers() -> None:
     # drawn from the generator otherwise: another subset without the batch's draws is another step
     other = predict(model, obs[some], act[some], torch.Generator().manual_seed(3), ctx[some], disagreement=False)
     assert not torch.allclose(other["next_obs"], part["next_obs"])
+    whole_draws = draw(model, 40, torch.Generator(), obs.device)
+    with pytest.raises(ValueError, match="draws has 40 rows for 5 rows"):
+        predict(model, obs[some], act[some], torch.Generator(), ctx[some], draws=whole_draws)

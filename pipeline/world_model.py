@@ -197,7 +197,8 @@ class EnsembleDynamics(nn.Module):
         ``member[i]`` (an index into all members) is the one member computed for row ``i``: rows are
         sorted by member and each member runs on its own rows, so the network's work is that of one
         member, not of every member. Row ``i``'s numbers are ``raw(...)[member[i], i]`` up to float
-        rounding (the matmuls run on other row counts).
+        rounding (the matmuls run on other row counts). It runs the layers itself: a subclass that
+        replaces :meth:`raw` (a test double) must replace this too.
         """
         x = self.features(obs, act, ctx)
         params = [(layer.weight, layer.bias) for layer in self.layers if isinstance(layer, EnsembleLinear)]

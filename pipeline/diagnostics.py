@@ -19,7 +19,7 @@ import torch
 
 from pipeline.buffer import ReplayBuffer
 from pipeline.sac import SACState
-from pipeline.world_model import EnsembleDynamics
+from pipeline.world_model import EnsembleDynamics, elite_spread
 
 
 def elite_means(
@@ -75,7 +75,7 @@ def disagreement(
     model: EnsembleDynamics, obs: torch.Tensor, act: torch.Tensor, ctx: torch.Tensor | None = None
 ) -> float:
     """Mean over rows and state dims of the std of the elites' next-state means."""
-    return float(elite_means(model, obs, act, ctx)[..., 1:].std(0).mean())
+    return float(elite_spread(elite_means(model, obs, act, ctx)[..., 1:]).mean())
 
 
 def real_segments(buffer: ReplayBuffer, k: int, n: int, generator: torch.Generator) -> torch.Tensor:

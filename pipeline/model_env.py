@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from pipeline.sac import Actor
-from pipeline.world_model import EnsembleDynamics, predict
+from pipeline.world_model import Draws, EnsembleDynamics, predict
 
 
 @dataclass
@@ -28,7 +28,8 @@ class StepResult:
     valid: torch.Tensor
     nonfinite: torch.Tensor
     out_of_range: torch.Tensor
-    disagreement: torch.Tensor
+    disagreement: torch.Tensor | None
+    """The elites' disagreement per row; None when the step was asked not to compute it."""
 
 
 class ModelEnv:
@@ -43,10 +44,22 @@ class ModelEnv:
         self.model, self.termination, self.factor = model, termination, drop_range_factor
 
     def step(
-        self, obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator, ctx: torch.Tensor | None = None
+        self,
+        obs: torch.Tensor,
+        act: torch.Tensor,
+        generator: torch.Generator,
+        ctx: torch.Tensor | None = None,
+        *,
+        disagreement: bool = True,
+        draws: Draws | None = None,
     ) -> StepResult:
-        """One model step of every row (``ctx``: each row's context, None for nominal)."""
-        out = predict(self.model, obs, act, generator, ctx)
+        """One model step of every row (``ctx``: each row's context, None for nominal).
+
+        ``disagreement`` and ``draws`` are :func:`pipeline.world_model.predict`'s: without the
+        disagreement each row runs through its drawn elite only; ``draws`` are given by a caller that
+        steps some rows of a larger batch and keeps each row's random numbers.
+        """
+        out = predict(self.model, obs, act, generator, ctx, disagreement=disagreement, draws=draws)
         next_obs, reward = out["next_obs"], out["reward"]
         finite = torch.isfinite(next_obs).all(-1) & torch.isfinite(reward)
         low, high = self.model.obs_low, self.model.obs_high
@@ -133,6 +146,7 @@ def rollout(
             counts["dropped_out_of_range"] += int(res.out_of_range.sum())
             counts["terminated"] += int(res.terminated.sum())
             counts["kept"] += int(keep.sum())
+            assert res.disagreement is not None  # asked for: rollouts record it per transition
             dis_sum += float(res.disagreement.sum())
             dis_n += int(res.disagreement.numel())
             for store, value in zip(

@@ -442,7 +442,7 @@ def model_failures(
                 if fire:
                     obs[:, imp.cols] += torch.as_tensor(imp.delta)[point]
             if noise:
-                res = env.step(obs, act, generator, ctx=c)
+                res = env.step(obs, act, generator, ctx=c, disagreement=False)
                 nxt, valid, terminated = res.next_obs, res.valid, res.terminated
             else:
                 nxt, valid, terminated = mean_step(env, obs, act, generator, c)

@@ -35,7 +35,7 @@ import robots
 from pipeline.executor import Executor
 from pipeline.model_env import ModelEnv
 from pipeline.sac import Actor
-from pipeline.world_model import EnsembleDynamics
+from pipeline.world_model import EnsembleDynamics, draw
 from robots.context import encode
 from robots.perturbations import PerturbedEnv
 from scenarios import Scenario
@@ -403,10 +403,12 @@ def synthetic_panel(
 ) -> Results:
     """World-model episodes of every policy from the real panel's initial states.
 
-    Every episode of every condition is one row of one batch; the batch is stepped ``max_steps``
-    times (ended rows are still computed, so row ``i`` draws the same model noise at step ``t``
-    whichever policy runs: common random numbers) through :class:`pipeline.model_env.ModelEnv`
-    (the robot's own termination), with a generator seeded identically for every policy. For a
+    Every episode of every condition is one row of one batch, stepped up to ``max_steps`` times
+    through :class:`pipeline.model_env.ModelEnv` (the robot's own termination) with a generator
+    seeded identically for every policy. Each step draws the random numbers of every row, ended
+    ones too, so row ``i`` takes the same model noise and elite at step ``t`` whichever policy runs
+    (common random numbers); only rows still running are computed (ended rows leave the batch), and
+    each is computed by its drawn elite only (the panel does not use the elites' disagreement). For a
     model with a context input, each scenario episode's context is its drawn parameters encoded by
     ``context_fn`` (default :func:`robot_context_fn`, what training stores); nominal episodes get the
     zero (nominal) context.
@@ -429,30 +431,40 @@ def synthetic_panel(
         gen = torch.Generator(device=device).manual_seed(
             int(np.random.SeedSequence([spec.seed, SYNTHETIC_STREAM]).generate_state(1)[0])
         )
-        obs = obs0.clone()
         ret = torch.zeros(n, dtype=torch.float64, device=device)
         length = torch.zeros(n, dtype=torch.int64, device=device)
         fstep = torch.zeros(n, dtype=torch.int64, device=device)
         failed = torch.zeros(n, dtype=torch.bool, device=device)
         invalid = torch.zeros(n, dtype=torch.bool, device=device)
-        alive = torch.ones(n, dtype=torch.bool, device=device)
+        live = torch.arange(n, device=device)  # rows still running; the batch holds only these
+        obs, live_ctx, live_cond = obs0.clone(), ctx, row_cond
         with torch.inference_mode():
             for t in range(spec.max_steps):
+                # Every row's random numbers are drawn, ended rows' too, and each live row takes its own:
+                # row i draws the same numbers at step t whichever policy runs (common random numbers).
+                draws = draw(model, n, gen, device)
+                if live.shape[0] < n:
+                    draws = draws.rows(live)
                 act = actor.deterministic(obs)
-                res = env.step(obs, act, gen, ctx)
-                ok = alive & res.valid
-                ret += torch.where(ok, res.reward, 0.0).double()
-                length += ok.long()
-                invalid |= alive & ~res.valid
-                now = torch.zeros(n, dtype=torch.bool, device=device)
+                res = env.step(obs, act, gen, live_ctx, disagreement=False, draws=draws)
+                ok = res.valid
+                ret[live] += torch.where(ok, res.reward, 0.0).double()
+                length[live] += ok.long()
+                invalid[live] |= ~ok
+                now = torch.zeros(live.shape[0], dtype=torch.bool, device=device)
                 for ci, fn in enumerate(fail_fns):
-                    now |= (row_cond == ci) & torch.as_tensor(fn(res.next_obs), dtype=torch.bool, device=device)
+                    now |= (live_cond == ci) & torch.as_tensor(fn(res.next_obs), dtype=torch.bool, device=device)
                 now &= ok
-                fstep = torch.where(now & ~failed, t + 1, fstep)
-                failed |= now
-                alive = ok & ~res.terminated
-                obs = torch.where(alive.unsqueeze(-1), res.next_obs, obs)
-                if not bool(alive.any()):
+                first = now & ~failed[live]
+                fstep[live[first]] = t + 1
+                failed[live] |= now
+                going = ok & ~res.terminated
+                if bool(going.all()):
+                    obs = res.next_obs
+                    continue
+                live, obs, live_cond = live[going], res.next_obs[going], live_cond[going]
+                live_ctx = live_ctx[going] if live_ctx is not None else None
+                if live.shape[0] == 0:
                     break
         arrays = [x.cpu().numpy() for x in (ret, failed, fstep, length, invalid)]
         per: dict[str, Episodes] = {}

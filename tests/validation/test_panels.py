@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import scenarios_for_tests as sft
@@ -83,6 +85,33 @@ def test_synthetic_panel_uses_common_random_numbers_and_one_batch() -> None:
     assert not np.array_equal(synth["a"][NOMINAL].returns, synth["b"][NOMINAL].returns)
     mixed = mixed_panel({"a": {c: e for c, e in real_panel(s, {"a": a})[0]["a"].items()}}, {"a": synth["a"]})
     assert len(mixed["a"][sft.PAYLOAD]) == 8 and mixed["a"][sft.PAYLOAD].synthetic.mean() == 0.5
+
+
+def test_synthetic_rows_keep_their_random_numbers_when_others_end() -> None:
+    """Ended rows leave the synthetic batch, yet every row still takes its own model noise and elite:
+    a row's episode is the same whether the other rows run to the end or end at the first step."""
+    s = spec(max_steps=25)
+    starts = panel_starts(s)
+    torch.manual_seed(0)
+    model = EnsembleDynamics(11, 3, hyper(target="residual"))
+    with torch.no_grad():  # a slow, input-dependent drift with small noise: rows run the whole episode
+        last = model.layers[-1]
+        last.weight.mul_(0.01)  # type: ignore[operator]
+        last.bias.zero_()  # type: ignore[operator]
+        last.bias[..., 12:] = -8.0  # type: ignore[index]
+    whole = synthetic_panel(s, starts, {"a": actor(0)}, model)
+    cut = copy.deepcopy(starts)
+    cut.obs[NOMINAL][[0, 2]] = np.nan  # a NaN state: dropped at the first step
+    cut.obs[sft.PAYLOAD][1] = np.nan
+    ended = synthetic_panel(s, cut, {"a": actor(0)}, model)
+    for cond, gone in ((NOMINAL, [0, 2]), (sft.PAYLOAD, [1]), (sft.WEAK_THIGH, [])):
+        x, y = whole["a"][cond], ended["a"][cond]
+        assert (y.length[gone] == 0).all() and y.invalid[gone].all()
+        kept = np.setdiff1d(np.arange(4), gone)
+        assert (x.length > 10).all()  # without the cut, every row runs on (most to the end) ...
+        assert np.array_equal(y.length[kept], x.length[kept]) and np.array_equal(y.failed[kept], x.failed[kept])
+        assert np.allclose(y.returns[kept], x.returns[kept], rtol=1e-5, atol=1e-6)  # ... and so do the others
+    assert len(set(whole["a"][NOMINAL].returns.round(6))) == 4  # the rows differ from one another
 
 
 def test_context_function_without_a_context_model_is_an_error() -> None:

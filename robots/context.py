@@ -203,9 +203,10 @@ def push_velocity_change(
     # The plant's own mapping (robots.perturbations.PerturbedEnv applies exactly these changes).
     for dof, change in root_velocity_change(model, body, magnitude * direction):
         j = dof_joint.get(dof)
-        key = f"velocity.{names[j]}" if j is not None and model.jnt_type[j] == mujoco.mjtJoint.mjJNT_SLIDE else None
-        if key is None or key not in keys:
-            what = f"root slide joint {names[j]!r}" if key else "root free joint (no slide joints)"
+        slide = j is not None and model.jnt_type[j] == mujoco.mjtJoint.mjJNT_SLIDE
+        key = f"velocity.{names[j]}" if j is not None and slide else ""
+        if key not in keys:
+            what = f"root slide joint {names[j]!r}" if j is not None and slide else "root free joint (no slide joints)"
             raise ValueError(
                 f"push on {params['body']!r}: the {what} has no named observation column "
                 f"{key or 'for its linear velocity'}; the layout names: "

@@ -51,13 +51,17 @@ from pipeline.sac import Actor
 from pipeline.world_model import EnsembleDynamics, fit, make_optimizer
 from robots.context import EVENT_FAMILIES, SENSING_FAMILIES, encode, push_velocity_change
 from robots.perturbations import Choice, Perturbation, PerturbedEnv, Uniform
+from robots.registry import UnknownNameError
 from scenarios.library import Scenario, ScenarioError, get
-from scenarios.search import Z95, CEMResult, Estimate, Proposal, cross_entropy, importance_estimate, refit
+from scenarios.search import Z95, CEMResult, Estimate, Proposal, cross_entropy, importance_estimate, refit, spread_top
 
 MODEL_SOURCES = ("auto", "run", "fit")
 _FIT, _STARTS, _CEM, _CONFIRM, _ESTIMATE, _MODEL, _NAIVE = range(10, 17)
 PREDICTED = 0.5
 """A point is a predicted failure when at least this share of its model rollouts fail."""
+NEAR = 0.45
+"""Weight of the nearness in the search's score: below ``PREDICTED``, so a point where no rollout fails
+never scores as a predicted failure."""
 
 
 class StressError(ValueError):
@@ -101,11 +105,19 @@ class StressConfig:
     min_std: float = 0.15
     """Floor of the proposal's spread per continuous parameter (unit coordinates: a share of its range),
     so a biased model cannot narrow the proposal onto part of the plant's failure region."""
+    closeness: bool = True
+    """Rank points where no model rollout fails by how close the rollouts come to failing (the
+    predicate's margin, relative to its margin at the reset states), so the search has a gradient,
+    and confirms the points nearest to failure, even when the model predicts no failure anywhere;
+    false: failure share and earliness only (a model that predicts nothing leaves the search blind)."""
     refine: bool = True
     """Keep iterating after the model predicts failures, concentrating the proposal on the points it
     predicts fail most surely and soonest (narrower; it can miss part of the plant's failure region)."""
     confirm: int = 10
-    """Top points of the search run on the plant."""
+    """Points of the search run on the plant."""
+    confirm_pool: int = 40
+    """The confirmed points are spread over this many of the search's best distinct points (the best
+    first, then each the farthest from those chosen); at most ``confirm``: the ``confirm`` best."""
     episodes: int = 150
     """Plant episodes of the importance-sampling estimate."""
     adapt: int = 50
@@ -125,7 +137,8 @@ class StressConfig:
         for name in ("rollouts", "samples", "iterations", "threads"):
             if getattr(self, name) < 1:
                 raise StressError(f"{name}={getattr(self, name)!r}: must be >= 1")
-        for name in ("horizon", "fit_episodes", "run_transitions", "fit_epochs", "confirm", "episodes", "adapt"):
+        for name in ("horizon", "fit_episodes", "run_transitions", "fit_epochs", "confirm", "confirm_pool", "episodes",
+                     "adapt"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise StressError(f"{name}={getattr(self, name)!r}: must be >= 0")
         if self.episodes < 1:
@@ -411,9 +424,13 @@ def model_failures(
     generator: torch.Generator,
     noise: bool = False,
     chunk: int = 8192,
-) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-    """The share of ``rollouts`` world-model episodes per point in which the predicate fires, and
-    how early: the mean over the rollouts of ``1 − t_fail/horizon`` (0 for a rollout that did not fail).
+    margin: Callable[[torch.Tensor], Any] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """The share of ``rollouts`` world-model episodes per point in which the predicate fires; how
+    early: the mean over the rollouts of ``1 − t_fail/horizon`` (0 for a rollout that did not fail);
+    and how near the others come: the mean over the rollouts of ``clip(1 − m/m₀, 0, 1)`` for a
+    rollout that did not fail (0 for one that did), where ``m`` is the least ``margin`` of its
+    predicted states and ``m₀`` the mean margin of ``starts`` (all zeros without ``margin``).
 
     Row ``i·rollouts + k`` is point ``i``'s ``k``-th episode, started from a reset state drawn from
     ``starts``; each step uses a randomly drawn elite, sampled from its Gaussian with ``noise``,
@@ -427,6 +444,10 @@ def model_failures(
     t_fail = torch.full((rows,), horizon, dtype=torch.float32)
     counts = {"model_episodes": rows, "model_steps": 0, "dropped": 0, "terminated": 0}
     ctx_rows = torch.as_tensor(ctx).repeat_interleave(rollouts, dim=0)
+    least = torch.full((rows,), math.inf)
+    m0 = float(torch.as_tensor(margin(starts)).float().mean()) if margin is not None else 1.0
+    if not m0 > 0:
+        raise StressError(f"the predicate's mean margin at the reset states is {m0:.4g}: the starts already fail")
     for begin in range(0, rows, chunk):
         idx = torch.arange(begin, min(begin + chunk, rows))
         obs = starts[pick[idx]].clone()
@@ -448,6 +469,9 @@ def model_failures(
                 nxt, valid, terminated = mean_step(env, obs, act, generator, c)
             counts["model_steps"] += int(idx.numel())
             failed = torch.as_tensor(predicate(nxt), dtype=torch.bool) & valid
+            if margin is not None:
+                m = torch.as_tensor(margin(nxt)).float()
+                least[idx[valid]] = torch.minimum(least[idx[valid]], m[valid])
             fails[idx[failed]] = True
             t_fail[idx[failed]] = float(step + 1)
             counts["dropped"] += int((~valid).sum())
@@ -456,7 +480,8 @@ def model_failures(
             idx, obs, c, point = idx[alive], nxt[alive], c[alive], point[alive]
     share = fails.reshape(n, rollouts).float().mean(dim=1).numpy()
     early = (1.0 - t_fail / horizon).reshape(n, rollouts).mean(dim=1).numpy()
-    return share, early, counts
+    near = torch.where(fails, 0.0, (1.0 - least / m0).clamp(0.0, 1.0)) if margin is not None else torch.zeros(rows)
+    return share, early, near.reshape(n, rollouts).mean(dim=1).numpy(), counts
 
 
 def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -677,6 +702,12 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
     base.close()
     menv = ModelEnv(model, record.termination, _algo(cfg).drop_range_factor)
     predicate = record.predicate(scenario.predicate)
+    margin = None
+    if conf.closeness:
+        try:
+            margin = record.margin(scenario.predicate)
+        except UnknownNameError as err:
+            raise StressError(f"closeness=true: {err}; pass closeness=false") from None
     gen = torch.Generator().manual_seed(stream_seed(conf.seed, _MODEL, 2))
     model_counts = {"model_episodes": 0, "model_steps": 0, "dropped": 0, "terminated": 0}
 
@@ -684,15 +715,16 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
 
     def score(u: np.ndarray, c: np.ndarray) -> np.ndarray:
         """The search's score: the model's failure share plus half its earliness (so among points that
-        always fail, those that fail soonest rank first)."""
+        always fail, those that fail soonest rank first), plus ``NEAR`` times its nearness (so where no
+        rollout fails, the closest to failing rank first; it stays below the predicted-failure level)."""
         ctx, imp = model_inputs(space, u, c, horizon)
-        share, early, counts = model_failures(
-            menv, actor, predicate, ctx, imp, starts, conf.rollouts, horizon, gen, conf.model_noise
+        share, early, near, counts = model_failures(
+            menv, actor, predicate, ctx, imp, starts, conf.rollouts, horizon, gen, conf.model_noise, margin=margin
         )
         for k, v in counts.items():
             model_counts[k] += v
         shares.append(share)
-        return share + 0.5 * early
+        return share + 0.5 * early + NEAR * near
 
     log(f"search: cross-entropy over {len(space.cont) + len(space.cat)} parameters, {conf.samples} points x "
         f"{conf.rollouts} model episodes per iteration ...")  # fmt: skip
@@ -719,18 +751,10 @@ def confirmation(
     scenario: Scenario, space: Space, cem: CEMResult, share: np.ndarray, actor: Actor, settings: dict[str, Any],
     conf: StressConfig, horizon: int,
 ) -> dict[str, Any]:  # fmt: skip
-    """The top ``confirm`` distinct points of the search (highest score first, earliest found on
-    ties), each run once on the plant; ``share`` is the model's failure share of every searched point."""
-    order = np.argsort(-cem.scores, kind="stable")
-    chosen: list[int] = []
-    seen: set[tuple[float, ...]] = set()
-    for i in order:
-        key = (*np.round(cem.u[i], 9).tolist(), *cem.c[i].tolist())
-        if key not in seen:
-            seen.add(key)
-            chosen.append(int(i))
-        if len(chosen) >= conf.confirm:
-            break
+    """``confirm`` distinct points of the search, spread over its ``confirm_pool`` best
+    (:func:`scenarios.search.spread_top`), each run once on the plant; ``share`` is the model's
+    failure share of every searched point."""
+    chosen = spread_top(cem.u, cem.c, cem.scores, conf.confirm, conf.confirm_pool)
     points = [space.perturbations(cem.u[i], cem.c[i]) for i in chosen]
     seeds = [stream_seed(conf.seed, _CONFIRM, j) for j in range(len(chosen))]
     res = plant_episodes(scenario, settings, actor, points, seeds, horizon) if chosen else PlantEpisodes(
@@ -821,8 +845,12 @@ def build_report(
     n_confirm, n_est = len(confirm["failed"]), len(est["failed"])
     order = np.flatnonzero(failed)
     first = n_fit + int(order[0]) + 1 if order.size else None
-    conf_fail = np.flatnonzero(confirm["failed"] & confirm["predicted"])
+    # A confirmed failure: a point the search put forward (predicted to fail, or, with closeness, the
+    # nearest to failing) that failed on the plant; also reported: the first the model predicted.
+    conf_fail = np.flatnonzero(confirm["failed"])
     first_confirmed = n_fit + int(conf_fail[0]) + 1 if conf_fail.size else None
+    pred_fail = np.flatnonzero(confirm["failed"] & confirm["predicted"])
+    first_predicted = n_fit + int(pred_fail[0]) + 1 if pred_fail.size else None
     k = int(predicted.sum())
     rate = float((predicted & failed).sum() / k) if k else None
     return {
@@ -846,6 +874,7 @@ def build_report(
         "confirmation": {
             "candidates": confirm["candidates"],
             "model_predicted": int(confirm["predicted"].sum()),
+            "plant_failed": int(confirm["failed"].sum()),
             "confirmed": int((confirm["predicted"] & confirm["failed"]).sum()),
         },
         "estimate": {
@@ -863,6 +892,7 @@ def build_report(
             "total": n_fit + n_confirm + n_est,
             "first_failure_at": first,
             "first_confirmed_failure_at": first_confirmed,
+            "first_predicted_failure_confirmed_at": first_predicted,
         },
         "seconds": seconds,
     }
@@ -880,8 +910,10 @@ def format_table(report: dict[str, Any]) -> str:
         ("search", f"{len(report['search']['iterations'])} cross-entropy iterations, "
                    f"{report['search']['model_episodes']} model episodes, "
                    f"{'reached' if report['search']['reached'] else 'did NOT reach'} predicted failures"),
-        ("confirmed", f"{report['confirmation']['confirmed']} of {report['confirmation']['model_predicted']} "
-                      f"predicted failures among the top {len(report['confirmation']['candidates'])} points"),
+        ("confirmed", f"{report['confirmation']['plant_failed']} of the top "
+                      f"{len(report['confirmation']['candidates'])} points failed on the plant; "
+                      f"{report['confirmation']['confirmed']} of the {report['confirmation']['model_predicted']} "
+                      "among them the model predicted to fail did"),
         ("confirmation rate", f"{rate} ({mvp['model_fail_plant_fail']} of "
                               f"{mvp['model_fail_plant_fail'] + mvp['model_fail_plant_ok']} plant episodes "
                               f"at model-predicted failures failed; the model missed {mvp['model_ok_plant_fail']})"),

@@ -14,12 +14,14 @@ The phases (:func:`stress`):
    (parameter changes) or as a velocity impulse on the state at the push's trigger step
    (pushes). The model *predicts a failure* at a point when the scenario's predicate fires in at
    least half of them. The search's score is that share plus half its earliness (the mean of
-   ``1 − t_fail/horizon``), so among points that always fail, the soonest rank first. With
+   ``1 − t_fail/horizon``), so among points that always fail, the soonest rank first; with
+   ``closeness`` (the default), plus how near the rollouts that do not fail come to the predicate
+   (its margin), so the search has a gradient even where the model predicts no failure. With
    ``refine`` (the default) it keeps iterating after the first predicted failures, concentrating
    on the highest scores; ``min_std`` keeps the proposal's spread from collapsing onto what may
    be the model's bias.
-3. **Confirmation.** The top ``confirm`` points of the search are run on the plant with exactly
-   those parameter values.
+3. **Confirmation.** ``confirm`` points spread over the search's best ``confirm_pool`` are run on
+   the plant with exactly those parameter values; a confirmed failure is one of them that failed.
 4. **Estimate.** ``episodes`` plant episodes at points drawn from the fitted proposal (a defensive
    mixture with the scenario's own distribution); ``p̂ = mean(w·f)`` with ``w = p/q``, and a 95%
    interval. The model's prediction at each of these points is recorded too.

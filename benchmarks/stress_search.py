@@ -196,8 +196,7 @@ def main() -> None:
                 "model_episodes": rep["search"]["model_episodes"],
                 "first_confirmed_failure_at": pe["first_confirmed_failure_at"],
                 "first_predicted_failure_confirmed_at": pe["first_predicted_failure_confirmed_at"],
-                "model_predicted_any": rep["search"]["iterations"][-1]["above_target"] > 0
-                or any(it["above_target"] > 0 for it in rep["search"]["iterations"]),
+                "model_predicted_any": rep["search"]["predicted_points"] > 0,
                 "first_failure_at": pe["first_failure_at"],
                 "plant_episodes": pe["total"],
                 "plant_episodes_split": pe,

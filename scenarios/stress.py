@@ -735,6 +735,7 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
                         elite_frac=conf.elite_frac, defensive=conf.defensive, refine=conf.refine,
                         min_std=conf.min_std)  # fmt: skip
     search_share = np.concatenate(shares)
+    model_counts["predicted_points"] = int((search_share >= PREDICTED).sum())  # searched points the model says fail
     for i, it in enumerate(cem.iterations):
         log(f"  iteration {i}: level {it.level:.3f}, {it.elites} elites, {it.above_target} predicted failures")
 

@@ -117,6 +117,9 @@ class StressConfig:
     predicts fail most surely and soonest (narrower; it can miss part of the plant's failure region)."""
     confirm: int = 10
     """Points of the search run on the plant."""
+    confirm_refit: bool = True
+    """Refit the proposal towards the confirmation's plant failures before the estimate's first
+    episode (plant evidence the search already paid for; the estimate stays unbiased)."""
     confirm_pool: int = 40
     """The confirmed points are spread over this many of the search's best distinct points (the best
     first, then each the farthest from those chosen); at most ``confirm``: the ``confirm`` best."""
@@ -740,7 +743,8 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
         log(f"  iteration {i}: level {it.level:.3f}, {it.elites} elites, {it.above_target} predicted failures")
 
     confirm = confirmation(scenario, space, cem, search_share, actor, settings, conf, horizon)
-    estimate, est_points = importance(scenario, space, cem.proposal, actor, settings, conf, horizon, score, shares)
+    estimate, est_points = importance(scenario, space, cem.proposal, actor, settings, conf, horizon, score, shares,
+                                      confirm["failed_points"] if conf.confirm_refit else None)  # fmt: skip
     report = build_report(run_dir, conf, scenario, space, horizon, model_info, cem, confirm, estimate, est_points,
                           model_counts, time.perf_counter() - t_start)  # fmt: skip
     out = Path(conf.out) if conf.out else run_dir / "stress" / f"{scenario.name}-s{conf.seed}.json"
@@ -766,16 +770,24 @@ def confirmation(
              "score": float(cem.scores[i]), "model_predicted": bool(share[i] >= PREDICTED),
              "plant_failed": bool(res.failed[j]), "plant_t_fail": int(res.t_fail[j])}
             for j, i in enumerate(chosen)]  # fmt: skip
-    return {"candidates": rows, "failed": res.failed, "predicted": share[chosen] >= PREDICTED}
+    hit = np.asarray(chosen, dtype=np.int64)[res.failed]
+    return {"candidates": rows, "failed": res.failed, "predicted": share[chosen] >= PREDICTED,
+            "failed_points": (cem.u[hit], cem.c[hit])}  # fmt: skip
 
 
 def importance(
     scenario: Scenario, space: Space, proposal: Proposal, actor: Actor, settings: dict[str, Any],
     conf: StressConfig, horizon: int, score: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    shares: list[np.ndarray],
+    shares: list[np.ndarray], confirmed: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[Estimate, dict[str, Any]]:  # fmt: skip
     """``episodes`` plant episodes at points drawn from the proposal, the importance-sampling
     estimate, and the model's failure share at each point.
+
+    With ``confirmed`` (the points, unit coordinates and options, that failed in the confirmation),
+    the proposal is first refitted towards them by the cross-entropy update (equal weights: ``p`` is
+    uniform, so each is as likely under ``p`` as any other), smoothed towards the search's proposal:
+    plant failures the search already paid for move the proposal before any estimate episode is
+    drawn. The proposal is fixed before its draws, so the estimate stays unbiased.
 
     With ``adapt > 0`` the estimate has two stages (adaptive importance sampling): ``adapt``
     episodes from the search's proposal; then the proposal is refitted, by the same
@@ -786,8 +798,11 @@ def importance(
     """
     rng = np.random.default_rng(stream_seed(conf.seed, _ESTIMATE, 0))
     n1 = min(conf.adapt, conf.episodes) if conf.adapt else conf.episodes
-    stages, failed, share, props = [], [], [], [proposal]
     q, start = proposal, 0
+    if confirmed is not None and confirmed[0].shape[0]:
+        u0, c0 = confirmed
+        q = refit(q, u0, c0, np.ones(u0.shape[0]), 0.7, conf.min_std, 0.01, conf.defensive)
+    stages, failed, share, props = [], [], [], [q]
     for n in (n1, conf.episodes - n1):
         if n == 0:
             continue
@@ -804,9 +819,10 @@ def importance(
         if res.failed.any() and start < conf.episodes:
             hit = res.failed
             q = refit(q, u[hit], c[hit], np.exp(log_w[hit]), 0.7, conf.min_std, 0.01, conf.defensive)
-            props.append(q)
+        props.append(q)  # the next stage's proposal (the same one when nothing failed)
     est = pool(stages)
     est.extra["stages"] = [{**st.to_dict(), "proposal": pr.to_dict()} for st, pr in zip(stages, props, strict=False)]
+    est.extra["confirmed_failures_used"] = 0 if confirmed is None else int(confirmed[0].shape[0])
     return est, {"failed": np.concatenate(failed), "share": np.concatenate(share), "final_proposal": q}
 
 

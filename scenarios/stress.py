@@ -111,7 +111,8 @@ class StressConfig:
     """Rank points where no model rollout fails by how close the rollouts come to failing (the
     predicate's margin, relative to its margin at the reset states), so the search has a gradient,
     and confirms the points nearest to failure, even when the model predicts no failure anywhere;
-    false: failure share and earliness only (a model that predicts nothing leaves the search blind)."""
+    the estimate's proposal refits likewise move towards the plant episodes nearest to failing when
+    none has failed yet; false: failure share and earliness only, refits to plant failures only."""
     refine: bool = True
     """Keep iterating after the model predicts failures, concentrating the proposal on the points it
     predicts fail most surely and soonest (narrower; it can miss part of the plant's failure region)."""
@@ -266,6 +267,8 @@ class PlantEpisodes:
     t_fail: np.ndarray
     """Control step of the first failure (−1: none)."""
     steps: int
+    least_margin: np.ndarray | None = None
+    """The least margin of the predicate over each episode's observations (None: no margin asked for)."""
 
 
 def plant_episodes(
@@ -279,19 +282,22 @@ def plant_episodes(
     on_step: Callable[[int, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray], None] | None = None,
     explore: Callable[[int], bool] | None = None,
     generator: torch.Generator | None = None,
+    margin: Callable[[np.ndarray], Any] | None = None,
 ) -> PlantEpisodes:
     """Runs one plant episode per point (reset with its seed) under the policy's deterministic
     action, ``lockstep`` episodes at a time so the policy runs batched. An episode fails when the
     scenario's predicate fires on an observation; it ends at failure, termination or ``horizon``.
 
     ``on_step(episode, obs, act, next_obs, reward, ctx)`` sees every transition (model data);
-    episodes for which ``explore(episode)`` is true sample the stochastic policy from ``generator``.
+    episodes for which ``explore(episode)`` is true sample the stochastic policy from ``generator``;
+    with ``margin``, each episode's least margin of the predicate is recorded too.
     """
     record = robots.get(scenario.robot)
     predicate = record.predicate(scenario.predicate)
     layout = robots.context_layout(scenario.robot)
     n = len(points)
     failed, t_fail = np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int64)
+    least = np.full(n, np.inf)
     envs = [PerturbedEnv(robots.make(scenario.robot, **{**settings, "max_episode_steps": horizon}),
                          list(scenario.perturbations)) for _ in range(min(lockstep, n))]  # fmt: skip
     slots: list[int | None] = [None] * len(envs)
@@ -333,6 +339,8 @@ def plant_episodes(
                 if on_step is not None:
                     on_step(episode, obs[s], acts[row], o2, float(r), ctx[s])
                 t[s] += 1
+                if margin is not None:
+                    least[episode] = min(least[episode], float(margin(o2[None])[0]))
                 if bool(predicate(o2[None])[0]):
                     failed[episode], t_fail[episode] = True, t[s]
                     start(s)
@@ -343,7 +351,7 @@ def plant_episodes(
     finally:
         for env in envs:
             env.close()
-    return PlantEpisodes(failed, t_fail, steps)
+    return PlantEpisodes(failed, t_fail, steps, least if margin is not None else None)
 
 
 # --- the world model ----------------------------------------------------------------------
@@ -742,9 +750,9 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
     for i, it in enumerate(cem.iterations):
         log(f"  iteration {i}: level {it.level:.3f}, {it.elites} elites, {it.above_target} predicted failures")
 
-    confirm = confirmation(scenario, space, cem, search_share, actor, settings, conf, horizon)
+    confirm = confirmation(scenario, space, cem, search_share, actor, settings, conf, horizon, margin)
     estimate, est_points = importance(scenario, space, cem.proposal, actor, settings, conf, horizon, score, shares,
-                                      confirm["failed_points"] if conf.confirm_refit else None)  # fmt: skip
+                                      confirm["plant"] if conf.confirm_refit else None, margin)  # fmt: skip
     report = build_report(run_dir, conf, scenario, space, horizon, model_info, cem, confirm, estimate, est_points,
                           model_counts, time.perf_counter() - t_start)  # fmt: skip
     out = Path(conf.out) if conf.out else run_dir / "stress" / f"{scenario.name}-s{conf.seed}.json"
@@ -756,38 +764,55 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
 
 def confirmation(
     scenario: Scenario, space: Space, cem: CEMResult, share: np.ndarray, actor: Actor, settings: dict[str, Any],
-    conf: StressConfig, horizon: int,
+    conf: StressConfig, horizon: int, margin: Callable[[np.ndarray], Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """``confirm`` distinct points of the search, spread over its ``confirm_pool`` best
-    (:func:`scenarios.search.spread_top`), each run once on the plant; ``share`` is the model's
-    failure share of every searched point."""
+    (:func:`scenarios.search.spread_top`), each run once on the plant (with ``margin``, recording
+    how near each came to failing); ``share`` is the model's failure share of every searched point."""
     chosen = spread_top(cem.u, cem.c, cem.scores, conf.confirm, conf.confirm_pool)
     points = [space.perturbations(cem.u[i], cem.c[i]) for i in chosen]
     seeds = [stream_seed(conf.seed, _CONFIRM, j) for j in range(len(chosen))]
-    res = plant_episodes(scenario, settings, actor, points, seeds, horizon) if chosen else PlantEpisodes(
-        np.zeros(0, bool), np.zeros(0, np.int64), 0)  # fmt: skip
+    res = plant_episodes(scenario, settings, actor, points, seeds, horizon, margin=margin) if chosen else PlantEpisodes(
+        np.zeros(0, bool), np.zeros(0, np.int64), 0, None if margin is None else np.zeros(0))  # fmt: skip
     rows = [{"params": space.named(cem.u[i], cem.c[i]), "model_failure_share": float(share[i]),
              "score": float(cem.scores[i]), "model_predicted": bool(share[i] >= PREDICTED),
-             "plant_failed": bool(res.failed[j]), "plant_t_fail": int(res.t_fail[j])}
+             "plant_failed": bool(res.failed[j]), "plant_t_fail": int(res.t_fail[j]),
+             "plant_least_margin": None if res.least_margin is None else float(res.least_margin[j])}
             for j, i in enumerate(chosen)]  # fmt: skip
-    hit = np.asarray(chosen, dtype=np.int64)[res.failed]
+    idx = np.asarray(chosen, dtype=np.int64)
     return {"candidates": rows, "failed": res.failed, "predicted": share[chosen] >= PREDICTED,
-            "failed_points": (cem.u[hit], cem.c[hit])}  # fmt: skip
+            "plant": (cem.u[idx], cem.c[idx], res.failed, res.least_margin)}  # fmt: skip
+
+
+def plant_elites(failed: np.ndarray, least: np.ndarray | None, frac: float) -> tuple[np.ndarray, str]:
+    """Which plant episodes a proposal is refitted to: those that failed; when none did and their
+    margins are known, the ``frac`` share that came nearest to failing (at least one): a
+    cross-entropy level on the plant, so the proposal moves even before the plant's first failure."""
+    if failed.any():
+        return failed, "plant failures"
+    if least is None or least.size == 0:
+        return failed, "none"
+    nearest = np.zeros(failed.shape, dtype=bool)
+    nearest[np.argsort(least, kind="stable")[: max(1, math.ceil(frac * least.size))]] = True
+    return nearest, "nearest to failing on the plant"
 
 
 def importance(
     scenario: Scenario, space: Space, proposal: Proposal, actor: Actor, settings: dict[str, Any],
     conf: StressConfig, horizon: int, score: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    shares: list[np.ndarray], confirmed: tuple[np.ndarray, np.ndarray] | None = None,
+    shares: list[np.ndarray], confirmed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None] | None = None,
+    margin: Callable[[np.ndarray], Any] | None = None,
 ) -> tuple[Estimate, dict[str, Any]]:  # fmt: skip
     """``episodes`` plant episodes at points drawn from the proposal, the importance-sampling
     estimate, and the model's failure share at each point.
 
-    With ``confirmed`` (the points, unit coordinates and options, that failed in the confirmation),
-    the proposal is first refitted towards them by the cross-entropy update (equal weights: ``p`` is
-    uniform, so each is as likely under ``p`` as any other), smoothed towards the search's proposal:
-    plant failures the search already paid for move the proposal before any estimate episode is
-    drawn. The proposal is fixed before its draws, so the estimate stays unbiased.
+    With ``confirmed`` (the confirmation's points, unit coordinates and options, their plant outcomes
+    and least margins), the proposal is first refitted towards its plant failures, or when none
+    failed towards the points nearest to failing (:func:`plant_elites`), by the cross-entropy
+    update (equal weights: ``p`` is uniform), smoothed towards the search's proposal: plant
+    evidence the search already paid for moves the proposal before any estimate episode is drawn.
+    Each proposal is fixed before its draws, so the estimate stays unbiased. After the first stage
+    the same rule picks the points to refit to (weighted by ``p/q``).
 
     With ``adapt > 0`` the estimate has two stages (adaptive importance sampling): ``adapt``
     episodes from the search's proposal; then the proposal is refitted, by the same
@@ -799,9 +824,13 @@ def importance(
     rng = np.random.default_rng(stream_seed(conf.seed, _ESTIMATE, 0))
     n1 = min(conf.adapt, conf.episodes) if conf.adapt else conf.episodes
     q, start = proposal, 0
+    refits = []
     if confirmed is not None and confirmed[0].shape[0]:
-        u0, c0 = confirmed
-        q = refit(q, u0, c0, np.ones(u0.shape[0]), 0.7, conf.min_std, 0.01, conf.defensive)
+        u0, c0, f0, m0 = confirmed
+        hit, why = plant_elites(f0, m0, conf.elite_frac)
+        if hit.any():
+            q = refit(q, u0[hit], c0[hit], np.ones(int(hit.sum())), 0.7, conf.min_std, 0.01, conf.defensive)
+        refits.append({"before": "stage 1", "to": why, "points": int(hit.sum())})
     stages, failed, share, props = [], [], [], [q]
     for n in (n1, conf.episodes - n1):
         if n == 0:
@@ -810,19 +839,21 @@ def importance(
         log_w = q.log_weight(u, c)
         points = [space.perturbations(u[i], c[i]) for i in range(n)]
         seeds = [stream_seed(conf.seed, _ESTIMATE, 1 + start + i) for i in range(n)]
-        res = plant_episodes(scenario, settings, actor, points, seeds, horizon)
+        res = plant_episodes(scenario, settings, actor, points, seeds, horizon, margin=margin)
         stages.append(importance_estimate(res.failed, log_w, q.max_weight()))
         score(u, c)
         failed.append(res.failed)
         share.append(shares[-1])
         start += n
-        if res.failed.any() and start < conf.episodes:
-            hit = res.failed
-            q = refit(q, u[hit], c[hit], np.exp(log_w[hit]), 0.7, conf.min_std, 0.01, conf.defensive)
+        if start < conf.episodes:
+            hit, why = plant_elites(res.failed, res.least_margin, conf.elite_frac)
+            if hit.any():
+                q = refit(q, u[hit], c[hit], np.exp(log_w[hit]), 0.7, conf.min_std, 0.01, conf.defensive)
+            refits.append({"before": f"stage {len(stages) + 1}", "to": why, "points": int(hit.sum())})
         props.append(q)  # the next stage's proposal (the same one when nothing failed)
     est = pool(stages)
     est.extra["stages"] = [{**st.to_dict(), "proposal": pr.to_dict()} for st, pr in zip(stages, props, strict=False)]
-    est.extra["confirmed_failures_used"] = 0 if confirmed is None else int(confirmed[0].shape[0])
+    est.extra["refits"] = refits
     return est, {"failed": np.concatenate(failed), "share": np.concatenate(share), "final_proposal": q}
 
 

@@ -42,6 +42,8 @@ def test_smoke_report_counts_every_plant_episode_and_is_seeded(run_dir: Path, tm
     assert pe["total"] == 8
     est = saved["estimate"]
     assert est["n"] == 4 and 0.0 <= est["ci95"][0] <= est["p"] <= est["ci95"][1]
+    assert [r["before"] for r in est["refits"]] == ["stage 1", "stage 2"]  # confirmation, then stage 1 (adapt=2)
+    assert all(isinstance(c["plant_least_margin"], float) for c in saved["confirmation"]["candidates"])
     mvp = saved["model_vs_plant"]
     assert sum(mvp[k] for k in mvp if k.startswith("model_")) == mvp["episodes"] == 6
     assert saved["search"]["model_episodes"] >= 16 * 2
@@ -145,3 +147,18 @@ def test_model_failures_measure_how_near_the_rollouts_that_do_not_fail_come() ->
     np.testing.assert_allclose(near, 0.0)
     _, _, near, _ = model_failures(*args, 5, gen, noise=True)  # type: ignore[arg-type]
     np.testing.assert_allclose(near, 0.0)  # without a margin: no nearness
+
+
+def test_plant_elites_are_the_failures_else_the_nearest_share() -> None:
+    from scenarios.stress import plant_elites
+
+    failed = np.array([False, True, False, False])
+    least = np.array([0.3, -0.1, 0.05, 0.2])
+    hit, why = plant_elites(failed, least, 0.5)
+    assert hit.tolist() == failed.tolist() and why == "plant failures"
+    hit, why = plant_elites(np.zeros(4, bool), least, 0.5)  # none failed: the nearest half
+    assert hit.tolist() == [False, True, True, False] and why == "nearest to failing on the plant"
+    hit, _ = plant_elites(np.zeros(4, bool), least, 0.01)  # at least one
+    assert hit.tolist() == [False, True, False, False]
+    hit, why = plant_elites(np.zeros(4, bool), None, 0.5)  # no margins: nothing to refit to
+    assert not hit.any() and why == "none"

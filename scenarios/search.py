@@ -340,3 +340,44 @@ def spread_top(u: np.ndarray, c: np.ndarray, scores: np.ndarray, k: int, pool: i
         gap[chosen] = -np.inf
         chosen.append(int(np.argmax(gap)))  # the first maximum: the higher score among equals
     return [int(cand[j]) for j in chosen]
+
+
+def least_margin_pick(
+    u: np.ndarray,
+    c: np.ndarray,
+    extra: np.ndarray,
+    margin: np.ndarray,
+    cand_u: np.ndarray,
+    cand_c: np.ndarray,
+    sizes: Sequence[int],
+    exclude: Sequence[int] = (),
+) -> int | None:
+    """The candidate with the least margin predicted by a linear fit of observed margins.
+
+    The fit is least squares (a tiny ridge, so too few points still give an answer) of ``margin``
+    on the unit coordinates, one-hot options (first option dropped) and ``extra`` columns (e.g. 1 for
+    an episode that sampled the stochastic policy); candidates are predicted with ``extra = 0``. A
+    first-order response surface: it points along the direction in which the observed margins
+    fall, so it reaches corners of the space the model may have missed; it cannot find a failure
+    pocket in the interior.
+
+    Returns:
+        The index into ``cand_u``/``cand_c`` of the least predicted margin, skipping ``exclude``;
+        None with fewer than two observations or no candidate left.
+    """
+
+    def design(uu: np.ndarray, cc: np.ndarray, ee: np.ndarray) -> np.ndarray:
+        cols = [np.ones((uu.shape[0], 1)), uu]
+        for j, k in enumerate(sizes):
+            cols.append(np.eye(k)[cc[:, j]][:, 1:])
+        cols.append(ee)
+        return np.concatenate(cols, axis=1)
+
+    if margin.shape[0] < 2 or cand_u.shape[0] == 0:
+        return None
+    x = design(u, c, extra)
+    beta = np.linalg.solve(x.T @ x + 1e-6 * np.eye(x.shape[1]), x.T @ margin)
+    pred = design(cand_u, cand_c, np.zeros((cand_u.shape[0], extra.shape[1]))) @ beta
+    pred[list(exclude)] = np.inf
+    best = int(np.argmin(pred))
+    return best if np.isfinite(pred[best]) else None

@@ -55,7 +55,17 @@ from robots.context import EVENT_FAMILIES, SENSING_FAMILIES, encode, push_veloci
 from robots.perturbations import Choice, Perturbation, PerturbedEnv, Uniform
 from robots.registry import UnknownNameError
 from scenarios.library import Scenario, ScenarioError, get
-from scenarios.search import Z95, CEMResult, Estimate, Proposal, cross_entropy, importance_estimate, refit, spread_top
+from scenarios.search import (
+    Z95,
+    CEMResult,
+    Estimate,
+    Proposal,
+    cross_entropy,
+    importance_estimate,
+    least_margin_pick,
+    refit,
+    spread_top,
+)
 
 MODEL_SOURCES = ("auto", "run", "fit")
 _FIT, _STARTS, _CEM, _CONFIRM, _ESTIMATE, _MODEL, _NAIVE = range(10, 17)
@@ -121,6 +131,9 @@ class StressConfig:
     confirm_refit: bool = True
     """Refit the proposal towards the confirmation's plant failures before the estimate's first
     episode (plant evidence the search already paid for; the estimate stays unbiased)."""
+    plant_guided: bool = True
+    """Every second confirmation is the searched point with the least plant margin predicted by a
+    linear fit to every plant episode so far (needs ``closeness``); false: every one is the model's."""
     confirm_pool: int = 40
     """The confirmed points are spread over this many of the search's best distinct points (the best
     first, then each the farthest from those chosen); at most ``confirm``: the ``confirm`` best."""
@@ -556,6 +569,7 @@ def fit_model(
     actor: Actor,
     conf: StressConfig,
     horizon: int,
+    margin: Callable[[np.ndarray], Any] | None = None,
 ) -> tuple[EnsembleDynamics, dict[str, Any]]:
     """A world model with context for this search: plant episodes at parameters spread over the space
     (:meth:`Space.design`; even episodes follow the deterministic policy, odd ones sample the stochastic one)
@@ -576,7 +590,7 @@ def fit_model(
     seeds = [stream_seed(conf.seed, _FIT, 1 + i) for i in range(conf.fit_episodes)]
     gen = torch.Generator().manual_seed(stream_seed(conf.seed, _FIT, 10**6))
     res = plant_episodes(scenario, cfg.get("robot_settings", {}), actor, points, seeds, horizon, on_step=keep,
-                         explore=lambda i: i % 2 == 1, generator=gen)  # fmt: skip
+                         explore=lambda i: i % 2 == 1, generator=gen, margin=margin)  # fmt: skip
     widths = ((record.layout.size,), (record.action_dim,), (), (record.layout.size,), (layout.size,))
     obs, act, rew, nxt, ctx = (
         np.stack(x) if x else np.zeros((0, *w), np.float32) for x, w in zip(data, widths, strict=True)
@@ -627,7 +641,10 @@ def fit_model(
         "stopped_by": report.stopped_by,
         "holdout_mse_elites": float(np.mean(sorted(report.holdout_mse)[: hp.elites])),
         "version": report.version,
-    }
+        "plant_points": {"u": u.tolist(), "c": c.tolist(), "explore": [i % 2 == 1 for i in range(conf.fit_episodes)],
+                         "failed": res.failed.tolist(),
+                         "least_margin": None if res.least_margin is None else res.least_margin.tolist()},
+    }  # fmt: skip
     return model, info
 
 
@@ -692,6 +709,12 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
     actor = load_actor(cfg, payload)
     layout = robots.context_layout(scenario.robot)
 
+    margin = None
+    if conf.closeness:
+        try:
+            margin = record.margin(scenario.predicate)
+        except UnknownNameError as err:
+            raise StressError(f"closeness=true: {err}; pass closeness=false") from None
     model = run_model(cfg, payload, scenario.name, layout.size) if conf.model in ("auto", "run") else None
     if conf.model == "run" and model is None:
         raise StressError(
@@ -705,7 +728,7 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
     else:
         why = "model=fit" if conf.model == "fit" else "the run has no world model with context for this scenario"
         log(f"world model: fitting one for this search ({why}): {conf.fit_episodes} plant episodes ...")
-        model, model_info = fit_model(scenario, cfg, payload, actor, conf, horizon)
+        model, model_info = fit_model(scenario, cfg, payload, actor, conf, horizon, margin)
         log(f"  fitted in {model_info['epochs']} epochs on {model_info['plant_transitions']} plant + "
             f"{model_info['run_transitions']} run transitions (model {model_info['version']})")  # fmt: skip
 
@@ -715,12 +738,6 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
     base.close()
     menv = ModelEnv(model, record.termination, _algo(cfg).drop_range_factor)
     predicate = record.predicate(scenario.predicate)
-    margin = None
-    if conf.closeness:
-        try:
-            margin = record.margin(scenario.predicate)
-        except UnknownNameError as err:
-            raise StressError(f"closeness=true: {err}; pass closeness=false") from None
     gen = torch.Generator().manual_seed(stream_seed(conf.seed, _MODEL, 2))
     model_counts = {"model_episodes": 0, "model_steps": 0, "dropped": 0, "terminated": 0}
 
@@ -750,7 +767,8 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
     for i, it in enumerate(cem.iterations):
         log(f"  iteration {i}: level {it.level:.3f}, {it.elites} elites, {it.above_target} predicted failures")
 
-    confirm = confirmation(scenario, space, cem, search_share, actor, settings, conf, horizon, margin)
+    confirm = confirmation(scenario, space, cem, search_share, actor, settings, conf, horizon, margin,
+                           model_info.get("plant_points"))  # fmt: skip
     estimate, est_points = importance(scenario, space, cem.proposal, actor, settings, conf, horizon, score, shares,
                                       confirm["plant"] if conf.confirm_refit else None, margin)  # fmt: skip
     report = build_report(run_dir, conf, scenario, space, horizon, model_info, cem, confirm, estimate, est_points,
@@ -765,23 +783,60 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
 def confirmation(
     scenario: Scenario, space: Space, cem: CEMResult, share: np.ndarray, actor: Actor, settings: dict[str, Any],
     conf: StressConfig, horizon: int, margin: Callable[[np.ndarray], Any] | None = None,
+    prior: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """``confirm`` distinct points of the search, spread over its ``confirm_pool`` best
-    (:func:`scenarios.search.spread_top`), each run once on the plant (with ``margin``, recording
-    how near each came to failing); ``share`` is the model's failure share of every searched point."""
-    chosen = spread_top(cem.u, cem.c, cem.scores, conf.confirm, conf.confirm_pool)
-    points = [space.perturbations(cem.u[i], cem.c[i]) for i in chosen]
-    seeds = [stream_seed(conf.seed, _CONFIRM, j) for j in range(len(chosen))]
-    res = plant_episodes(scenario, settings, actor, points, seeds, horizon, margin=margin) if chosen else PlantEpisodes(
-        np.zeros(0, bool), np.zeros(0, np.int64), 0, None if margin is None else np.zeros(0))  # fmt: skip
-    rows = [{"params": space.named(cem.u[i], cem.c[i]), "model_failure_share": float(share[i]),
-             "score": float(cem.scores[i]), "model_predicted": bool(share[i] >= PREDICTED),
-             "plant_failed": bool(res.failed[j]), "plant_t_fail": int(res.t_fail[j]),
-             "plant_least_margin": None if res.least_margin is None else float(res.least_margin[j])}
+    """``confirm`` distinct points of the search, each run once on the plant, one after the other.
+
+    The model's picks are spread over its ``confirm_pool`` best (:func:`scenarios.search.spread_top`).
+    With ``plant_guided`` and a margin, every second confirmation is instead the searched point whose
+    plant margin a linear fit to every plant episode so far predicts least
+    (:func:`scenarios.search.least_margin_pick`; ``prior``: the model-data episodes, with a column
+    for the ones that sampled the stochastic policy), so the plant's own gradient steers half the
+    confirmations where the model's failure region is off. ``share`` is the model's failure share of
+    every searched point."""
+    model_order = iter(spread_top(cem.u, cem.c, cem.scores, conf.confirm, conf.confirm_pool))
+    seen_u, seen_c, seen_e, seen_m = [], [], [], []
+    if prior is not None and prior.get("least_margin") is not None:
+        seen_u += [np.asarray(x, dtype=np.float64) for x in prior["u"]]
+        seen_c += [np.asarray(x, dtype=np.int64) for x in prior["c"]]
+        seen_e += [float(x) for x in prior["explore"]]
+        seen_m += [float(x) for x in prior["least_margin"]]
+    chosen: list[int] = []
+    picked_by: list[str] = []
+    failed, t_fail, least = [], [], []
+    for j in range(conf.confirm):
+        pick: int | None = None
+        if conf.plant_guided and margin is not None and j % 2 == 1 and seen_m:
+            pick = least_margin_pick(np.asarray(seen_u).reshape(len(seen_u), -1),
+                                     np.asarray(seen_c, dtype=np.int64).reshape(len(seen_c), -1),
+                                     np.asarray(seen_e).reshape(-1, 1), np.asarray(seen_m), cem.u, cem.c,
+                                     space.sizes, exclude=chosen)  # fmt: skip
+        if pick is not None:
+            picked_by.append("plant margin fit")
+        else:
+            pick = next((i for i in model_order if i not in chosen), None)
+            if pick is None:
+                break
+            picked_by.append("model")
+        res = plant_episodes(scenario, settings, actor, [space.perturbations(cem.u[pick], cem.c[pick])],
+                             [stream_seed(conf.seed, _CONFIRM, j)], horizon, margin=margin)  # fmt: skip
+        chosen.append(pick)
+        failed.append(bool(res.failed[0]))
+        t_fail.append(int(res.t_fail[0]))
+        least.append(float(res.least_margin[0]) if res.least_margin is not None else math.inf)
+        seen_u.append(cem.u[pick])
+        seen_c.append(cem.c[pick])
+        seen_e.append(0.0)
+        seen_m.append(least[-1])
+    rows = [{"params": space.named(cem.u[i], cem.c[i]), "picked_by": picked_by[j],
+             "model_failure_share": float(share[i]), "score": float(cem.scores[i]),
+             "model_predicted": bool(share[i] >= PREDICTED), "plant_failed": failed[j], "plant_t_fail": t_fail[j],
+             "plant_least_margin": None if margin is None else least[j]}
             for j, i in enumerate(chosen)]  # fmt: skip
     idx = np.asarray(chosen, dtype=np.int64)
-    return {"candidates": rows, "failed": res.failed, "predicted": share[chosen] >= PREDICTED,
-            "plant": (cem.u[idx], cem.c[idx], res.failed, res.least_margin)}  # fmt: skip
+    hit = np.asarray(failed, dtype=bool)
+    return {"candidates": rows, "failed": hit, "predicted": share[idx] >= PREDICTED,
+            "plant": (cem.u[idx], cem.c[idx], hit, None if margin is None else np.asarray(least))}  # fmt: skip
 
 
 def plant_elites(failed: np.ndarray, least: np.ndarray | None, frac: float) -> tuple[np.ndarray, str]:

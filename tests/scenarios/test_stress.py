@@ -44,6 +44,8 @@ def test_smoke_report_counts_every_plant_episode_and_is_seeded(run_dir: Path, tm
     assert est["n"] == 4 and 0.0 <= est["ci95"][0] <= est["p"] <= est["ci95"][1]
     assert [r["before"] for r in est["refits"]] == ["stage 1", "stage 2"]  # confirmation, then stage 1 (adapt=2)
     assert all(isinstance(c["plant_least_margin"], float) for c in saved["confirmation"]["candidates"])
+    # the second confirmation follows the plant margins of the two model-data episodes and the first
+    assert [c["picked_by"] for c in saved["confirmation"]["candidates"]] == ["model", "plant margin fit"]
     mvp = saved["model_vs_plant"]
     assert sum(mvp[k] for k in mvp if k.startswith("model_")) == mvp["episodes"] == 6
     assert saved["search"]["model_episodes"] >= 16 * 2

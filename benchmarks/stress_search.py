@@ -19,7 +19,7 @@ Writes ``--out`` (JSON) and prints a markdown table. Example (the command behind
 docs/stress_search.md)::
 
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/stress_search.py \\
-        --run runs/hopper-sac-s0 --scenario hopper_ice --horizon 100 --reference 20000 --seeds 0 1 2 3 4
+        --run runs/hopper-sac-s0 --scenario hopper_push --horizon 60 --reference 20000 --seeds 0 1 2 3 4
 """
 
 from __future__ import annotations

@@ -20,10 +20,13 @@ The phases (:func:`stress`):
    ``refine`` (the default) it keeps iterating after the first predicted failures, concentrating
    on the highest scores; ``min_std`` keeps the proposal's spread from collapsing onto what may
    be the model's bias.
-3. **Confirmation.** ``confirm`` points spread over the search's best ``confirm_pool`` are run on
-   the plant with exactly those parameter values; a confirmed failure is one of them that failed.
+3. **Confirmation.** ``confirm`` searched points are run on the plant with exactly those
+   parameter values, one after the other: the model's picks, spread over its best
+   ``confirm_pool``, alternating (``plant_guided``) with the point whose plant margin a linear fit
+   to the plant episodes so far predicts least; a confirmed failure is one of them that failed.
 4. **Estimate.** ``episodes`` plant episodes at points drawn from the fitted proposal (a defensive
-   mixture with the scenario's own distribution); ``p̂ = mean(w·f)`` with ``w = p/q``, and a 95%
+   mixture with the scenario's own distribution), refitted first to the confirmation's plant
+   failures and, after ``adapt`` episodes, to the first stage's; ``p̂ = mean(w·f)`` with ``w = p/q``, and a 95%
    interval. The model's prediction at each of these points is recorded too.
 
 The report counts every plant episode (model data, confirmation, estimate), says which model was

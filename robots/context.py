@@ -38,7 +38,7 @@ import mujoco
 import numpy as np
 
 from robots.layout import ObsLayout
-from robots.perturbations import FAMILIES, _id, actuator_names, body_names
+from robots.perturbations import FAMILIES, _id, actuator_names, body_names, root_velocity_change
 
 CONTEXT_FAMILIES = (
     "friction_scale",
@@ -196,20 +196,23 @@ def push_velocity_change(
     if params.get("mode", "force") == "force":
         total_mass = float(model.body_mass.sum())
         magnitude = magnitude * duration * control_timestep / total_mass
-    root = int(model.body_rootid[body])
     keys = set(layout.keys())
     out: dict[str, float] = {}
     names = joint_names(model)
-    for j in range(model.njnt):
-        if int(model.jnt_bodyid[j]) != root or model.jnt_type[j] != mujoco.mjtJoint.mjJNT_SLIDE:
-            continue
-        key = f"velocity.{names[j]}"
+    dof_joint = {int(model.jnt_dofadr[j]): j for j in range(model.njnt)}
+    # The plant's own mapping (robots.perturbations.PerturbedEnv applies exactly these changes).
+    for dof, change in root_velocity_change(model, body, magnitude * direction):
+        j = dof_joint.get(dof)
+        slide = j is not None and model.jnt_type[j] == mujoco.mjtJoint.mjJNT_SLIDE
+        key = f"velocity.{names[j]}" if j is not None and slide else ""
         if key not in keys:
+            what = f"root slide joint {names[j]!r}" if j is not None and slide else "root free joint (no slide joints)"
             raise ValueError(
-                f"push on {params['body']!r}: the root slide joint {names[j]!r} has no named observation "
-                f"column {key!r}; the layout names: {sorted(k for k in keys if k.startswith('velocity.'))}"
+                f"push on {params['body']!r}: the {what} has no named observation column "
+                f"{key or 'for its linear velocity'}; the layout names: "
+                f"{sorted(k for k in keys if k.startswith('velocity.'))}"
             )
-        out[key] = magnitude * float(np.dot(direction, model.jnt_axis[j]))
+        out[key] = change
     if not out:
         raise ValueError(f"push on {params['body']!r}: its root body has no slide joints to give a velocity change")
     return out

@@ -16,7 +16,7 @@ from typing import Any
 from robots.envs import DMCEnv
 from robots.layout import ObsLayout
 from robots.predicates import norm, zeros_like_batch
-from robots.registry import Predicate, Quantity, Registry, RobotRecord
+from robots.registry import Margin, Predicate, Quantity, Registry, RobotRecord
 
 DEFAULTS: Mapping[str, Any] = {
     "max_episode_steps": 1000,
@@ -64,6 +64,7 @@ def _record(
     predicates: Mapping[str, Predicate],
     tags: set[str],
     description: str,
+    margins: Mapping[str, Margin] | None = None,
 ) -> None:
     registry.register(
         RobotRecord(
@@ -77,6 +78,7 @@ def _record(
             termination=never_terminates,
             tags=frozenset(tags | {"dm_control"}),
             description=description,
+            margins=margins or {},
         )
     )
 
@@ -168,6 +170,7 @@ def register(registry: Registry) -> None:
         registry, "cheetah", "run", CHEETAH, 6, cheetah_q,
         {"tipped": lambda q: abs(q["torso_pitch"]) > CHEETAH_TIPPED_PITCH},
         {"locomotion"}, "Planar cheetah, run forward.",
+        {"tipped": lambda q: CHEETAH_TIPPED_PITCH - abs(q["torso_pitch"])},
     )  # fmt: skip
     walker_q: dict[str, Quantity] = {
         "torso_height": lambda o: o["height.torso_z"],
@@ -177,8 +180,13 @@ def register(registry: Registry) -> None:
         "fell": lambda q: q["torso_height"] < WALKER_FALL_HEIGHT,
         "tipped": lambda q: q["torso_upright"] < 0.0,
     }
+    walker_m: dict[str, Margin] = {
+        "fell": lambda q: q["torso_height"] - WALKER_FALL_HEIGHT,
+        "tipped": lambda q: q["torso_upright"],
+    }
     for task in ("walk", "run"):
-        _record(registry, "walker", task, WALKER, 6, walker_q, walker_p, {"locomotion"}, f"Planar biped, {task}.")
+        _record(registry, "walker", task, WALKER, 6, walker_q, walker_p, {"locomotion"}, f"Planar biped, {task}.",
+                walker_m)  # fmt: skip
     hopper_q: dict[str, Quantity] = {
         "torso_z": lambda o: HOPPER_TORSO_Z0 + o["position.rootz"],
         "torso_pitch": lambda o: o["position.rooty"],
@@ -198,6 +206,10 @@ def register(registry: Registry) -> None:
             hopper_p,
             {"locomotion"},
             f"Planar one-legged hopper, {task}.",
+            {
+                "fell": lambda q: q["torso_z"] - HOPPER_FALL_Z,
+                "tipped": lambda q: HOPPER_TIPPED_PITCH - abs(q["torso_pitch"]),
+            },
         )
     quadruped_q: dict[str, Quantity] = {"torso_upright": lambda o: o["torso_upright.zz"]}
     quadruped_p: dict[str, Predicate] = {"tipped": lambda q: q["torso_upright"] < 0.0}
@@ -212,6 +224,7 @@ def register(registry: Registry) -> None:
             quadruped_p,
             {"locomotion"},
             f"3-D quadruped, {task}.",
+            {"tipped": lambda q: q["torso_upright"]},
         )
     humanoid_q: dict[str, Quantity] = {
         "head_height": lambda o: o["head_height.z"],
@@ -223,19 +236,30 @@ def register(registry: Registry) -> None:
     }
     for task in ("stand", "walk", "run"):
         _record(
-            registry, "humanoid", task, HUMANOID, 21, humanoid_q, humanoid_p, {"locomotion"}, f"3-D humanoid, {task}."
+            registry,
+            "humanoid",
+            task,
+            HUMANOID,
+            21,
+            humanoid_q,
+            humanoid_p,
+            {"locomotion"},
+            f"3-D humanoid, {task}.",
+            {"fell": lambda q: q["head_height"] - HUMANOID_FALL_HEAD, "tipped": lambda q: q["torso_upright"]},
         )
     _record(
         registry, "finger", "turn_hard", FINGER, 2,
         {"tip_to_target": lambda o: o["dist_to_target.d"], "touch": lambda o: o["touch.top"] + o["touch.bottom"]},
         {"out_of_reach": lambda q: q["tip_to_target"] > FINGER_FAR},
         {"manipulation"}, "Two-link finger turns a spinner to a small target.",
+        {"out_of_reach": lambda q: FINGER_FAR - q["tip_to_target"]},
     )  # fmt: skip
     _record(
         registry, "reacher", "hard", REACHER, 2,
         {"to_target": lambda o: norm(o["to_target"])},
         {"out_of_reach": lambda q: q["to_target"] > REACHER_FAR},
         {"manipulation"}, "Two-link arm reaches a small target.",
+        {"out_of_reach": lambda q: REACHER_FAR - q["to_target"]},
     )  # fmt: skip
     _record(
         registry, "manipulator", "bring_ball", MANIPULATOR, 5,
@@ -245,4 +269,8 @@ def register(registry: Registry) -> None:
             "out_of_reach": lambda q: q["object_to_shoulder"] > MANIPULATOR_REACH,
         },
         {"manipulation"}, "Planar arm with a gripper brings a ball to a target.",
+        {
+            "object_lost": lambda q: MANIPULATOR_LOST - q["hand_to_object"],
+            "out_of_reach": lambda q: MANIPULATOR_REACH - q["object_to_shoulder"],
+        },
     )  # fmt: skip

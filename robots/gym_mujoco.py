@@ -17,7 +17,7 @@ from typing import Any
 from robots.envs import GymMujocoEnv
 from robots.layout import ObsLayout
 from robots.predicates import all_finite, all_within, zeros_like_batch
-from robots.registry import Predicate, Quantity, Registry, RobotRecord, Termination
+from robots.registry import Margin, Predicate, Quantity, Registry, RobotRecord, Termination
 
 DEFAULTS: Mapping[str, Any] = {
     "max_episode_steps": 1000,
@@ -68,6 +68,12 @@ def _upright(o: Any) -> Any:
     return 1.0 - 2.0 * (o["position.qx"] ** 2 + o["position.qy"] ** 2)
 
 
+def _band(x: Any, bounds: tuple[float, float]) -> Any:
+    """Distance from ``x`` to the nearer bound of ``bounds``: positive inside, negative outside."""
+    low, high = bounds
+    return 0.5 * (high - low) - abs(x - 0.5 * (low + high))
+
+
 def half_cheetah_termination(next_obs: Any) -> Any:
     """HalfCheetah-v5 never terminates."""
     return zeros_like_batch(next_obs)
@@ -116,6 +122,7 @@ def _record(
     predicates: Mapping[str, Predicate],
     termination: Termination,
     description: str,
+    margins: Mapping[str, Margin],
 ) -> None:
     registry.register(
         RobotRecord(
@@ -129,6 +136,7 @@ def _record(
             termination=termination,
             tags=frozenset({"locomotion", "gymnasium"}),
             description=description,
+            margins=margins,
         )
     )
 
@@ -144,6 +152,7 @@ def register(registry: Registry) -> None:
         registry, "HalfCheetah-v5", HALF_CHEETAH, 6, planar_q,
         {"tipped": lambda q: abs(q["torso_pitch"]) > HALF_CHEETAH_TIPPED_PITCH},
         half_cheetah_termination, "Planar cheetah, run forward (never terminates).",
+        {"tipped": lambda q: HALF_CHEETAH_TIPPED_PITCH - abs(q["torso_pitch"])},
     )  # fmt: skip
     _record(
         registry, "Hopper-v5", HOPPER, 3, planar_q,
@@ -152,6 +161,7 @@ def register(registry: Registry) -> None:
             "tipped": lambda q: ~((q["torso_pitch"] > -HOPPER_ANGLE) & (q["torso_pitch"] < HOPPER_ANGLE)),
         },
         hopper_termination, "Planar hopper; terminates when unhealthy.",
+        {"fell": lambda q: q["torso_z"] - HOPPER_Z_MIN, "tipped": lambda q: HOPPER_ANGLE - abs(q["torso_pitch"])},
     )  # fmt: skip
     _record(
         registry, "Walker2d-v5", WALKER2D, 6, planar_q,
@@ -160,6 +170,7 @@ def register(registry: Registry) -> None:
             "tipped": lambda q: ~((q["torso_pitch"] > -WALKER_ANGLE) & (q["torso_pitch"] < WALKER_ANGLE)),
         },
         walker2d_termination, "Planar biped; terminates when unhealthy.",
+        {"fell": lambda q: _band(q["torso_z"], WALKER_Z), "tipped": lambda q: WALKER_ANGLE - abs(q["torso_pitch"])},
     )  # fmt: skip
     _record(
         registry, "Ant-v5", ANT, 8, spatial_q,
@@ -168,6 +179,7 @@ def register(registry: Registry) -> None:
             "tipped": lambda q: q["torso_upright"] < 0.0,
         },
         ant_termination, "3-D quadruped; terminates when unhealthy.",
+        {"fell": lambda q: _band(q["torso_z"], ANT_Z), "tipped": lambda q: q["torso_upright"]},
     )  # fmt: skip
     _record(
         registry, "Humanoid-v5", HUMANOID, 17, spatial_q,
@@ -176,4 +188,5 @@ def register(registry: Registry) -> None:
             "tipped": lambda q: q["torso_upright"] < 0.0,
         },
         humanoid_termination, "3-D humanoid; terminates when unhealthy.",
+        {"fell": lambda q: _band(q["torso_z"], HUMANOID_Z), "tipped": lambda q: q["torso_upright"]},
     )  # fmt: skip

@@ -94,6 +94,31 @@ class Trigger:
         return False
 
 
+def root_velocity_change(model: mujoco.MjModel, body: int, velocity: np.ndarray) -> list[tuple[int, float]]:
+    """A linear velocity change (world frame, m/s) of ``body``'s root, as changes of its degrees of freedom.
+
+    Each slide joint of the root gets the component of ``velocity`` along its axis; a free joint
+    gets all three (its first three degrees of freedom are the linear velocity); hinge and ball
+    joints get nothing (a push here changes linear velocity only). Mapping by axis, not by joint
+    order, matters: walker's root joints are ``rootz, rootx, rooty``, so an x push added to the
+    first degree of freedom would land on z.
+
+    Returns:
+        ``[(dof address, change)]``, one entry per degree of freedom that changes.
+    """
+    root = int(model.body_rootid[body])
+    out: list[tuple[int, float]] = []
+    for j in range(model.njnt):
+        if int(model.jnt_bodyid[j]) != root:
+            continue
+        dof = int(model.jnt_dofadr[j])
+        if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_SLIDE:
+            out.append((dof, float(np.dot(velocity, model.jnt_axis[j]))))
+        elif model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE:
+            out += [(dof + k, float(velocity[k])) for k in range(3)]
+    return out
+
+
 Edit = tuple[str, Any, np.ndarray]
 """``(model field, index, new value)`` applied as ``model.<field>[index] = value``."""
 
@@ -242,6 +267,7 @@ class PerturbedEnv(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
         self._sensing: list[tuple[Perturbation, dict[str, Any], int]] = []
         self._queue: deque[np.ndarray] = deque()
         self._latency = 0
+        self._noise_std: float | None = None
         self._last_obs: np.ndarray | None = None
         for p in perturbations:  # name errors surface at construction, not mid-episode
             if p.family in MODEL_FAMILIES:
@@ -275,11 +301,12 @@ class PerturbedEnv(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
             direction = np.asarray(drawn.get("direction", (1.0, 0.0, 0.0)), dtype=np.float64)
             direction = direction / max(float(np.linalg.norm(direction)), 1e-12)
             if drawn.get("mode", "force") == "velocity":  # an instantaneous change of the body's root velocity
-                dof = self._model.body_dofadr[self._model.body_rootid[body]]
-                n = min(3, self._model.body_dofnum[self._model.body_rootid[body]])
-                self._data.qvel[dof : dof + n] += float(drawn["force"]) * direction[:n]
+                for dof, change in root_velocity_change(self._model, body, float(drawn["force"]) * direction):
+                    self._data.qvel[dof] += change
             else:
                 self._pushes.append((body, float(drawn["force"]) * direction, p.trigger.duration))
+        elif p.family == "action_noise":  # its std is drawn here, once per firing, not at every step
+            self._noise_std = float(drawn["std"])
         elif p.family.startswith("obs_"):
             self._sensing.append((p, drawn, p.trigger.duration if p.trigger.hook != "on_reset" else 10**12))
         self.active.append({"family": p.family, "t": self.t, **{k: v for k, v in drawn.items() if k != "fields"}})
@@ -291,7 +318,7 @@ class PerturbedEnv(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
             self.rng = np.random.default_rng(seed)
         self.restore_nominal()
         self.t, self.active, self._pushes, self._sensing = 0, [], [], []
-        self._latency, self._queue = 0, deque()
+        self._latency, self._queue, self._noise_std = 0, deque(), None
         for p in self.perturbations:
             if p.trigger.hook == "on_reset":
                 self._fire(p)
@@ -324,9 +351,8 @@ class PerturbedEnv(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
             if p.trigger.fires(self.t):
                 self._fire(p)
         act = np.asarray(action, dtype=np.float32)
-        for p in self.perturbations:
-            if p.family == "action_noise":
-                act = np.clip(act + self.rng.normal(0.0, float(draw(p.params["std"], self.rng)), act.shape), -1, 1)
+        if self._noise_std is not None:
+            act = np.clip(act + self.rng.normal(0.0, self._noise_std, act.shape), -1, 1)
         if self._latency:
             self._queue.append(act)
             act = self._queue.popleft()

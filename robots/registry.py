@@ -25,6 +25,9 @@ Quantity = Callable[[LayoutView], Any]
 """A named physical quantity read from an observation view (batched, numpy or torch)."""
 Predicate = Callable[[Mapping[str, Any]], Any]
 """A failure predicate: named quantities in, a boolean per row out."""
+Margin = Callable[[Mapping[str, Any]], Any]
+"""A failure predicate's margin: named quantities in, per row how far the state is from failing, in
+the quantity's own units: positive while the predicate does not fire, 0 or below where it does."""
 Termination = Callable[[Any], Any]
 """``termination(next_obs) -> bool per row``: when a plant episode ends as a failure."""
 Factory = Callable[..., gym.Env[np.ndarray, np.ndarray]]
@@ -55,6 +58,8 @@ class RobotRecord:
             failure (``terminated``); time limits are never part of it.
         tags: a subset of :data:`TAGS`.
         description: one line for listings and docs.
+        margins: per predicate (a subset of ``predicates``), its continuous margin (:data:`Margin`):
+            how close a state is to failing, for searches that need a gradient where nothing fails.
     """
 
     name: str
@@ -67,11 +72,18 @@ class RobotRecord:
     termination: Termination
     tags: frozenset[str]
     description: str = ""
+    margins: Mapping[str, Margin] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = self.tags - TAGS
         if unknown:
             raise ValueError(f"{self.name}: unknown tags {sorted(unknown)}; valid: {sorted(TAGS)}")
+        stray = set(self.margins) - set(self.predicates)
+        if stray:
+            raise ValueError(
+                f"{self.name}: margins {sorted(stray)} have no predicate; predicates: {sorted(self.predicates)}"
+            )
+        object.__setattr__(self, "margins", MappingProxyType(dict(self.margins)))
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
         object.__setattr__(self, "quantities", MappingProxyType(dict(self.quantities)))
         object.__setattr__(self, "predicates", MappingProxyType(dict(self.predicates)))
@@ -97,6 +109,22 @@ class RobotRecord:
                 f"robot {self.name!r} has no failure predicate {name!r}; valid: {sorted(self.predicates)}"
             )
         fn = self.predicates[name]
+        return lambda obs: fn(self.read(obs))
+
+    def margin(self, name: str) -> Callable[[AnyArray], Any]:
+        """One predicate's margin (:data:`Margin`) as a function of the observation.
+
+        Raises:
+            UnknownNameError: the robot has no such predicate, or no margin for it; the message
+                lists the predicates that have one.
+        """
+        self.predicate(name)
+        if name not in self.margins:
+            raise UnknownNameError(
+                f"robot {self.name!r} has no margin for its predicate {name!r}; predicates with a margin: "
+                f"{sorted(self.margins) or 'none'}"
+            )
+        fn = self.margins[name]
         return lambda obs: fn(self.read(obs))
 
 

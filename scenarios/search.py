@@ -304,3 +304,80 @@ def naive_counts(p: float, rel: float = 0.5) -> dict[str, float]:
     failure (``1/p``) and the episodes for a 95% interval of half-width ``rel·p``
     (``1.96²·(1−p)/(rel²·p)``)."""
     return {"expected_to_first_failure": 1.0 / p, "to_relative_halfwidth": Z95**2 * (1.0 - p) / (rel**2 * p)}
+
+
+def spread_top(u: np.ndarray, c: np.ndarray, scores: np.ndarray, k: int, pool: int) -> list[int]:
+    """``k`` distinct points to confirm, spread over the ``pool`` highest-scoring distinct ones.
+
+    The first is the best score; each next one is the pool's point farthest (Euclidean distance in
+    unit coordinates, plus 1 per differing option) from those already chosen, the higher score on
+    ties. A model biased within its failure region ranks its ten best points close together,
+    often all in the part of that region where the plant does not fail; spread over its best
+    ``pool``, the confirmations cover the region. With ``pool <= k``: the top ``k`` by score.
+
+    Returns:
+        Row indices into ``u``/``c``/``scores``, in confirmation order.
+    """
+    order = np.argsort(-scores, kind="stable")
+    distinct: list[int] = []
+    seen: set[tuple[float, ...]] = set()
+    for i in order:
+        key = (*np.round(u[i], 9).tolist(), *c[i].tolist())
+        if key not in seen:
+            seen.add(key)
+            distinct.append(int(i))
+        if len(distinct) >= max(k, pool):
+            break
+    if pool <= k:
+        return distinct[:k]
+    cand = np.asarray(distinct)
+    chosen = [0]
+    gap = np.full(cand.size, np.inf)
+    while len(chosen) < min(k, cand.size):
+        last = cand[chosen[-1]]
+        d = np.sqrt(((u[cand] - u[last]) ** 2).sum(axis=1)) + (c[cand] != c[last]).sum(axis=1)
+        gap = np.minimum(gap, d)
+        gap[chosen] = -np.inf
+        chosen.append(int(np.argmax(gap)))  # the first maximum: the higher score among equals
+    return [int(cand[j]) for j in chosen]
+
+
+def least_margin_pick(
+    u: np.ndarray,
+    c: np.ndarray,
+    extra: np.ndarray,
+    margin: np.ndarray,
+    cand_u: np.ndarray,
+    cand_c: np.ndarray,
+    sizes: Sequence[int],
+    exclude: Sequence[int] = (),
+) -> int | None:
+    """The candidate with the least margin predicted by a linear fit of observed margins.
+
+    The fit is least squares (a tiny ridge, so too few points still give an answer) of ``margin``
+    on the unit coordinates, one-hot options (first option dropped) and ``extra`` columns (e.g. 1 for
+    an episode that sampled the stochastic policy); candidates are predicted with ``extra = 0``. A
+    first-order response surface: it points along the direction in which the observed margins
+    fall, so it reaches corners of the space the model may have missed; it cannot find a failure
+    pocket in the interior.
+
+    Returns:
+        The index into ``cand_u``/``cand_c`` of the least predicted margin, skipping ``exclude``;
+        None with fewer than two observations or no candidate left.
+    """
+
+    def design(uu: np.ndarray, cc: np.ndarray, ee: np.ndarray) -> np.ndarray:
+        cols = [np.ones((uu.shape[0], 1)), uu]
+        for j, k in enumerate(sizes):
+            cols.append(np.eye(k)[cc[:, j]][:, 1:])
+        cols.append(ee)
+        return np.concatenate(cols, axis=1)
+
+    if margin.shape[0] < 2 or cand_u.shape[0] == 0:
+        return None
+    x = design(u, c, extra)
+    beta = np.linalg.solve(x.T @ x + 1e-6 * np.eye(x.shape[1]), x.T @ margin)
+    pred = design(cand_u, cand_c, np.zeros((cand_u.shape[0], extra.shape[1]))) @ beta
+    pred[list(exclude)] = np.inf
+    best = int(np.argmin(pred))
+    return best if np.isfinite(pred[best]) else None

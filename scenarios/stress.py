@@ -14,14 +14,19 @@ The phases (:func:`stress`):
    (parameter changes) or as a velocity impulse on the state at the push's trigger step
    (pushes). The model *predicts a failure* at a point when the scenario's predicate fires in at
    least half of them. The search's score is that share plus half its earliness (the mean of
-   ``1 − t_fail/horizon``), so among points that always fail, the soonest rank first. With
+   ``1 − t_fail/horizon``), so among points that always fail, the soonest rank first; with
+   ``closeness`` (the default), plus how near the rollouts that do not fail come to the predicate
+   (its margin), so the search has a gradient even where the model predicts no failure. With
    ``refine`` (the default) it keeps iterating after the first predicted failures, concentrating
    on the highest scores; ``min_std`` keeps the proposal's spread from collapsing onto what may
    be the model's bias.
-3. **Confirmation.** The top ``confirm`` points of the search are run on the plant with exactly
-   those parameter values.
+3. **Confirmation.** ``confirm`` searched points are run on the plant with exactly those
+   parameter values, one after the other: the model's picks, spread over its best
+   ``confirm_pool``, alternating (``plant_guided``) with the point whose plant margin a linear fit
+   to the plant episodes so far predicts least; a confirmed failure is one of them that failed.
 4. **Estimate.** ``episodes`` plant episodes at points drawn from the fitted proposal (a defensive
-   mixture with the scenario's own distribution); ``p̂ = mean(w·f)`` with ``w = p/q``, and a 95%
+   mixture with the scenario's own distribution), refitted first to the confirmation's plant
+   failures and, after ``adapt`` episodes, to the first stage's; ``p̂ = mean(w·f)`` with ``w = p/q``, and a 95%
    interval. The model's prediction at each of these points is recorded too.
 
 The report counts every plant episode (model data, confirmation, estimate), says which model was
@@ -51,13 +56,27 @@ from pipeline.sac import Actor
 from pipeline.world_model import EnsembleDynamics, fit, make_optimizer
 from robots.context import EVENT_FAMILIES, SENSING_FAMILIES, encode, push_velocity_change
 from robots.perturbations import Choice, Perturbation, PerturbedEnv, Uniform
+from robots.registry import UnknownNameError
 from scenarios.library import Scenario, ScenarioError, get
-from scenarios.search import Z95, CEMResult, Estimate, Proposal, cross_entropy, importance_estimate, refit
+from scenarios.search import (
+    Z95,
+    CEMResult,
+    Estimate,
+    Proposal,
+    cross_entropy,
+    importance_estimate,
+    least_margin_pick,
+    refit,
+    spread_top,
+)
 
 MODEL_SOURCES = ("auto", "run", "fit")
 _FIT, _STARTS, _CEM, _CONFIRM, _ESTIMATE, _MODEL, _NAIVE = range(10, 17)
 PREDICTED = 0.5
 """A point is a predicted failure when at least this share of its model rollouts fail."""
+NEAR = 0.45
+"""Weight of the nearness in the search's score: below ``PREDICTED``, so a point where no rollout fails
+never scores as a predicted failure."""
 
 
 class StressError(ValueError):
@@ -101,11 +120,26 @@ class StressConfig:
     min_std: float = 0.15
     """Floor of the proposal's spread per continuous parameter (unit coordinates: a share of its range),
     so a biased model cannot narrow the proposal onto part of the plant's failure region."""
+    closeness: bool = True
+    """Rank points where no model rollout fails by how close the rollouts come to failing (the
+    predicate's margin, relative to its margin at the reset states), so the search has a gradient,
+    and confirms the points nearest to failure, even when the model predicts no failure anywhere;
+    the estimate's proposal refits likewise move towards the plant episodes nearest to failing when
+    none has failed yet; false: failure share and earliness only, refits to plant failures only."""
     refine: bool = True
     """Keep iterating after the model predicts failures, concentrating the proposal on the points it
     predicts fail most surely and soonest (narrower; it can miss part of the plant's failure region)."""
     confirm: int = 10
-    """Top points of the search run on the plant."""
+    """Points of the search run on the plant."""
+    confirm_refit: bool = True
+    """Refit the proposal towards the confirmation's plant failures before the estimate's first
+    episode (plant evidence the search already paid for; the estimate stays unbiased)."""
+    plant_guided: bool = True
+    """Every second confirmation is the searched point with the least plant margin predicted by a
+    linear fit to every plant episode so far (needs ``closeness``); false: every one is the model's."""
+    confirm_pool: int = 40
+    """The confirmed points are spread over this many of the search's best distinct points (the best
+    first, then each the farthest from those chosen); at most ``confirm``: the ``confirm`` best."""
     episodes: int = 150
     """Plant episodes of the importance-sampling estimate."""
     adapt: int = 50
@@ -125,7 +159,8 @@ class StressConfig:
         for name in ("rollouts", "samples", "iterations", "threads"):
             if getattr(self, name) < 1:
                 raise StressError(f"{name}={getattr(self, name)!r}: must be >= 1")
-        for name in ("horizon", "fit_episodes", "run_transitions", "fit_epochs", "confirm", "episodes", "adapt"):
+        for name in ("horizon", "fit_episodes", "run_transitions", "fit_epochs", "confirm", "confirm_pool", "episodes",
+                     "adapt"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise StressError(f"{name}={getattr(self, name)!r}: must be >= 0")
         if self.episodes < 1:
@@ -248,6 +283,8 @@ class PlantEpisodes:
     t_fail: np.ndarray
     """Control step of the first failure (−1: none)."""
     steps: int
+    least_margin: np.ndarray | None = None
+    """The least margin of the predicate over each episode's observations (None: no margin asked for)."""
 
 
 def plant_episodes(
@@ -261,19 +298,22 @@ def plant_episodes(
     on_step: Callable[[int, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray], None] | None = None,
     explore: Callable[[int], bool] | None = None,
     generator: torch.Generator | None = None,
+    margin: Callable[[np.ndarray], Any] | None = None,
 ) -> PlantEpisodes:
     """Runs one plant episode per point (reset with its seed) under the policy's deterministic
     action, ``lockstep`` episodes at a time so the policy runs batched. An episode fails when the
     scenario's predicate fires on an observation; it ends at failure, termination or ``horizon``.
 
     ``on_step(episode, obs, act, next_obs, reward, ctx)`` sees every transition (model data);
-    episodes for which ``explore(episode)`` is true sample the stochastic policy from ``generator``.
+    episodes for which ``explore(episode)`` is true sample the stochastic policy from ``generator``;
+    with ``margin``, each episode's least margin of the predicate is recorded too.
     """
     record = robots.get(scenario.robot)
     predicate = record.predicate(scenario.predicate)
     layout = robots.context_layout(scenario.robot)
     n = len(points)
     failed, t_fail = np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int64)
+    least = np.full(n, np.inf)
     envs = [PerturbedEnv(robots.make(scenario.robot, **{**settings, "max_episode_steps": horizon}),
                          list(scenario.perturbations)) for _ in range(min(lockstep, n))]  # fmt: skip
     slots: list[int | None] = [None] * len(envs)
@@ -315,6 +355,8 @@ def plant_episodes(
                 if on_step is not None:
                     on_step(episode, obs[s], acts[row], o2, float(r), ctx[s])
                 t[s] += 1
+                if margin is not None:
+                    least[episode] = min(least[episode], float(margin(o2[None])[0]))
                 if bool(predicate(o2[None])[0]):
                     failed[episode], t_fail[episode] = True, t[s]
                     start(s)
@@ -325,7 +367,7 @@ def plant_episodes(
     finally:
         for env in envs:
             env.close()
-    return PlantEpisodes(failed, t_fail, steps)
+    return PlantEpisodes(failed, t_fail, steps, least if margin is not None else None)
 
 
 # --- the world model ----------------------------------------------------------------------
@@ -411,9 +453,13 @@ def model_failures(
     generator: torch.Generator,
     noise: bool = False,
     chunk: int = 8192,
-) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-    """The share of ``rollouts`` world-model episodes per point in which the predicate fires, and
-    how early: the mean over the rollouts of ``1 − t_fail/horizon`` (0 for a rollout that did not fail).
+    margin: Callable[[torch.Tensor], Any] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """The share of ``rollouts`` world-model episodes per point in which the predicate fires; how
+    early: the mean over the rollouts of ``1 − t_fail/horizon`` (0 for a rollout that did not fail);
+    and how near the others come: the mean over the rollouts of ``clip(1 − m/m₀, 0, 1)`` for a
+    rollout that did not fail (0 for one that did), where ``m`` is the least ``margin`` of its
+    predicted states and ``m₀`` the mean margin of ``starts`` (all zeros without ``margin``).
 
     Row ``i·rollouts + k`` is point ``i``'s ``k``-th episode, started from a reset state drawn from
     ``starts``; each step uses a randomly drawn elite, sampled from its Gaussian with ``noise``,
@@ -427,6 +473,10 @@ def model_failures(
     t_fail = torch.full((rows,), horizon, dtype=torch.float32)
     counts = {"model_episodes": rows, "model_steps": 0, "dropped": 0, "terminated": 0}
     ctx_rows = torch.as_tensor(ctx).repeat_interleave(rollouts, dim=0)
+    least = torch.full((rows,), math.inf)
+    m0 = float(torch.as_tensor(margin(starts)).float().mean()) if margin is not None else 1.0
+    if not m0 > 0:
+        raise StressError(f"the predicate's mean margin at the reset states is {m0:.4g}: the starts already fail")
     for begin in range(0, rows, chunk):
         idx = torch.arange(begin, min(begin + chunk, rows))
         obs = starts[pick[idx]].clone()
@@ -448,6 +498,9 @@ def model_failures(
                 nxt, valid, terminated = mean_step(env, obs, act, generator, c)
             counts["model_steps"] += int(idx.numel())
             failed = torch.as_tensor(predicate(nxt), dtype=torch.bool) & valid
+            if margin is not None:
+                m = torch.as_tensor(margin(nxt)).float()
+                least[idx[valid]] = torch.minimum(least[idx[valid]], m[valid])
             fails[idx[failed]] = True
             t_fail[idx[failed]] = float(step + 1)
             counts["dropped"] += int((~valid).sum())
@@ -456,7 +509,8 @@ def model_failures(
             idx, obs, c, point = idx[alive], nxt[alive], c[alive], point[alive]
     share = fails.reshape(n, rollouts).float().mean(dim=1).numpy()
     early = (1.0 - t_fail / horizon).reshape(n, rollouts).mean(dim=1).numpy()
-    return share, early, counts
+    near = torch.where(fails, 0.0, (1.0 - least / m0).clamp(0.0, 1.0)) if margin is not None else torch.zeros(rows)
+    return share, early, near.reshape(n, rollouts).mean(dim=1).numpy(), counts
 
 
 def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -518,6 +572,7 @@ def fit_model(
     actor: Actor,
     conf: StressConfig,
     horizon: int,
+    margin: Callable[[np.ndarray], Any] | None = None,
 ) -> tuple[EnsembleDynamics, dict[str, Any]]:
     """A world model with context for this search: plant episodes at parameters spread over the space
     (:meth:`Space.design`; even episodes follow the deterministic policy, odd ones sample the stochastic one)
@@ -538,7 +593,7 @@ def fit_model(
     seeds = [stream_seed(conf.seed, _FIT, 1 + i) for i in range(conf.fit_episodes)]
     gen = torch.Generator().manual_seed(stream_seed(conf.seed, _FIT, 10**6))
     res = plant_episodes(scenario, cfg.get("robot_settings", {}), actor, points, seeds, horizon, on_step=keep,
-                         explore=lambda i: i % 2 == 1, generator=gen)  # fmt: skip
+                         explore=lambda i: i % 2 == 1, generator=gen, margin=margin)  # fmt: skip
     widths = ((record.layout.size,), (record.action_dim,), (), (record.layout.size,), (layout.size,))
     obs, act, rew, nxt, ctx = (
         np.stack(x) if x else np.zeros((0, *w), np.float32) for x, w in zip(data, widths, strict=True)
@@ -589,7 +644,10 @@ def fit_model(
         "stopped_by": report.stopped_by,
         "holdout_mse_elites": float(np.mean(sorted(report.holdout_mse)[: hp.elites])),
         "version": report.version,
-    }
+        "plant_points": {"u": u.tolist(), "c": c.tolist(), "explore": [i % 2 == 1 for i in range(conf.fit_episodes)],
+                         "failed": res.failed.tolist(),
+                         "least_margin": None if res.least_margin is None else res.least_margin.tolist()},
+    }  # fmt: skip
     return model, info
 
 
@@ -654,6 +712,12 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
     actor = load_actor(cfg, payload)
     layout = robots.context_layout(scenario.robot)
 
+    margin = None
+    if conf.closeness:
+        try:
+            margin = record.margin(scenario.predicate)
+        except UnknownNameError as err:
+            raise StressError(f"closeness=true: {err}; pass closeness=false") from None
     model = run_model(cfg, payload, scenario.name, layout.size) if conf.model in ("auto", "run") else None
     if conf.model == "run" and model is None:
         raise StressError(
@@ -667,7 +731,7 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
     else:
         why = "model=fit" if conf.model == "fit" else "the run has no world model with context for this scenario"
         log(f"world model: fitting one for this search ({why}): {conf.fit_episodes} plant episodes ...")
-        model, model_info = fit_model(scenario, cfg, payload, actor, conf, horizon)
+        model, model_info = fit_model(scenario, cfg, payload, actor, conf, horizon, margin)
         log(f"  fitted in {model_info['epochs']} epochs on {model_info['plant_transitions']} plant + "
             f"{model_info['run_transitions']} run transitions (model {model_info['version']})")  # fmt: skip
 
@@ -684,15 +748,16 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
 
     def score(u: np.ndarray, c: np.ndarray) -> np.ndarray:
         """The search's score: the model's failure share plus half its earliness (so among points that
-        always fail, those that fail soonest rank first)."""
+        always fail, those that fail soonest rank first), plus ``NEAR`` times its nearness (so where no
+        rollout fails, the closest to failing rank first; it stays below the predicted-failure level)."""
         ctx, imp = model_inputs(space, u, c, horizon)
-        share, early, counts = model_failures(
-            menv, actor, predicate, ctx, imp, starts, conf.rollouts, horizon, gen, conf.model_noise
+        share, early, near, counts = model_failures(
+            menv, actor, predicate, ctx, imp, starts, conf.rollouts, horizon, gen, conf.model_noise, margin=margin
         )
         for k, v in counts.items():
             model_counts[k] += v
         shares.append(share)
-        return share + 0.5 * early
+        return share + 0.5 * early + NEAR * near
 
     log(f"search: cross-entropy over {len(space.cont) + len(space.cat)} parameters, {conf.samples} points x "
         f"{conf.rollouts} model episodes per iteration ...")  # fmt: skip
@@ -701,11 +766,14 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
                         elite_frac=conf.elite_frac, defensive=conf.defensive, refine=conf.refine,
                         min_std=conf.min_std)  # fmt: skip
     search_share = np.concatenate(shares)
+    model_counts["predicted_points"] = int((search_share >= PREDICTED).sum())  # searched points the model says fail
     for i, it in enumerate(cem.iterations):
         log(f"  iteration {i}: level {it.level:.3f}, {it.elites} elites, {it.above_target} predicted failures")
 
-    confirm = confirmation(scenario, space, cem, search_share, actor, settings, conf, horizon)
-    estimate, est_points = importance(scenario, space, cem.proposal, actor, settings, conf, horizon, score, shares)
+    confirm = confirmation(scenario, space, cem, search_share, actor, settings, conf, horizon, margin,
+                           model_info.get("plant_points"))  # fmt: skip
+    estimate, est_points = importance(scenario, space, cem.proposal, actor, settings, conf, horizon, score, shares,
+                                      confirm["plant"] if conf.confirm_refit else None, margin)  # fmt: skip
     report = build_report(run_dir, conf, scenario, space, horizon, model_info, cem, confirm, estimate, est_points,
                           model_counts, time.perf_counter() - t_start)  # fmt: skip
     out = Path(conf.out) if conf.out else run_dir / "stress" / f"{scenario.name}-s{conf.seed}.json"
@@ -717,38 +785,92 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
 
 def confirmation(
     scenario: Scenario, space: Space, cem: CEMResult, share: np.ndarray, actor: Actor, settings: dict[str, Any],
-    conf: StressConfig, horizon: int,
+    conf: StressConfig, horizon: int, margin: Callable[[np.ndarray], Any] | None = None,
+    prior: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The top ``confirm`` distinct points of the search (highest score first, earliest found on
-    ties), each run once on the plant; ``share`` is the model's failure share of every searched point."""
-    order = np.argsort(-cem.scores, kind="stable")
+    """``confirm`` distinct points of the search, each run once on the plant, one after the other.
+
+    The model's picks are spread over its ``confirm_pool`` best (:func:`scenarios.search.spread_top`).
+    With ``plant_guided`` and a margin, every second confirmation is instead the searched point whose
+    plant margin a linear fit to every plant episode so far predicts least
+    (:func:`scenarios.search.least_margin_pick`; ``prior``: the model-data episodes, with a column
+    for the ones that sampled the stochastic policy), so the plant's own gradient steers half the
+    confirmations where the model's failure region is off. ``share`` is the model's failure share of
+    every searched point."""
+    model_order = iter(spread_top(cem.u, cem.c, cem.scores, conf.confirm, conf.confirm_pool))
+    seen_u, seen_c, seen_e, seen_m = [], [], [], []
+    if prior is not None and prior.get("least_margin") is not None:
+        seen_u += [np.asarray(x, dtype=np.float64) for x in prior["u"]]
+        seen_c += [np.asarray(x, dtype=np.int64) for x in prior["c"]]
+        seen_e += [float(x) for x in prior["explore"]]
+        seen_m += [float(x) for x in prior["least_margin"]]
     chosen: list[int] = []
-    seen: set[tuple[float, ...]] = set()
-    for i in order:
-        key = (*np.round(cem.u[i], 9).tolist(), *cem.c[i].tolist())
-        if key not in seen:
-            seen.add(key)
-            chosen.append(int(i))
-        if len(chosen) >= conf.confirm:
-            break
-    points = [space.perturbations(cem.u[i], cem.c[i]) for i in chosen]
-    seeds = [stream_seed(conf.seed, _CONFIRM, j) for j in range(len(chosen))]
-    res = plant_episodes(scenario, settings, actor, points, seeds, horizon) if chosen else PlantEpisodes(
-        np.zeros(0, bool), np.zeros(0, np.int64), 0)  # fmt: skip
-    rows = [{"params": space.named(cem.u[i], cem.c[i]), "model_failure_share": float(share[i]),
-             "score": float(cem.scores[i]), "model_predicted": bool(share[i] >= PREDICTED),
-             "plant_failed": bool(res.failed[j]), "plant_t_fail": int(res.t_fail[j])}
+    picked_by: list[str] = []
+    failed, t_fail, least = [], [], []
+    for j in range(conf.confirm):
+        pick: int | None = None
+        if conf.plant_guided and margin is not None and j % 2 == 1 and seen_m:
+            pick = least_margin_pick(np.asarray(seen_u).reshape(len(seen_u), -1),
+                                     np.asarray(seen_c, dtype=np.int64).reshape(len(seen_c), -1),
+                                     np.asarray(seen_e).reshape(-1, 1), np.asarray(seen_m), cem.u, cem.c,
+                                     space.sizes, exclude=chosen)  # fmt: skip
+        if pick is not None:
+            picked_by.append("plant margin fit")
+        else:
+            pick = next((i for i in model_order if i not in chosen), None)
+            if pick is None:
+                break
+            picked_by.append("model")
+        res = plant_episodes(scenario, settings, actor, [space.perturbations(cem.u[pick], cem.c[pick])],
+                             [stream_seed(conf.seed, _CONFIRM, j)], horizon, margin=margin)  # fmt: skip
+        chosen.append(pick)
+        failed.append(bool(res.failed[0]))
+        t_fail.append(int(res.t_fail[0]))
+        least.append(float(res.least_margin[0]) if res.least_margin is not None else math.inf)
+        seen_u.append(cem.u[pick])
+        seen_c.append(cem.c[pick])
+        seen_e.append(0.0)
+        seen_m.append(least[-1])
+    rows = [{"params": space.named(cem.u[i], cem.c[i]), "picked_by": picked_by[j],
+             "model_failure_share": float(share[i]), "score": float(cem.scores[i]),
+             "model_predicted": bool(share[i] >= PREDICTED), "plant_failed": failed[j], "plant_t_fail": t_fail[j],
+             "plant_least_margin": None if margin is None else least[j]}
             for j, i in enumerate(chosen)]  # fmt: skip
-    return {"candidates": rows, "failed": res.failed, "predicted": share[chosen] >= PREDICTED}
+    idx = np.asarray(chosen, dtype=np.int64)
+    hit = np.asarray(failed, dtype=bool)
+    return {"candidates": rows, "failed": hit, "predicted": share[idx] >= PREDICTED,
+            "plant": (cem.u[idx], cem.c[idx], hit, None if margin is None else np.asarray(least))}  # fmt: skip
+
+
+def plant_elites(failed: np.ndarray, least: np.ndarray | None, frac: float) -> tuple[np.ndarray, str]:
+    """Which plant episodes a proposal is refitted to: those that failed; when none did and their
+    margins are known, the ``frac`` share that came nearest to failing (at least one): a
+    cross-entropy level on the plant, so the proposal moves even before the plant's first failure."""
+    if failed.any():
+        return failed, "plant failures"
+    if least is None or least.size == 0:
+        return failed, "none"
+    nearest = np.zeros(failed.shape, dtype=bool)
+    nearest[np.argsort(least, kind="stable")[: max(1, math.ceil(frac * least.size))]] = True
+    return nearest, "nearest to failing on the plant"
 
 
 def importance(
     scenario: Scenario, space: Space, proposal: Proposal, actor: Actor, settings: dict[str, Any],
     conf: StressConfig, horizon: int, score: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    shares: list[np.ndarray],
+    shares: list[np.ndarray], confirmed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None] | None = None,
+    margin: Callable[[np.ndarray], Any] | None = None,
 ) -> tuple[Estimate, dict[str, Any]]:  # fmt: skip
     """``episodes`` plant episodes at points drawn from the proposal, the importance-sampling
     estimate, and the model's failure share at each point.
+
+    With ``confirmed`` (the confirmation's points, unit coordinates and options, their plant outcomes
+    and least margins), the proposal is first refitted towards its plant failures, or when none
+    failed towards the points nearest to failing (:func:`plant_elites`), by the cross-entropy
+    update (equal weights: ``p`` is uniform), smoothed towards the search's proposal: plant
+    evidence the search already paid for moves the proposal before any estimate episode is drawn.
+    Each proposal is fixed before its draws, so the estimate stays unbiased. After the first stage
+    the same rule picks the points to refit to (weighted by ``p/q``).
 
     With ``adapt > 0`` the estimate has two stages (adaptive importance sampling): ``adapt``
     episodes from the search's proposal; then the proposal is refitted, by the same
@@ -759,8 +881,15 @@ def importance(
     """
     rng = np.random.default_rng(stream_seed(conf.seed, _ESTIMATE, 0))
     n1 = min(conf.adapt, conf.episodes) if conf.adapt else conf.episodes
-    stages, failed, share, props = [], [], [], [proposal]
     q, start = proposal, 0
+    refits = []
+    if confirmed is not None and confirmed[0].shape[0]:
+        u0, c0, f0, m0 = confirmed
+        hit, why = plant_elites(f0, m0, conf.elite_frac)
+        if hit.any():
+            q = refit(q, u0[hit], c0[hit], np.ones(int(hit.sum())), 0.7, conf.min_std, 0.01, conf.defensive)
+        refits.append({"before": "stage 1", "to": why, "points": int(hit.sum())})
+    stages, failed, share, props = [], [], [], [q]
     for n in (n1, conf.episodes - n1):
         if n == 0:
             continue
@@ -768,18 +897,21 @@ def importance(
         log_w = q.log_weight(u, c)
         points = [space.perturbations(u[i], c[i]) for i in range(n)]
         seeds = [stream_seed(conf.seed, _ESTIMATE, 1 + start + i) for i in range(n)]
-        res = plant_episodes(scenario, settings, actor, points, seeds, horizon)
+        res = plant_episodes(scenario, settings, actor, points, seeds, horizon, margin=margin)
         stages.append(importance_estimate(res.failed, log_w, q.max_weight()))
         score(u, c)
         failed.append(res.failed)
         share.append(shares[-1])
         start += n
-        if res.failed.any() and start < conf.episodes:
-            hit = res.failed
-            q = refit(q, u[hit], c[hit], np.exp(log_w[hit]), 0.7, conf.min_std, 0.01, conf.defensive)
-            props.append(q)
+        if start < conf.episodes:
+            hit, why = plant_elites(res.failed, res.least_margin, conf.elite_frac)
+            if hit.any():
+                q = refit(q, u[hit], c[hit], np.exp(log_w[hit]), 0.7, conf.min_std, 0.01, conf.defensive)
+            refits.append({"before": f"stage {len(stages) + 1}", "to": why, "points": int(hit.sum())})
+        props.append(q)  # the next stage's proposal (the same one when nothing failed)
     est = pool(stages)
     est.extra["stages"] = [{**st.to_dict(), "proposal": pr.to_dict()} for st, pr in zip(stages, props, strict=False)]
+    est.extra["refits"] = refits
     return est, {"failed": np.concatenate(failed), "share": np.concatenate(share), "final_proposal": q}
 
 
@@ -821,8 +953,12 @@ def build_report(
     n_confirm, n_est = len(confirm["failed"]), len(est["failed"])
     order = np.flatnonzero(failed)
     first = n_fit + int(order[0]) + 1 if order.size else None
-    conf_fail = np.flatnonzero(confirm["failed"] & confirm["predicted"])
+    # A confirmed failure: a point the search put forward (predicted to fail, or, with closeness, the
+    # nearest to failing) that failed on the plant; also reported: the first the model predicted.
+    conf_fail = np.flatnonzero(confirm["failed"])
     first_confirmed = n_fit + int(conf_fail[0]) + 1 if conf_fail.size else None
+    pred_fail = np.flatnonzero(confirm["failed"] & confirm["predicted"])
+    first_predicted = n_fit + int(pred_fail[0]) + 1 if pred_fail.size else None
     k = int(predicted.sum())
     rate = float((predicted & failed).sum() / k) if k else None
     return {
@@ -846,6 +982,7 @@ def build_report(
         "confirmation": {
             "candidates": confirm["candidates"],
             "model_predicted": int(confirm["predicted"].sum()),
+            "plant_failed": int(confirm["failed"].sum()),
             "confirmed": int((confirm["predicted"] & confirm["failed"]).sum()),
         },
         "estimate": {
@@ -863,6 +1000,7 @@ def build_report(
             "total": n_fit + n_confirm + n_est,
             "first_failure_at": first,
             "first_confirmed_failure_at": first_confirmed,
+            "first_predicted_failure_confirmed_at": first_predicted,
         },
         "seconds": seconds,
     }
@@ -880,8 +1018,10 @@ def format_table(report: dict[str, Any]) -> str:
         ("search", f"{len(report['search']['iterations'])} cross-entropy iterations, "
                    f"{report['search']['model_episodes']} model episodes, "
                    f"{'reached' if report['search']['reached'] else 'did NOT reach'} predicted failures"),
-        ("confirmed", f"{report['confirmation']['confirmed']} of {report['confirmation']['model_predicted']} "
-                      f"predicted failures among the top {len(report['confirmation']['candidates'])} points"),
+        ("confirmed", f"{report['confirmation']['plant_failed']} of the top "
+                      f"{len(report['confirmation']['candidates'])} points failed on the plant; "
+                      f"{report['confirmation']['confirmed']} of the {report['confirmation']['model_predicted']} "
+                      "among them the model predicted to fail did"),
         ("confirmation rate", f"{rate} ({mvp['model_fail_plant_fail']} of "
                               f"{mvp['model_fail_plant_fail'] + mvp['model_fail_plant_ok']} plant episodes "
                               f"at model-predicted failures failed; the model missed {mvp['model_ok_plant_fail']})"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from helpers import model_arrays, rollout
@@ -144,3 +146,71 @@ def test_reported_parameters_are_the_applied_ones() -> None:
         applied = env.unwrapped.mj_model.geom_friction[:, 0] / env.pristine.geom_friction[:, 0]  # type: ignore[attr-defined]
         np.testing.assert_allclose(applied, friction["scale"], rtol=1e-12)
         assert len(env._queue) == latency["steps"]
+
+
+def test_velocity_push_lands_on_the_joint_along_its_direction_on_walker() -> None:
+    """walker's root joints are (rootz, rootx, rooty): an x push must change rootx, not rootz."""
+    kick = Perturbation("push", {"body": "torso", "force": 2.0, "direction": (1.0, 0.0, 0.0), "mode": "velocity"},
+                        Trigger("at_step", step=0))  # fmt: skip
+    pushed, plain = PerturbedEnv(robots.make("walker-walk"), [kick]), PerturbedEnv(robots.make("walker-walk"), [])
+    a, b = pushed.reset(seed=2)[0], plain.reset(seed=2)[0]
+    np.testing.assert_array_equal(a, b)
+    a, b = pushed.step(np.zeros(6, np.float32))[0], plain.step(np.zeros(6, np.float32))[0]
+    view_a, view_b = pushed.layout.view(a), plain.layout.view(b)
+    dx = float(view_a["velocity.rootx"] - view_b["velocity.rootx"])
+    dz = float(view_a["velocity.rootz"] - view_b["velocity.rootz"])
+    assert abs(dx - 2.0) < 0.5 and abs(dz) < 0.5, (dx, dz)
+
+
+def test_root_velocity_change_maps_by_axis_and_matches_the_model_side() -> None:
+    from robots.context import push_velocity_change
+    from robots.perturbations import root_velocity_change
+
+    env = robots.make("walker-walk")
+    model = env.unwrapped.mj_model  # type: ignore[attr-defined]
+    torso = body_names(model).index("torso")
+    names = {int(model.jnt_dofadr[j]): n for j, n in enumerate(_joint_names(model))}
+    change = {names[d]: v for d, v in root_velocity_change(model, torso, np.array([1.5, 0.0, -0.5]))}
+    assert change == {"rootz": -0.5, "rootx": 1.5}  # the hinge rooty gets nothing
+    push = {"body": "torso", "force": 2.0, "direction": (1.0, 0.0, 0.0), "mode": "velocity"}
+    keys = push_velocity_change(model, env.unwrapped.layout, 0.025, push, 1)  # type: ignore[attr-defined]
+    assert keys == {"velocity.rootz": 0.0, "velocity.rootx": 2.0}
+
+
+def _joint_names(model: object) -> list[str]:
+    import mujoco
+
+    return [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, i) for i in range(model.njnt)]  # type: ignore[attr-defined]
+
+
+class _Sent:
+    """Records the actions that reach the plant (under the perturbation engine)."""
+
+    def __init__(self) -> None:
+        self.actions: list[np.ndarray] = []
+
+
+def test_action_noise_draws_its_std_once_per_episode() -> None:
+    import gymnasium as gym
+
+    sent = _Sent()
+
+    class Recorder(gym.Wrapper):  # type: ignore[type-arg]
+        def step(self, action: np.ndarray) -> Any:
+            sent.actions.append(np.asarray(action).copy())
+            return self.env.step(action)
+
+    noise = Perturbation("action_noise", {"std": Choice((0.01, 0.1))})
+    env = PerturbedEnv(Recorder(robots.make("walker-walk")), [noise])
+    seen = set()
+    for seed in range(6):
+        _, info = env.reset(seed=seed)
+        std = info["perturbations"][0]["std"]
+        seen.add(std)
+        sent.actions.clear()
+        for _ in range(60):
+            env.step(np.zeros(6, np.float32))
+        measured = float(np.std(np.asarray(sent.actions)))
+        # Redrawn every step, the noise would be a mixture of both stds (about 0.071) in every episode.
+        assert abs(measured / std - 1.0) < 0.2, (seed, std, measured)
+    assert seen == {0.01, 0.1}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -76,3 +78,27 @@ def test_hopper_v5_termination_by_hand() -> None:
     obs[:, 1] = [0.0, 0.0, 0.3, 0.0]  # rooty
     obs[3, 5] = np.nan
     np.testing.assert_array_equal(hopper.termination(obs), [False, True, True, True])
+
+
+@pytest.mark.parametrize("name", robots.names())
+def test_every_predicate_has_a_margin_whose_sign_is_the_predicate(name: str) -> None:
+    """A margin is positive where its predicate does not fire and negative where it does (numpy and torch)."""
+    record = robots.get(name)
+    assert set(record.margins) == set(record.predicates)
+    obs = np.random.default_rng(0).normal(0.0, 2.0, (400, record.layout.size)).astype(np.float32)
+    for pred in record.predicates:
+        for x in (obs, torch.as_tensor(obs)):
+            fires = np.asarray(record.predicate(pred)(x), dtype=bool)
+            margin = np.asarray(record.margin(pred)(x), dtype=np.float64)
+            off_boundary = np.abs(margin) > 1e-6
+            assert off_boundary.mean() > 0.9
+            np.testing.assert_array_equal(fires[off_boundary], margin[off_boundary] < 0, err_msg=f"{name}/{pred}")
+
+
+def test_margin_errors_name_the_predicate_and_the_valid_ones() -> None:
+    hopper = robots.get("Hopper-v5")
+    with pytest.raises(robots.registry.UnknownNameError, match="no failure predicate 'slipped'"):
+        hopper.margin("slipped")
+    with pytest.raises(ValueError, match=r"margins \['slipped'\] have no predicate"):
+        dataclasses.replace(hopper, margins={"slipped": lambda q: q["torso_z"]})
+    assert float(hopper.margin("tipped")(np.zeros((1, hopper.layout.size), np.float32))[0]) == pytest.approx(0.2)

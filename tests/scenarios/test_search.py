@@ -112,3 +112,33 @@ def test_pooled_stages_weigh_each_by_its_episodes() -> None:
     assert est.p == pytest.approx(0.25 * stages[0].p + 0.75 * stages[1].p)
     assert est.se == pytest.approx(math.hypot(0.25 * stages[0].se, 0.75 * stages[1].se))
     assert est.ci_low <= P_CORNER <= est.ci_high
+
+
+def test_spread_top_starts_at_the_best_and_spreads_over_the_pool() -> None:
+    from scenarios.search import spread_top
+
+    # Six points: a tight cluster of the best three near (0.9, 0.9), two at (0.5, 0.9) and (0.9, 0.5).
+    u = np.array([[0.90, 0.90], [0.91, 0.90], [0.90, 0.91], [0.50, 0.90], [0.90, 0.50], [0.90, 0.90]])
+    c = np.zeros((6, 0), dtype=np.int64)
+    s = np.array([1.0, 0.99, 0.98, 0.7, 0.6, 1.0])  # the last duplicates the first: never chosen twice
+    assert spread_top(u, c, s, 3, 3) == [0, 1, 2]  # pool <= k: the best three
+    assert spread_top(u, c, s, 3, 5) == [0, 3, 4]  # the best, then the farthest of the pool
+    assert spread_top(u, c, s, 2, 2) == [0, 1]
+    assert spread_top(u, c, s, 10, 40) == [0, 3, 4, 1, 2]  # fewer distinct points than asked: all of them
+
+
+def test_least_margin_pick_follows_the_observed_margins_downhill() -> None:
+    from scenarios.search import least_margin_pick
+
+    rng = np.random.default_rng(0)
+    u = rng.random((6, 2))
+    c = rng.integers(0, 2, (6, 1))
+    explore = (np.arange(6) % 2).reshape(-1, 1).astype(float)
+    # Margin falls with u0, rises with u1, option 1 costs 0.3, exploring episodes 0.2 lower.
+    m = 1.0 - 0.8 * u[:, 0] + 0.4 * u[:, 1] - 0.3 * c[:, 0] - 0.2 * explore[:, 0]
+    cand_u = np.array([[0.9, 0.1], [0.9, 0.9], [0.1, 0.1], [0.95, 0.05]])
+    cand_c = np.array([[1], [1], [1], [0]])
+    # predicted: 0.25, 0.57, 0.77, 0.26 -> the first; excluded, the fourth
+    assert least_margin_pick(u, c, explore, m, cand_u, cand_c, [2]) == 0
+    assert least_margin_pick(u, c, explore, m, cand_u, cand_c, [2], exclude=[0]) == 3
+    assert least_margin_pick(u[:1], c[:1], explore[:1], m[:1], cand_u, cand_c, [2]) is None  # too few

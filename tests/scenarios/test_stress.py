@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,6 +42,10 @@ def test_smoke_report_counts_every_plant_episode_and_is_seeded(run_dir: Path, tm
     assert pe["total"] == 8
     est = saved["estimate"]
     assert est["n"] == 4 and 0.0 <= est["ci95"][0] <= est["p"] <= est["ci95"][1]
+    assert [r["before"] for r in est["refits"]] == ["stage 1", "stage 2"]  # confirmation, then stage 1 (adapt=2)
+    assert all(isinstance(c["plant_least_margin"], float) for c in saved["confirmation"]["candidates"])
+    # the second confirmation follows the plant margins of the two model-data episodes and the first
+    assert [c["picked_by"] for c in saved["confirmation"]["candidates"]] == ["model", "plant margin fit"]
     mvp = saved["model_vs_plant"]
     assert sum(mvp[k] for k in mvp if k.startswith("model_")) == mvp["episodes"] == 6
     assert saved["search"]["model_episodes"] >= 16 * 2
@@ -110,3 +116,51 @@ def test_space_maps_unit_points_onto_the_scenarios_own_values() -> None:
     assert perts[0].params["direction"] == (-1.0, 0.0, 0.0) and perts[0].trigger.step == 20
     with pytest.raises(StressError, match="no random parameter"):
         Space(dataclasses.replace(get("hopper_push"), perturbations=(perts[1],)))
+
+
+def test_model_failures_measure_how_near_the_rollouts_that_do_not_fail_come() -> None:
+    """A stub model that drifts the first state column up by 0.1 per step; failure when it exceeds 1.05.
+    From 0 (margin 1.05), in 5 steps the least margin is 0.55: nearness 1 - 0.55/1.05; in 12 steps
+    every rollout fails (at step 11): share 1, earliness 1 - 11/12, nearness 0."""
+    import torch
+
+    from scenarios.stress import model_failures
+
+    class Drift:
+        def step(self, obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator, ctx: torch.Tensor) -> Any:
+            nxt = obs + torch.tensor([0.1, 0.0])
+            ok = torch.ones(obs.shape[0], dtype=torch.bool)
+            return types.SimpleNamespace(next_obs=nxt, valid=ok, terminated=~ok)
+
+    class Still:
+        def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+            return torch.zeros(obs.shape[0], 1)
+
+    starts = torch.zeros(4, 2)
+    ctx = np.zeros((3, 1), np.float32)
+    args = (Drift(), Still(), lambda o: o[:, 0] > 1.05, ctx, [], starts, 2)
+    gen = torch.Generator().manual_seed(0)
+    share, early, near, _ = model_failures(*args, 5, gen, noise=True, margin=lambda o: 1.05 - o[:, 0])  # type: ignore[arg-type]
+    np.testing.assert_allclose(share, 0.0)
+    np.testing.assert_allclose(near, 1.0 - 0.55 / 1.05, rtol=1e-5)
+    share, early, near, _ = model_failures(*args, 12, gen, noise=True, margin=lambda o: 1.05 - o[:, 0])  # type: ignore[arg-type]
+    np.testing.assert_allclose(share, 1.0)
+    np.testing.assert_allclose(early, 1.0 - 11 / 12, rtol=1e-5)
+    np.testing.assert_allclose(near, 0.0)
+    _, _, near, _ = model_failures(*args, 5, gen, noise=True)  # type: ignore[arg-type]
+    np.testing.assert_allclose(near, 0.0)  # without a margin: no nearness
+
+
+def test_plant_elites_are_the_failures_else_the_nearest_share() -> None:
+    from scenarios.stress import plant_elites
+
+    failed = np.array([False, True, False, False])
+    least = np.array([0.3, -0.1, 0.05, 0.2])
+    hit, why = plant_elites(failed, least, 0.5)
+    assert hit.tolist() == failed.tolist() and why == "plant failures"
+    hit, why = plant_elites(np.zeros(4, bool), least, 0.5)  # none failed: the nearest half
+    assert hit.tolist() == [False, True, True, False] and why == "nearest to failing on the plant"
+    hit, _ = plant_elites(np.zeros(4, bool), least, 0.01)  # at least one
+    assert hit.tolist() == [False, True, False, False]
+    hit, why = plant_elites(np.zeros(4, bool), None, 0.5)  # no margins: nothing to refit to
+    assert not hit.any() and why == "none"

@@ -24,6 +24,7 @@ another process holds the core, the CPU time barely moves.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import time
@@ -103,7 +104,9 @@ def make_state(cfg: TrainConfig, payload: dict[str, Any] | None) -> RunState:
     state = new_state(cfg, OBS, ACT, torch.device("cpu"))
     assert state.synthetic is not None
     if payload is not None:
-        state.restore(payload)
+        # A deep copy: Optimizer.load_state_dict keeps the given tensors (no copy), so two states
+        # restored from one payload would share their Adam moments.
+        state.restore(copy.deepcopy(payload))
         return state
     rng = np.random.default_rng(0)
     for buf, n, source, origin in ((state.buffer, 1500, Source.REAL, "cheetah-run/plant"),

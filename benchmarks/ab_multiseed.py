@@ -1,6 +1,7 @@
 """Several seeds in one process: S stacked seeds (pipeline.multiseed) against S seeds one after another.
 
-Usage: python benchmarks/ab_multiseed.py [--seeds 2 4 8] [--repeats 7] [--loop-steps 10] [--threads 1] [--out FILE]
+Usage: python benchmarks/ab_multiseed.py [--seeds 2 4 8] [--repeats 7] [--loop-steps 10] [--threads 1] [--keep-heap]
+                                         [--out FILE]
 
 One process, ``--threads`` torch threads (default 1), variants timed alternately (round-robin)
 so that load on a shared machine hits them alike. Every figure is given in this process's CPU time
@@ -21,6 +22,7 @@ so that load on a shared machine hits them alike. Every figure is given in this 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import time
@@ -181,11 +183,19 @@ def main() -> None:
     p.add_argument("--loop-steps", type=int, default=10, help="env steps per seed per timed round (0: no loop)")
     p.add_argument("--loop-seeds", type=int, nargs="+", default=[4])
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads for both variants")
+    keep = ("glibc mallopt: mmap threshold 64 MiB, trim threshold 256 MiB, for the whole process (both variants): "
+            "freed activations stay in the heap instead of being faulted in again")  # fmt: skip
+    p.add_argument("--keep-heap", action="store_true", help=keep)
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    result: dict[str, Any] = {"threads": torch.get_num_threads(), "load_average_start": os.getloadavg(),
-                              "update": {}, "loop": {}}  # fmt: skip
+    if args.keep_heap:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # glibc malloc.h
+        if not (libc.mallopt(m_mmap_threshold, 64 << 20) and libc.mallopt(m_trim_threshold, 256 << 20)):
+            raise SystemExit("--keep-heap: glibc's mallopt refused the thresholds")
+    result: dict[str, Any] = {"threads": torch.get_num_threads(), "keep_heap": args.keep_heap,
+                              "load_average_start": os.getloadavg(), "update": {}, "loop": {}}  # fmt: skip
     print("1. SAC update, batch 256 per seed (per seed-update):")
     for s in args.seeds:
         times = bench_update(s, args.repeats)

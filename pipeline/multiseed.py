@@ -40,16 +40,6 @@ from pipeline.nets import EnsembleLinear, EnsembleMLP
 from pipeline.sac import Actor, SACHyper, SACState, TwinCritic, make_sac, squashed_sample
 
 
-class _InplaceReLU(nn.ReLU):
-    """ReLU written over its input: the stacked activations are large (``[2S, B, hidden]``), and
-    not allocating a second copy per layer bought 1.07-1.09x on a 4-seed update (same process,
-    alternated, bitwise equal weights; docs/performance.md section 7). Safe: the ``baddbmm`` before
-    it keeps its inputs, not its output, for the backward pass."""
-
-    def __init__(self) -> None:
-        super().__init__(inplace=True)
-
-
 class StackedActor(nn.Module):
     """``seeds`` tanh-Gaussian actors; ``[S, B, obs]`` in, ``[S, B, act]`` out."""
 
@@ -57,7 +47,7 @@ class StackedActor(nn.Module):
                  log_std_max: float) -> None:  # fmt: skip
         super().__init__()
         self.seeds, self.act_dim = seeds, act_dim
-        self.net = EnsembleMLP(seeds, obs_dim, 2 * act_dim, hidden, depth, activation=_InplaceReLU)
+        self.net = EnsembleMLP(seeds, obs_dim, 2 * act_dim, hidden, depth)
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
 
     def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,7 +75,7 @@ class StackedCritic(nn.Module):
     def __init__(self, seeds: int, obs_dim: int, act_dim: int, hidden: int, depth: int) -> None:
         super().__init__()
         self.seeds = seeds
-        self.net = EnsembleMLP(2 * seeds, obs_dim + act_dim, 1, hidden, depth, activation=_InplaceReLU)
+        self.net = EnsembleMLP(2 * seeds, obs_dim + act_dim, 1, hidden, depth)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, act], dim=-1)  # [S, B, in]

@@ -18,8 +18,9 @@ HP = SACHyper(gamma=0.99, tau=0.05, target_entropy=-2.0, log_std_min=-5.0, log_s
 
 def _agent(seed: int) -> SACState:
     gen = torch.Generator().manual_seed(seed)
-    return make_sac(OBS, ACT, hidden=HIDDEN, depth=2, **LR, init_alpha=0.1 * (seed + 1), log_std_min=-5.0,
-                    log_std_max=2.0, device=torch.device("cpu"), generator=gen)  # fmt: skip
+    return make_sac(OBS, ACT, hidden=HIDDEN, depth=2, lr_actor=LR["lr_actor"], lr_critic=LR["lr_critic"],
+                    lr_alpha=LR["lr_alpha"], init_alpha=0.1 * (seed + 1), log_std_min=-5.0, log_std_max=2.0,
+                    device=torch.device("cpu"), generator=gen)  # fmt: skip
 
 
 def _batch(seed: int, step: int) -> Batch:
@@ -162,6 +163,7 @@ def test_stacked_update_rejects_mismatched_inputs() -> None:
     with pytest.raises(ValueError, match="2 seeds need a batch of shape"):
         stacked_sac_update(stacked, stack_batches([_batch(0, 0)] * 3), [torch.Generator()] * 3, HP)
     with pytest.raises(ValueError, match="differ in shape"):
-        stack_agents([_agent(0), make_sac(OBS, ACT, hidden=16, depth=2, **LR, init_alpha=0.1, log_std_min=-5.0,
-                                          log_std_max=2.0, device=torch.device("cpu"),
-                                          generator=torch.Generator())], **LR)  # fmt: skip
+        other = make_sac(OBS, ACT, hidden=16, depth=2, lr_actor=1e-3, lr_critic=1e-3, lr_alpha=1e-3, init_alpha=0.1,
+                         log_std_min=-5.0, log_std_max=2.0, device=torch.device("cpu"),
+                         generator=torch.Generator())  # fmt: skip
+        stack_agents([_agent(0), other], **LR)

@@ -39,7 +39,7 @@ class EnsembleLinear(nn.Module):
 class InplaceReLU(nn.ReLU):
     """ReLU written over its input. Used after a linear layer, whose backward keeps its inputs and
     not its output, so overwriting the output is safe for autograd; it saves one allocation and one
-    pass over memory per layer: 1.01-1.21x (six runs, median 1.05x) on the SAC update and
+    pass over memory per layer: 1.01-1.21x (eight runs, median 1.05x) on the SAC update and
     1.07-1.14x on a stacked four-seed update (same process, CPU time, alternated, bitwise equal
     weights; benchmarks/ab_relu.py, docs/performance.md sections 6-7)."""
 

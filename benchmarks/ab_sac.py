@@ -1,7 +1,7 @@
 """A/B timing of the SAC update in one process: Adam ``foreach`` (before issue 10) against Adam
 ``fused`` (one kernel per optimizer step), at 1 and at 2 threads.
 
-Usage: python benchmarks/ab_sac.py [--repeats 7] [--inner 20]
+Usage: python benchmarks/ab_sac.py [--repeats 7] [--inner 20] [--threads 1 2]
 
 Two agents start from identical weights and see the same batches and noise; variants are timed
 alternately (round-robin) so load on a shared machine hits them alike. After the timing the two
@@ -46,6 +46,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--inner", type=int, default=20)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to time")
     args = p.parse_args()
     cfg = SACConfig()
     hp = sac_hyper(cfg, ACT)
@@ -62,16 +63,18 @@ def main() -> None:
     print(f"after 1 identical update: max |actor weight difference| foreach vs fused = {maxdiff(one):.2e}")
     states = {"foreach": agent(False), "fused": agent(True)}
     gens = {k: torch.Generator().manual_seed(1) for k in states}
-    variants = [(f"Adam {k}, {t} thread(s)", k, t) for t in (1, 2) for k in states]
+    variants = [(f"Adam {k}, {t} thread(s)", k, t) for t in args.threads for k in states]
     times: dict[str, list[float]] = {v[0]: [] for v in variants}
+    cpu: dict[str, list[float]] = {v[0]: [] for v in variants}
     for rep in range(args.repeats + 1):
         for name, key, threads in variants:
             torch.set_num_threads(threads)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for b in batches:
                 sac_update(states[key], b, gens[key], hp)
             if rep:  # the first round is warm-up
                 times[name].append((time.perf_counter() - t0) / args.inner)
+                cpu[name].append((time.process_time() - c0) / args.inner)
     diff = maxdiff(states)
     steps = (args.repeats + 1) * 2 * args.inner
     print(
@@ -79,10 +82,14 @@ def main() -> None:
         f"max |actor weight difference| foreach vs fused = {diff:.2e}"
     )
     base = float(np.median(times[variants[0][0]]))
-    print(f"{'variant':28s} {'median ms':>10s} {'min-max ms':>15s} {'speed-up':>9s}")
+    base_cpu = float(np.median(cpu[variants[0][0]]))
+    print(f"{'variant':28s} {'median ms':>10s} {'min-max ms':>15s} {'speed-up':>9s} {'CPU ms':>8s} {'CPU x':>6s}")
     for name, ts in times.items():
-        med = float(np.median(ts))
-        print(f"{name:28s} {1e3 * med:10.2f} {1e3 * min(ts):6.2f}-{1e3 * max(ts):6.2f} {base / med:9.2f}")
+        med, med_cpu = float(np.median(ts)), float(np.median(cpu[name]))
+        print(f"{name:28s} {1e3 * med:10.2f} {1e3 * min(ts):6.2f}-{1e3 * max(ts):6.2f} {base / med:9.2f} "
+              f"{1e3 * med_cpu:8.2f} {base_cpu / med_cpu:6.2f}")  # fmt: skip
+    print("CPU: this process's CPU seconds (all threads), the figure to trust on a loaded machine; wall-clock")
+    print("moves with the load, and a one-thread run right after a two-thread one can pay for the idle worker.")
 
 
 if __name__ == "__main__":

@@ -171,7 +171,13 @@ def bench_loop(steps: int, learning_starts: int) -> dict[str, Any]:
         shares = {p: float(np.median(after(f"perf/share_{p}"))) for p in
                   ("env", "model_train", "rollout", "agent_update", "eval_log_ckpt")}  # fmt: skip
         update_ms = after("perf/update_ms")
+        # CPU-time figures (logged by the loop since issue 10's second pass; absent in older trees)
+        has_cpu = "perf/update_cpu_ms" in ea.Tags()["scalars"]
+        cpu = {"env_steps_per_cpu_hour": after("perf/env_steps_per_cpu_hour"),
+               "update_cpu_ms_median": float(np.median(after("perf/update_cpu_ms"))),
+               "cpu_per_wall": after("perf/cpu_per_wall")} if has_cpu else {}  # fmt: skip
     return {
+        **cpu,
         "env_steps_per_hour": per_hour,
         "phase_share_median": shares,
         "update_ms_median": float(np.median(update_ms)),
@@ -226,6 +232,13 @@ def main() -> None:
     if "ftfl_loop" in result:
         shares = ", ".join(f"{k} {v:.2f}" for k, v in result["ftfl_loop"]["phase_share_median"].items())
         print(f"ftfl loop time shares: {shares}; update {result['ftfl_loop']['update_ms_median']:.1f} ms")
+        if "update_cpu_ms_median" in result["ftfl_loop"]:
+            loop = result["ftfl_loop"]
+            per_cpu_hour, cpu_per_wall = np.median(loop["env_steps_per_cpu_hour"]), np.median(loop["cpu_per_wall"])
+            print(
+                f"ftfl loop in CPU time: {per_cpu_hour:,.0f} env steps per CPU-hour; "
+                f"update {loop['update_cpu_ms_median']:.1f} ms of CPU; CPU/wall {cpu_per_wall:.2f}"
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")

@@ -168,8 +168,12 @@ class ReplayBuffer:
         return self.gather(idx)
 
     def gather(self, idx: torch.Tensor) -> Batch:
-        """The transitions at ``idx``."""
-        return Batch(**{f: getattr(self, f)[idx] for f in _FIELDS})
+        """The transitions at ``idx`` (integer row indices).
+
+        ``index_select`` rather than advanced indexing: the same rows, bitwise, at about half the
+        cost per batch (issue 10: the mixer gathers ten fields from two buffers for every update).
+        """
+        return Batch(**{f: getattr(self, f).index_select(0, idx) for f in _FIELDS})
 
     def state_dict(self) -> dict[str, Any]:
         """The filled part of the buffer and its counters (for checkpoints)."""

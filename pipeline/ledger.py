@@ -64,14 +64,14 @@ class Ledger:
         """Records one update batch (its rows' source and origin ids into ``origins``); returns its
         synthetic share. One bincount per batch; no Python loop over origins."""
         n_origins = len(origins)
-        keys = source.to(torch.int64) * n_origins + origin.to(torch.int64)
-        counts = torch.bincount(keys, minlength=len(Source) * n_origins)
+        counts = torch.bincount(torch.add(origin, source, alpha=n_origins), minlength=len(Source) * n_origins)
         if self._pending is None or self._pending.numel() != counts.numel():
             self._flush()
             self._pending, self._pending_origins = counts, list(origins)  # a snapshot: the table grows
         else:
             self._pending += counts
-        share = float(counts[n_origins:].sum()) / max(int(source.numel()), 1)
+        # Source.REAL is 0 and Source.SYNTHETIC 1, so the column's sum counts the synthetic rows.
+        share = int(source.sum()) / max(int(source.numel()), 1)
         self.batches += 1
         self.share_sum += share
         self.last_share = share

@@ -368,8 +368,23 @@ def update_agent(
         share = state.ledger.on_batch(batch.source, batch.origin, state.buffer.origins)
         metrics["ledger/batch_synthetic_share"] = torch.tensor(share)
         state.updates += 1
-        for key, value in metrics.items():
-            totals[key] = totals[key] + value if key in totals else value.clone()
+        accumulate(totals, metrics)
+
+
+def accumulate(totals: dict[str, torch.Tensor], metrics: dict[str, torch.Tensor]) -> None:
+    """Adds one update's metrics into the window's running sums (``totals`` owns its tensors).
+
+    When the keys are the ones already held (every update but the first of a window and those
+    with a fault), one ``_foreach_add_`` replaces a dozen separate additions and allocations.
+    """
+    if totals.keys() == metrics.keys():
+        torch._foreach_add_(list(totals.values()), [metrics[key] for key in totals])
+        return
+    for key, value in metrics.items():
+        if key in totals:
+            totals[key].add_(value)
+        else:
+            totals[key] = value.detach().clone()
 
 
 def evaluate(state: RunState, env: Any, cfg: TrainConfig) -> tuple[list[float], list[tuple[np.ndarray, np.ndarray]]]:
@@ -483,6 +498,8 @@ class Window:
 
     def reset(self, state: RunState) -> None:
         self.t0, self.step0, self.updates0 = time.perf_counter(), state.step, state.updates
+        self.cpu0 = time.process_time()
+        self.update_cpu_s = 0.0
         self.totals = {}
         self.phase_s = dict.fromkeys(self.PHASES, 0.0)
 
@@ -492,14 +509,22 @@ class Window:
         return now
 
     def scalars(self, state: RunState) -> dict[str, float]:
+        """Update metrics averaged over the window, and its speed. Wall-clock figures move with the
+        machine's load; the CPU-time ones (``perf/*cpu*``, this process's CPU seconds, all threads)
+        move much less, and ``perf/cpu_per_wall`` below the thread count says the process waited
+        for a core (issue 10: a loaded machine doubled the wall-clock per update)."""
         elapsed = time.perf_counter() - self.t0
+        cpu = time.process_time() - self.cpu0
         n_upd = state.updates - self.updates0
         out = {k: float(v) / max(n_upd, 1) for k, v in self.totals.items()}
         out["perf/env_steps_per_s"] = (state.step - self.step0) / elapsed
         out["perf/env_steps_per_hour"] = 3600.0 * (state.step - self.step0) / elapsed
+        out["perf/env_steps_per_cpu_hour"] = 3600.0 * (state.step - self.step0) / max(cpu, 1e-9)
+        out["perf/cpu_per_wall"] = cpu / elapsed
         out["perf/updates_per_s"] = n_upd / elapsed
         if n_upd:
             out["perf/update_ms"] = 1000.0 * self.phase_s["agent_update"] / n_upd
+            out["perf/update_cpu_ms"] = 1000.0 * self.update_cpu_s / n_upd
         for phase, secs in self.phase_s.items():
             out[f"perf/share_{phase}"] = secs / elapsed
         summary = state.ledger.summary()
@@ -653,7 +678,9 @@ def train(
                 model_phase(state, cfg, record, runlog, window, targeter)
                 t0 = time.perf_counter()
             if learning:
+                cpu0 = time.process_time()
                 update_agent(state, cfg, hp, mixer, window.totals)
+                window.update_cpu_s += time.process_time() - cpu0
                 t0 = window.timed("agent_update", t0)
             bar.update(1)
             if state.step % cfg.log_every == 0:

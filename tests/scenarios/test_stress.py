@@ -127,7 +127,9 @@ def test_model_failures_measure_how_near_the_rollouts_that_do_not_fail_come() ->
     from scenarios.stress import model_failures
 
     class Drift:
-        def step(self, obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator, ctx: torch.Tensor, **_: Any) -> Any:
+        def step(
+            self, obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator, ctx: torch.Tensor, **_: Any
+        ) -> Any:
             nxt = obs + torch.tensor([0.1, 0.0])
             ok = torch.ones(obs.shape[0], dtype=torch.bool)
             return types.SimpleNamespace(next_obs=nxt, valid=ok, terminated=~ok)

@@ -37,33 +37,20 @@ from torch import nn
 
 from pipeline.buffer import Batch
 from pipeline.nets import EnsembleLinear, EnsembleMLP
-from pipeline.sac import Actor, SACHyper, SACState, TwinCritic, make_sac, squashed_sample
+from pipeline.sac import Actor, SACHyper, SACState, TwinCritic, make_sac
 
 
-class StackedActor(nn.Module):
-    """``seeds`` tanh-Gaussian actors; ``[S, B, obs]`` in, ``[S, B, act]`` out."""
+class StackedActor(Actor):
+    """``seeds`` tanh-Gaussian actors (:class:`pipeline.sac.Actor` on one network batched over
+    seeds); ``[S, B, obs]`` in, ``[S, B, act]`` out, log-probabilities ``[S, B]``."""
+
+    net: EnsembleMLP
 
     def __init__(self, seeds: int, obs_dim: int, act_dim: int, hidden: int, depth: int, log_std_min: float,
                  log_std_max: float) -> None:  # fmt: skip
-        super().__init__()
-        self.seeds, self.act_dim = seeds, act_dim
-        self.net = EnsembleMLP(seeds, obs_dim, 2 * act_dim, hidden, depth)
-        self.log_std_min, self.log_std_max = log_std_min, log_std_max
-
-    def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-std, as :meth:`pipeline.sac.Actor.dist_params`, per seed."""
-        mean, raw = self.net(obs).chunk(2, dim=-1)
-        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (torch.tanh(raw) + 1.0)
-        return mean, log_std
-
-    def sample(self, obs: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Actions ``[S, B, act]`` and log-probabilities ``[S, B]`` for noise ``eps``."""
-        mean, log_std = self.dist_params(obs)
-        return squashed_sample(mean, log_std, eps)
-
-    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
-        """Each seed's mode, ``tanh(mean)``."""
-        return torch.tanh(self.dist_params(obs)[0])
+        super().__init__(obs_dim, act_dim, hidden, depth, log_std_min, log_std_max,
+                         net=EnsembleMLP(seeds, obs_dim, 2 * act_dim, hidden, depth))  # fmt: skip
+        self.seeds = seeds
 
 
 class StackedCritic(nn.Module):
@@ -107,7 +94,7 @@ def _layers(net: EnsembleMLP) -> list[EnsembleLinear]:
 
 
 def _copy_actor(dst: StackedActor, s: int, src: Actor) -> None:
-    linears = [m for m in src.net if isinstance(m, nn.Linear)]
+    linears = [m for m in src.net.modules() if isinstance(m, nn.Linear)]
     for layer, lin in zip(_layers(dst.net), linears, strict=True):
         layer.weight[s].copy_(lin.weight.T)
         layer.bias[s, 0].copy_(lin.bias)
@@ -130,7 +117,7 @@ def stack_agents(agents: Sequence[SACState], lr_actor: float, lr_critic: float, 
     first = agents[0]
     if any(a.critic.ctx_dim for a in agents):
         raise ValueError("stack_agents: critics that read a context (critic_context=true) are not supported")
-    linears = [m for m in first.actor.net if isinstance(m, nn.Linear)]
+    linears = [m for m in first.actor.net.modules() if isinstance(m, nn.Linear)]
     obs_dim, act_dim = linears[0].in_features, first.actor.act_dim
     hidden, depth = linears[0].out_features, len(linears) - 1
     shapes = {tuple(p.shape for p in a.actor.parameters()) + tuple(p.shape for p in a.critic.parameters())
@@ -190,7 +177,7 @@ def unstack_agent(stacked: StackedSAC, s: int, agent: SACState) -> None:
     """Copies seed ``s``'s weights and temperature into ``agent`` (a :func:`pipeline.sac.make_sac`
     agent of the same shapes), e.g. to evaluate or export it; optimizer state is not copied."""
     with torch.no_grad():
-        linears = [m for m in agent.actor.net if isinstance(m, nn.Linear)]
+        linears = [m for m in agent.actor.net.modules() if isinstance(m, nn.Linear)]
         for layer, lin in zip(_layers(stacked.actor.net), linears, strict=True):
             lin.weight.copy_(layer.weight[s].T)
             lin.bias.copy_(layer.bias[s, 0])

@@ -35,10 +35,21 @@ class SACHyper:
 class Actor(nn.Module):
     """Tanh-squashed diagonal Gaussian policy."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int, depth: int, log_std_min: float, log_std_max: float):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: int,
+        depth: int,
+        log_std_min: float,
+        log_std_max: float,
+        net: nn.Module | None = None,
+    ):
+        """``net`` replaces the MLP (``pipeline.multiseed`` passes one batched over seeds); it must
+        map observations to ``2 * act_dim`` outputs, the means then the raw log-stds."""
         super().__init__()
         self.act_dim = act_dim
-        self.net = mlp(obs_dim, 2 * act_dim, hidden, depth)
+        self.net = net if net is not None else mlp(obs_dim, 2 * act_dim, hidden, depth)
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
 
     def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -85,9 +85,10 @@ class Faults:
     push_body: str = "torso"
     """Body that is pushed."""
     push_speed: float = 25.0
-    """Size of the impulse (added to the body's root velocity along ``push_direction``)."""
-    push_direction: tuple[float, float, float] = (0.0, 0.0, 1.0)
-    """Direction over the root body's first three velocity coordinates (cheetah: x, z, pitch)."""
+    """Size of the impulse (m/s, added to the body's root linear velocity along ``push_direction``, mapped
+    onto the root's slide joints by axis: ``robots.perturbations.root_velocity_change``)."""
+    push_direction: tuple[float, float, float] = (1.0, 0.0, 0.0)
+    """Direction of the push in the world frame (x forward, z up): a horizontal push of 25 m/s tips the cheetah."""
 
 
 def parse_settings(cls: Any, items: list[str]) -> Any:

@@ -8,6 +8,7 @@ any whose bytes do not match their hash, with a warning naming the bad one and t
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import os
@@ -122,3 +123,14 @@ def load_latest(directory: Path) -> tuple[Path, dict[str, Any]] | None:
             "the directory away to start the run over"
         )
     return None
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """``optimizer.load_state_dict`` on a deep copy of ``state``.
+
+    ``Optimizer.load_state_dict`` keeps the tensors it is given when their dtype and device already
+    match: two optimizers restored from one in-memory payload would share (and both update) the same
+    Adam moments. The agent's and the resumed world model's optimizers are restored through here.
+    (:mod:`pipeline.faults` restores a snapshot it deep-copied itself.)
+    """
+    optimizer.load_state_dict(copy.deepcopy(state))

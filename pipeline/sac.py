@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pipeline.buffer import Batch
+from pipeline.checkpoint import load_optimizer
 from pipeline.nets import EnsembleMLP, mlp
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -124,15 +125,15 @@ class SACState:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restores :meth:`state_dict`."""
+        """Restores :meth:`state_dict`; the optimizers get copies of their state (never shared)."""
         self.actor.load_state_dict(state["actor"])
         self.critic.load_state_dict(state["critic"])
         self.critic_target.load_state_dict(state["critic_target"])
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
-        self.actor_opt.load_state_dict(state["actor_opt"])
-        self.critic_opt.load_state_dict(state["critic_opt"])
-        self.alpha_opt.load_state_dict(state["alpha_opt"])
+        load_optimizer(self.actor_opt, state["actor_opt"])
+        load_optimizer(self.critic_opt, state["critic_opt"])
+        load_optimizer(self.alpha_opt, state["alpha_opt"])
 
 
 def make_sac(

@@ -139,7 +139,7 @@ class RunState:
             self.synthetic.load_state_dict(payload["synthetic"])
         if self.model is not None and self.model_opt is not None and self.gen_model is not None:
             self.model.load_state_dict(payload["model"])
-            self.model_opt.load_state_dict(payload["model_opt"])
+            checkpoint.load_optimizer(self.model_opt, payload["model_opt"])
             self.gen_model.set_state(payload["gen_model"])
         self.faults.load_state_dict(payload.get("faults"))
 

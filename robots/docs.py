@@ -20,14 +20,19 @@ def markdown() -> str:
         "Actions are in [-1, 1] and rescaled to the plant's own bounds. dm_control tasks never",
         "terminate (episodes end by truncation at `max_episode_steps`); Gymnasium tasks terminate",
         "when unhealthy, and `termination(next_obs)` reproduces that check from the observation.",
+        "A failure predicate marked with a star also has a margin (`record.margin(name)`): how far a state",
+        "is from failing, in the quantity's units, positive until the predicate fires; the stress",
+        "search ranks and confirms candidate failures with it.",
         "",
-        "| robot | tags | obs | act | quantities | failure predicates |",
+        "| robot | tags | obs | act | quantities | failure predicates (\\* with margin) |",
         "|---|---|---|---|---|---|",
     ]
+    star = "\\*"  # escaped: a bare star would start emphasis in Markdown
     for r in robots.REGISTRY:
+        predicates = ", ".join(p + star * (p in r.margins) for p in r.predicates) or "-"
         out.append(
             f"| `{r.name}` | {', '.join(sorted(r.tags))} | {r.layout.size} | {r.action_dim} | "
-            f"{', '.join(r.quantities) or '-'} | {', '.join(r.predicates) or '-'} |"
+            f"{', '.join(r.quantities) or '-'} | {predicates} |"
         )
     out.append("")
     for r in robots.REGISTRY:

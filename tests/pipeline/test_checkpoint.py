@@ -63,3 +63,34 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path, monke
         checkpoint.atomic_write(target, b"half")
     assert target.read_bytes() == b"good"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
+
+
+def test_agents_restored_from_one_payload_do_not_share_optimizer_state() -> None:
+    """Regression: ``Optimizer.load_state_dict`` keeps the tensors it is given, so two agents
+    restored from one in-memory payload shared their Adam moments; stepping one moved the other's."""
+    from pipeline.buffer import Batch
+    from pipeline.sac import SACHyper, make_sac, sac_update
+
+    def agent(seed: int):
+        return make_sac(3, 2, hidden=8, depth=1, lr_actor=1e-3, lr_critic=1e-3, lr_alpha=1e-3, init_alpha=0.1,
+                        log_std_min=-5.0, log_std_max=2.0, device=torch.device("cpu"),
+                        generator=torch.Generator().manual_seed(seed))  # fmt: skip
+
+    g = torch.Generator().manual_seed(0)
+    batch = Batch(obs=torch.randn(16, 3, generator=g), act=torch.rand(16, 2, generator=g) * 2 - 1,
+                  rew=torch.randn(16, generator=g), next_obs=torch.randn(16, 3, generator=g),
+                  terminated=torch.zeros(16, dtype=torch.bool), source=torch.zeros(16, dtype=torch.int8),
+                  origin=torch.zeros(16, dtype=torch.int32), seed=torch.zeros(16, dtype=torch.int64),
+                  rollout_step=torch.zeros(16, dtype=torch.int16))  # fmt: skip
+    hp = SACHyper(gamma=0.99, tau=0.005, target_entropy=-2.0, log_std_min=-5.0, log_std_max=2.0)
+    source = agent(0)
+    sac_update(source, batch, torch.Generator().manual_seed(1), hp)  # the optimizers now hold moments
+    payload = source.state_dict()
+    a, b = agent(1), agent(2)
+    a.load_state_dict(payload)
+    b.load_state_dict(payload)
+    before = b.critic_opt.state_dict()["state"][0]["exp_avg"].clone()
+    sac_update(a, batch, torch.Generator().manual_seed(3), hp)
+    after = b.critic_opt.state_dict()["state"][0]["exp_avg"]
+    assert torch.equal(before, after)
+    assert not torch.equal(a.critic_opt.state_dict()["state"][0]["exp_avg"], after)

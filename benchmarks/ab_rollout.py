@@ -25,7 +25,7 @@ import torch
 import pipeline.model_env as model_env
 from pipeline.config import AlgoConfig, SACConfig, model_hyper
 from pipeline.model_env import ModelEnv, rollout
-from pipeline.sac import make_sac
+from pipeline.sac import Actor, make_sac
 from pipeline.world_model import EnsembleDynamics, predict
 
 OBS, ACT = 17, 6
@@ -84,20 +84,27 @@ def predict_routed(*args: Any, **kwargs: Any) -> dict[str, Any]:
     return out
 
 
+def rollout_setup() -> tuple[EnsembleDynamics, Actor, ModelEnv]:
+    """MBPO's ensemble (elites not simply the first five), SAC's actor and a model env that never
+    terminates or drops, at cheetah-run sizes; the global torch seed is set to 0 first."""
+    torch.manual_seed(0)
+    model = EnsembleDynamics(OBS, ACT, model_hyper(AlgoConfig()))
+    model.elite_idx.copy_(torch.tensor([5, 0, 3, 6, 2]))
+    cfg = SACConfig()
+    actor = make_sac(OBS, ACT, hidden=cfg.hidden, depth=cfg.depth, lr_actor=1e-3, lr_critic=1e-3, lr_alpha=1e-3,
+                     init_alpha=0.1, log_std_min=cfg.log_std_min, log_std_max=cfg.log_std_max,
+                     device=torch.device("cpu"), generator=torch.Generator().manual_seed(0)).actor  # fmt: skip
+    env = ModelEnv(model, lambda s: torch.zeros(s.shape[0], dtype=torch.bool), drop_range_factor=1e9)
+    return model, actor, env
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--starts", type=int, default=100_000)
     p.add_argument("--length", type=int, default=1)
     args = p.parse_args()
-    torch.manual_seed(0)
-    model = EnsembleDynamics(OBS, ACT, model_hyper(AlgoConfig()))
-    model.elite_idx.copy_(torch.tensor([5, 0, 3, 6, 2]))  # not simply the first five
-    cfg = SACConfig()
-    actor = make_sac(OBS, ACT, hidden=cfg.hidden, depth=cfg.depth, lr_actor=1e-3, lr_critic=1e-3, lr_alpha=1e-3,
-                     init_alpha=0.1, log_std_min=cfg.log_std_min, log_std_max=cfg.log_std_max,
-                     device=torch.device("cpu"), generator=torch.Generator().manual_seed(0)).actor  # fmt: skip
-    env = ModelEnv(model, lambda s: torch.zeros(s.shape[0], dtype=torch.bool), drop_range_factor=1e9)
+    _, actor, env = rollout_setup()
     x = torch.randn(args.starts, OBS)
 
     def run(pred: Any, chunk: int, seed: int = 2) -> Any:

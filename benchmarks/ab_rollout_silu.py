@@ -21,13 +21,9 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from benchmarks.ab_rollout import OBS, rollout_setup
 from pipeline import world_model
-from pipeline.config import AlgoConfig, SACConfig, model_hyper
-from pipeline.model_env import ModelEnv, rollout
-from pipeline.sac import make_sac
-from pipeline.world_model import EnsembleDynamics
-
-OBS, ACT = 17, 6
+from pipeline.model_env import rollout
 
 
 class _InPlaceSiLU:
@@ -49,14 +45,7 @@ def main() -> None:
     p.add_argument("--chunks", type=int, nargs="+", default=[2_500, 5_000])
     args = p.parse_args()
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    model = EnsembleDynamics(OBS, ACT, model_hyper(AlgoConfig()))
-    model.elite_idx.copy_(torch.tensor([5, 0, 3, 6, 2]))
-    cfg = SACConfig()
-    actor = make_sac(OBS, ACT, hidden=cfg.hidden, depth=cfg.depth, lr_actor=1e-3, lr_critic=1e-3, lr_alpha=1e-3,
-                     init_alpha=0.1, log_std_min=cfg.log_std_min, log_std_max=cfg.log_std_max,
-                     device=torch.device("cpu"), generator=torch.Generator().manual_seed(0)).actor  # fmt: skip
-    env = ModelEnv(model, lambda s: torch.zeros(s.shape[0], dtype=torch.bool), drop_range_factor=1e9)
+    _, actor, env = rollout_setup()
     x = torch.randn(args.starts, OBS)
 
     def run(in_place: bool, chunk: int) -> Any:

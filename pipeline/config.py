@@ -6,6 +6,7 @@ Configs are never mutated after parsing; hot code reads frozen values derived by
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -169,6 +170,10 @@ class TrainConfig:
     """Env steps to train for (total, including random warm-up)."""
     seed: int = 0
     """Seed of every random stream in the run."""
+    stacked_seeds: list[int] = field(default_factory=list)
+    """Train these seeds in this process as one stacked computation (``algo=sac`` only,
+    :mod:`pipeline.stacked_train`): seed ``s`` is an ordinary run in ``<run_dir>/seed-<s>``, the one
+    ``seed=s`` would make. Empty: one run of ``seed``."""
     run_dir: str = "runs/${robot}-${algo.name}-s${seed}"
     """Where checkpoints, TensorBoard logs and metrics go; an existing one is resumed."""
     learning_starts: int = 5_000
@@ -244,6 +249,21 @@ def _number(path: str, value: Any, low: float, high: float = math.inf, *, open_l
     if not ok:
         bounds = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if high == math.inf else ']'}"
         raise ConfigError(f"{path}={value!r}: must be a finite number in {bounds}")
+
+
+def _stacked_seeds(cfg: TrainConfig) -> None:
+    seeds = cfg.stacked_seeds
+    if not seeds:
+        return
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"stacked_seeds={seeds!r}: must be two or more different seeds >= 0 (empty: one run of seed)")
+    if cfg.algo.model_based:
+        raise ConfigError(
+            f"stacked_seeds={seeds!r}: only algo=sac stacks seeds; algo={cfg.algo.name} trains a world model, "
+            "which runs one seed per process (run the seeds as separate jobs, e.g. synthgate sweep)"
+        )
+    if cfg.critic_context:
+        raise ConfigError(f"stacked_seeds={seeds!r}: critics that read a context (critic_context=true) do not stack")
 
 
 def _robot_settings(cfg: TrainConfig) -> None:
@@ -356,6 +376,7 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"seed={cfg.seed!r}: must be >= 0")
     if not str(cfg.run_dir).strip():
         raise ConfigError(f"run_dir={cfg.run_dir!r}: must name a directory")
+    _stacked_seeds(cfg)
     for name in ("lr_actor", "lr_critic", "lr_alpha", "init_alpha"):
         _number(f"sac.{name}", getattr(cfg.sac, name), 0.0, open_low=True)
     for name in ("log_std_min", "log_std_max"):
@@ -380,6 +401,12 @@ def validate(cfg: TrainConfig) -> None:
     dev = cfg.device
     if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ConfigError(f"device={dev!r}: valid: auto, cpu, cuda, cuda:N")
+
+
+def seed_config(cfg: TrainConfig, seed: int) -> TrainConfig:
+    """The config of seed ``seed`` of a stacked run (``stacked_seeds``): the lone run ``seed=seed``
+    would have, in ``<run_dir>/seed-<seed>``."""
+    return dataclasses.replace(cfg, seed=seed, run_dir=str(Path(cfg.run_dir) / f"seed-{seed}"), stacked_seeds=[])
 
 
 def scenario_names(cfg: TrainConfig) -> list[str]:

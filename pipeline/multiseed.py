@@ -29,7 +29,7 @@ process (``synthgate train``); ``benchmarks/ab_multiseed.py`` measures what stac
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -37,7 +37,7 @@ from torch import nn
 
 from pipeline.buffer import Batch
 from pipeline.nets import EnsembleLinear, EnsembleMLP
-from pipeline.sac import Actor, SACHyper, SACState, TwinCritic, make_sac
+from pipeline.sac import Actor, SACHyper, SACState, make_sac
 
 
 class StackedActor(Actor):
@@ -93,24 +93,71 @@ def _layers(net: EnsembleMLP) -> list[EnsembleLinear]:
     return [m for m in net.layers if isinstance(m, EnsembleLinear)]
 
 
-def _copy_actor(dst: StackedActor, s: int, src: Actor) -> None:
-    linears = [m for m in src.net.modules() if isinstance(m, nn.Linear)]
-    for layer, lin in zip(_layers(dst.net), linears, strict=True):
-        layer.weight[s].copy_(lin.weight.T)
-        layer.bias[s, 0].copy_(lin.bias)
+Slice = Callable[[torch.Tensor], torch.Tensor]
+"""Maps a stacked tensor (a parameter or one of its Adam moments) to one seed's view of it."""
 
 
-def _copy_critic(dst: StackedCritic, s: int, src: TwinCritic) -> None:
-    for layer, single in zip(_layers(dst.net), _layers(src.net), strict=True):
-        layer.weight[2 * s : 2 * s + 2].copy_(single.weight)
-        layer.bias[2 * s : 2 * s + 2].copy_(single.bias)
+def _pairs(
+    stacked: StackedSAC | tuple[StackedActor, StackedCritic, StackedCritic, torch.Tensor], s: int, agent: SACState
+) -> list[tuple[str, torch.Tensor, torch.Tensor, Slice]]:
+    """Seed ``s``'s tensors: ``(part, lone agent's parameter, stacked parameter, seed view)``.
+
+    The lone actor's ``nn.Linear`` stores ``[out, in]``, the stacked one ``[S, in, out]``: its view is
+    transposed. Critic member ``2 s + i`` is twin ``i`` of seed ``s``. The same view maps a
+    parameter's Adam moments, which have the parameter's shape.
+    """
+    if isinstance(stacked, StackedSAC):
+        actor, critic, target, log_alpha = stacked.actor, stacked.critic, stacked.critic_target, stacked.log_alpha
+    else:
+        actor, critic, target, log_alpha = stacked
+    linears = [m for m in agent.actor.net.modules() if isinstance(m, nn.Linear)]
+    out: list[tuple[str, torch.Tensor, torch.Tensor, Slice]] = []
+    for layer, lin in zip(_layers(actor.net), linears, strict=True):
+        out.append(("actor", lin.weight, layer.weight, lambda t: t[s].T))
+        out.append(("actor", lin.bias, layer.bias, lambda t: t[s, 0]))
+    twins = slice(2 * s, 2 * s + 2)
+    for part, net, single in (("critic", critic, agent.critic), ("critic_target", target, agent.critic_target)):
+        for layer, lone in zip(_layers(net.net), _layers(single.net), strict=True):
+            out.append((part, lone.weight, layer.weight, lambda t: t[twins]))
+            out.append((part, lone.bias, layer.bias, lambda t: t[twins]))
+    out.append(("alpha", agent.log_alpha, log_alpha, lambda t: t[s]))
+    return out
+
+
+def _lone_optimizer(agent: SACState, part: str) -> torch.optim.Optimizer | None:
+    return {"actor": agent.actor_opt, "critic": agent.critic_opt, "alpha": agent.alpha_opt}.get(part)
+
+
+def _adam_steps(agents: Sequence[SACState]) -> float | None:
+    """The agents' common Adam step count (None: no agent has stepped yet).
+
+    Raises:
+        ValueError: some agents have stepped and some not, or their step counts differ.
+    """
+    steps = set()
+    for agent in agents:
+        for opt in (agent.actor_opt, agent.critic_opt, agent.alpha_opt):
+            for p in (p for g in opt.param_groups for p in g["params"]):
+                st = opt.state.get(p)
+                steps.add(float(st["step"]) if st else None)
+    if len(steps) != 1:
+        raise ValueError(
+            "stack_agents: the agents' optimizers are at different steps "
+            f"({sorted(str(x) for x in steps)}); stacked seeds share one Adam step count"
+        )
+    return steps.pop()
 
 
 def stack_agents(agents: Sequence[SACState], lr_actor: float, lr_critic: float, lr_alpha: float) -> StackedSAC:
-    """One stacked agent holding the weights and temperatures of ``agents`` (fresh optimizers).
+    """One stacked agent holding the weights, temperatures and Adam moments of ``agents``.
+
+    Agents that have never been updated give fresh optimizers; agents that have (a resumed run)
+    give their Adam moments and step count, so the stacked update continues each seed exactly
+    where its lone agent would.
 
     Raises:
-        ValueError: no agents, agents of different shapes, or critics that read a context.
+        ValueError: no agents, agents of different shapes, critics that read a context, or
+            optimizers at different steps.
     """
     if not agents:
         raise ValueError("stack_agents: need at least one agent")
@@ -124,19 +171,21 @@ def stack_agents(agents: Sequence[SACState], lr_actor: float, lr_critic: float, 
               for a in agents}  # fmt: skip
     if len(shapes) != 1:
         raise ValueError("stack_agents: the agents' networks differ in shape")
+    step = _adam_steps(agents)
     s_count, device = len(agents), first.log_alpha.device
     actor = StackedActor(s_count, obs_dim, act_dim, hidden, depth, first.actor.log_std_min, first.actor.log_std_max)
     critic = StackedCritic(s_count, obs_dim, act_dim, hidden, depth)
     target = StackedCritic(s_count, obs_dim, act_dim, hidden, depth)
     actor, critic, target = actor.to(device), critic.to(device), target.to(device)
+    log_alpha = torch.zeros(s_count, device=device, dtype=first.log_alpha.dtype)
+    nets = (actor, critic, target, log_alpha)
     with torch.no_grad():
         for s, agent in enumerate(agents):
-            _copy_actor(actor, s, agent.actor)
-            _copy_critic(critic, s, agent.critic)
-            _copy_critic(target, s, agent.critic_target)
-        log_alpha = torch.stack([a.log_alpha.detach().clone() for a in agents]).requires_grad_(True)
+            for _, lone, big, view in _pairs(nets, s, agent):
+                view(big).copy_(lone)
+    log_alpha.requires_grad_(True)
     target.requires_grad_(False)
-    return StackedSAC(
+    out = StackedSAC(
         actor=actor,
         critic=critic,
         critic_target=target,
@@ -145,6 +194,19 @@ def stack_agents(agents: Sequence[SACState], lr_actor: float, lr_critic: float, 
         critic_opt=torch.optim.Adam(critic.parameters(), lr=lr_critic, fused=True),
         alpha_opt=torch.optim.Adam([log_alpha], lr=lr_alpha, fused=True),
     )
+    if step is not None:
+        for s, agent in enumerate(agents):
+            for part, lone, big, view in _pairs(out, s, agent):
+                lone_opt, opt = _lone_optimizer(agent, part), _tensors(out, part)[2]
+                if lone_opt is None or opt is None:
+                    continue
+                st = opt.state[big]
+                if not st:
+                    st["step"] = torch.tensor(step, dtype=torch.float32, device=device)
+                    st["exp_avg"], st["exp_avg_sq"] = torch.zeros_like(big), torch.zeros_like(big)
+                for key in ("exp_avg", "exp_avg_sq"):
+                    view(st[key]).copy_(lone_opt.state[lone][key])
+    return out
 
 
 def make_stacked_sac(
@@ -174,18 +236,19 @@ def make_stacked_sac(
 
 
 def unstack_agent(stacked: StackedSAC, s: int, agent: SACState) -> None:
-    """Copies seed ``s``'s weights and temperature into ``agent`` (a :func:`pipeline.sac.make_sac`
-    agent of the same shapes), e.g. to evaluate or export it; optimizer state is not copied."""
+    """Copies seed ``s``'s weights, temperature and Adam moments and step count into ``agent`` (a
+    :func:`pipeline.sac.make_sac` agent of the same shapes): afterwards ``agent`` is the lone agent
+    seed ``s`` would be, to evaluate, export, checkpoint or go on training alone."""
     with torch.no_grad():
-        linears = [m for m in agent.actor.net.modules() if isinstance(m, nn.Linear)]
-        for layer, lin in zip(_layers(stacked.actor.net), linears, strict=True):
-            lin.weight.copy_(layer.weight[s].T)
-            lin.bias.copy_(layer.bias[s, 0])
-        for src, dst in ((stacked.critic, agent.critic), (stacked.critic_target, agent.critic_target)):
-            for layer, single in zip(_layers(src.net), _layers(dst.net), strict=True):
-                single.weight.copy_(layer.weight[2 * s : 2 * s + 2])
-                single.bias.copy_(layer.bias[2 * s : 2 * s + 2])
-        agent.log_alpha.copy_(stacked.log_alpha[s])
+        for part, lone, big, view in _pairs(stacked, s, agent):
+            lone.copy_(view(big))
+            lone_opt, opt = _lone_optimizer(agent, part), _tensors(stacked, part)[2]
+            if lone_opt is None or opt is None or not opt.state.get(big):
+                continue
+            src, dst = opt.state[big], lone_opt.state[lone]
+            dst["step"] = src["step"].clone()
+            for key in ("exp_avg", "exp_avg_sq"):
+                dst[key] = torch.empty_like(lone).copy_(view(src[key]))
 
 
 def stack_batches(batches: Sequence[Batch]) -> Batch:

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 import robots
 from pipeline import checkpoint, diagnostics, runfiles
-from pipeline.buffer import ReplayBuffer, Source
+from pipeline.buffer import Batch, ReplayBuffer, Source
 from pipeline.config import (
     RESUMABLE_CHANGES,
     ConfigError,
@@ -251,11 +251,18 @@ class Plants:
 
 
 def collect_real_step(
-    state: RunState, plants: Plants, cfg: TrainConfig, act_dim: int, on_episode: Callable[[int, float], None]
+    state: RunState,
+    plants: Plants,
+    cfg: TrainConfig,
+    act_dim: int,
+    on_episode: Callable[[int, float], None],
+    act: np.ndarray | None = None,
 ) -> None:
     """Steps the plant once and stores the transition as real, with its provenance (the origin
-    names the scenario when the episode runs under one)."""
-    act = choose_action(state, cfg, act_dim)
+    names the scenario when the episode runs under one). ``act`` is the action when the caller
+    chose it (stacked seeds act for all seeds at once); None: :func:`choose_action`."""
+    if act is None:
+        act = choose_action(state, cfg, act_dim)
     next_obs, reward, terminated, truncated, _ = plants.env(state.episode).step(act)
     origin = plants.origin(state.episode)
     ctx = plants.context(state.episode, robots.context_layout(cfg.robot)) if state.buffer.ctx_dim else None
@@ -362,13 +369,21 @@ def update_agent(
     """``algo.utd`` SAC gradient steps on batches the mixer draws (all real for ``algo=sac``)."""
     for _ in range(cfg.algo.utd):
         batch = mixer.sample(state.buffer, state.synthetic, state.gen_update)
-        metrics = sac_update(state.agent, batch, state.gen_update, hp)
-        if not state.faults.agent_step(metrics, state):  # skipped (non-finite loss): counted there, not here
-            continue
-        share = state.ledger.on_batch(batch.source, batch.origin, state.buffer.origins)
-        metrics["ledger/batch_synthetic_share"] = torch.tensor(share)
-        state.updates += 1
-        accumulate(totals, metrics)
+        count_update(state, batch, sac_update(state.agent, batch, state.gen_update, hp), totals)
+
+
+def count_update(
+    state: RunState, batch: Batch, metrics: dict[str, torch.Tensor], totals: dict[str, torch.Tensor]
+) -> None:
+    """Books one agent update on ``batch``: the fault log sees it first; an update it reports as
+    skipped (non-finite loss) is counted there only, any other goes into the ledger, the update
+    count and the window's metric sums."""
+    if not state.faults.agent_step(metrics, state):
+        return
+    share = state.ledger.on_batch(batch.source, batch.origin, state.buffer.origins)
+    metrics["ledger/batch_synthetic_share"] = torch.tensor(share)
+    state.updates += 1
+    accumulate(totals, metrics)
 
 
 def accumulate(totals: dict[str, torch.Tensor], metrics: dict[str, torch.Tensor]) -> None:
@@ -597,6 +612,138 @@ def model_phase(
         append_event(runlog.ledger_path, state.step, "targeted", **line)
 
 
+@dataclass
+class Run:
+    """One run directory's open resources and loop state: what :func:`train` sets up, steps and
+    finishes, and what :mod:`pipeline.stacked_train` holds one of per seed."""
+
+    cfg: TrainConfig
+    record: robots.RobotRecord
+    env: Any
+    eval_env: Any
+    hp: SACHyper
+    mixer: Mixer
+    state: RunState
+    plants: Plants
+    runlog: RunLog
+    window: Window
+    bar: Any
+    resumed: bool
+    last_return: float = float("nan")
+    eval_returns: list[float] = field(default_factory=list)
+    start_wall: float = field(default_factory=time.perf_counter)
+
+    @property
+    def act_dim(self) -> int:
+        return self.record.action_dim
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return Path(self.cfg.run_dir) / "checkpoints"
+
+    def on_episode(self, step: int, ret: float) -> None:
+        self.last_return = ret
+        self.runlog.record("episode", step, episode_return=ret, scenario=self.plants.scenario(self.state.episode))
+        self.runlog.writer.add_scalar("train/episode_return", ret, step)
+
+    def housekeeping(self) -> None:
+        """After an env step and its updates: log, evaluate and checkpoint on their schedules."""
+        cfg, state = self.cfg, self.state
+        if state.step % cfg.log_every == 0:
+            scalars = self.window.scalars(state)
+            self.runlog.scalars(state.step, scalars)
+            append_event(self.runlog.ledger_path, state.step, "window", **ledger_summary(state, cfg))
+            state.faults.log_window(state.step)
+            self.bar.set_postfix(ret=f"{self.last_return:.1f}", upd_s=f"{scalars['perf/updates_per_s']:.0f}")
+            self.window.reset(state)
+        if cfg.eval_every and state.step % cfg.eval_every == 0:
+            self.eval_returns = run_evaluation(state, self.eval_env, cfg, self.runlog, self.bar)
+        if state.step % cfg.checkpoint_every == 0:
+            checkpoint.save(self.ckpt_dir, state.step, state.payload(), cfg.keep_checkpoints)
+
+    def due(self) -> bool:
+        """Whether :meth:`housekeeping` has anything to do at this step (it reads the agent)."""
+        cfg, step = self.cfg, self.state.step
+        return (
+            step % cfg.log_every == 0
+            or bool(cfg.eval_every and step % cfg.eval_every == 0)
+            or (step % cfg.checkpoint_every == 0)
+        )
+
+    def finish(self) -> dict[str, Any]:
+        """The final evaluation and checkpoint (unless the last step made them), the final ledger
+        event and ``summary.json``; returns the summary."""
+        cfg, state = self.cfg, self.state
+        if not self.eval_returns or not (cfg.eval_every and state.step % cfg.eval_every == 0):
+            self.eval_returns = run_evaluation(state, self.eval_env, cfg, self.runlog, self.bar)
+        if not checkpoint.list_checkpoints(self.ckpt_dir) or state.step % cfg.checkpoint_every:
+            checkpoint.save(self.ckpt_dir, state.step, state.payload(), cfg.keep_checkpoints)
+        append_event(self.runlog.ledger_path, state.step, "final", **ledger_summary(state, cfg))
+        summary = {
+            "run_dir": str(cfg.run_dir),
+            "robot": cfg.robot,
+            "algo": cfg.algo.name,
+            "seed": cfg.seed,
+            "steps": state.step,
+            "updates": state.updates,
+            "eval_return_mean": float(np.mean(self.eval_returns)),
+            "eval_returns": self.eval_returns,
+            "ledger": ledger_summary(state, cfg),
+            "wall_s_this_session": time.perf_counter() - self.start_wall,
+        }
+        checkpoint.atomic_write(Path(cfg.run_dir) / "summary.json", json.dumps(summary, indent=2).encode())
+        return summary
+
+    def close(self) -> None:
+        self.runlog.close()
+        self.env.close()
+        self.eval_env.close()
+
+
+def open_run(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]], device: torch.device, bar: Any) -> Run:
+    """Sets up (or resumes) the run in ``cfg.run_dir``: plants, state, run directory, logs.
+
+    ``bar`` is the progress bar the run writes its evaluations to.
+    """
+    run_dir = Path(cfg.run_dir)
+    record = robots.get(cfg.robot)
+    env = robots.make(cfg.robot, **cfg.robot_settings)
+    eval_env = robots.make(cfg.robot, **cfg.robot_settings)
+    try:
+        mixer = Mixer(cfg.algo.real_ratio if cfg.algo.model_based else 1.0, cfg.sac.batch_size)
+        state = new_state(cfg, record.layout.size, record.action_dim, device)
+        plants = Plants(env, cfg, exposures)
+        found = checkpoint.load_latest(run_dir / "checkpoints")
+        for directory in (run_dir, run_dir / "checkpoints"):  # writes a crash cut short leave these
+            runfiles.remove_stale_temporaries(directory)
+        prepare_run_dir(cfg, run_dir, resuming=found is not None)
+        if found is not None:
+            path, payload = found
+            state.restore(payload)
+            rebuild_plant(state, plants)
+            log.info("resumed %s from %s at step %d (%d real transitions in the buffer)",
+                     run_dir, path.name, state.step, state.buffer.size)  # fmt: skip
+        else:
+            state.obs = plants.reset(0)
+            log.info("new run %s: %s, %s, %d steps, seed %d", run_dir, cfg.robot, cfg.algo.name, cfg.steps, cfg.seed)
+            for ds in cfg.import_datasets:
+                n, evicted = import_dataset(ds, cfg.robot, state.buffer)
+                state.ledger.on_stored(Source.REAL, state.buffer.origins[-1], n, evicted)
+                log.info("imported %d real transitions from %s", n, ds.path)
+        runlog = RunLog(run_dir, state.step if found is not None else -1, rerun_end=state.step >= cfg.steps)
+    except BaseException:
+        env.close()
+        eval_env.close()
+        raise
+    state.faults.ledger_path = runlog.ledger_path
+    if found is None:
+        text = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
+        runlog.writer.add_text("config", "```\n" + text + "```", 0)
+    return Run(cfg=cfg, record=record, env=env, eval_env=eval_env, hp=sac_hyper(cfg.sac, record.action_dim),
+               mixer=mixer, state=state, plants=plants, runlog=runlog, window=Window(state), bar=bar,
+               resumed=found is not None)  # fmt: skip
+
+
 def train(
     cfg: TrainConfig,
     exposures: Mapping[str, Sequence[Perturbation]] | None = None,
@@ -615,107 +762,43 @@ def train(
     their schedules.
 
     Raises:
-        ConfigError: an invalid value, before any work starts.
+        ConfigError: an invalid value, before any work starts (``stacked_seeds`` runs through
+            :func:`pipeline.stacked_train.train_stacked`).
     """
     validate(cfg)
+    if cfg.stacked_seeds:
+        raise ConfigError(f"stacked_seeds={cfg.stacked_seeds}: run them with pipeline.stacked_train.train_stacked")
     if cfg.targeted and (targeter is None or list(targeter.scenarios) != scenario_names(cfg)):
         raise ConfigError(f"targeted=true: a targeted generator for scenarios={scenario_names(cfg)} must be passed in")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
-    run_dir = Path(cfg.run_dir)
-    record = robots.get(cfg.robot)
-    env = robots.make(cfg.robot, **cfg.robot_settings)
-    eval_env = robots.make(cfg.robot, **cfg.robot_settings)
-    act_dim = record.action_dim
-    hp = sac_hyper(cfg.sac, act_dim)
-    mixer = Mixer(cfg.algo.real_ratio if cfg.algo.model_based else 1.0, cfg.sac.batch_size)
-    state = new_state(cfg, record.layout.size, act_dim, device)
-    plants = Plants(env, cfg, exposures or {})
-
-    found = checkpoint.load_latest(run_dir / "checkpoints")
-    for directory in (run_dir, run_dir / "checkpoints"):  # writes a crash cut short leave these
-        runfiles.remove_stale_temporaries(directory)
-    prepare_run_dir(cfg, run_dir, resuming=found is not None)
-    if found is not None:
-        path, payload = found
-        state.restore(payload)
-        rebuild_plant(state, plants)
-        log.info("resumed %s from %s at step %d (%d real transitions in the buffer)",
-                 run_dir, path.name, state.step, state.buffer.size)  # fmt: skip
-    else:
-        state.obs = plants.reset(0)
-        log.info("new run %s: %s, %s, %d steps, seed %d", run_dir, cfg.robot, cfg.algo.name, cfg.steps, cfg.seed)
-        for ds in cfg.import_datasets:
-            n, evicted = import_dataset(ds, cfg.robot, state.buffer)
-            state.ledger.on_stored(Source.REAL, state.buffer.origins[-1], n, evicted)
-            log.info("imported %d real transitions from %s", n, ds.path)
-    runlog = RunLog(run_dir, state.step if found is not None else -1, rerun_end=state.step >= cfg.steps)
-    state.faults.ledger_path = runlog.ledger_path
-    if found is None:
-        text = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
-        runlog.writer.add_text("config", "```\n" + text + "```", 0)
-
-    last_return: list[float] = [float("nan")]
-
-    def on_episode(step: int, ret: float) -> None:
-        last_return[0] = ret
-        runlog.record("episode", step, episode_return=ret, scenario=plants.scenario(state.episode))
-        runlog.writer.add_scalar("train/episode_return", ret, step)
-
-    window = Window(state)
-    start_wall = time.perf_counter()
-    eval_returns: list[float] = []
-    ckpt_dir = run_dir / "checkpoints"
-    bar = tqdm(total=cfg.steps, initial=state.step, unit="step", disable=not cfg.progress, dynamic_ncols=True)
+    bar = tqdm(total=cfg.steps, unit="step", disable=not cfg.progress, dynamic_ncols=True)
+    try:
+        run = open_run(cfg, exposures or {}, device, bar)
+    except BaseException:
+        bar.close()
+        raise
+    state, window = run.state, run.window
+    bar.update(state.step)
     try:
         while state.step < cfg.steps:
             t0 = time.perf_counter()
-            collect_real_step(state, plants, cfg, act_dim, on_episode)
+            collect_real_step(state, run.plants, cfg, run.act_dim, run.on_episode)
             t0 = window.timed("env", t0)
             learning = state.step > cfg.learning_starts
             if cfg.algo.model_based and state.step >= cfg.learning_starts and state.step % cfg.algo.retrain_every == 0:
-                model_phase(state, cfg, record, runlog, window, targeter)
+                model_phase(state, cfg, run.record, run.runlog, window, targeter)
                 t0 = time.perf_counter()
             if learning:
                 cpu0 = time.process_time()
-                update_agent(state, cfg, hp, mixer, window.totals)
+                update_agent(state, cfg, run.hp, run.mixer, window.totals)
                 window.update_cpu_s += time.process_time() - cpu0
                 t0 = window.timed("agent_update", t0)
             bar.update(1)
-            if state.step % cfg.log_every == 0:
-                scalars = window.scalars(state)
-                runlog.scalars(state.step, scalars)
-                append_event(runlog.ledger_path, state.step, "window", **ledger_summary(state, cfg))
-                state.faults.log_window(state.step)
-                bar.set_postfix(ret=f"{last_return[0]:.1f}", upd_s=f"{scalars['perf/updates_per_s']:.0f}")
-                window.reset(state)
-            if cfg.eval_every and state.step % cfg.eval_every == 0:
-                eval_returns = run_evaluation(state, eval_env, cfg, runlog, bar)
-            if state.step % cfg.checkpoint_every == 0:
-                checkpoint.save(ckpt_dir, state.step, state.payload(), cfg.keep_checkpoints)
+            run.housekeeping()
             window.timed("eval_log_ckpt", t0)
-        if not eval_returns or not (cfg.eval_every and state.step % cfg.eval_every == 0):
-            eval_returns = run_evaluation(state, eval_env, cfg, runlog, bar)
-        if not checkpoint.list_checkpoints(ckpt_dir) or state.step % cfg.checkpoint_every:
-            checkpoint.save(ckpt_dir, state.step, state.payload(), cfg.keep_checkpoints)
-        append_event(runlog.ledger_path, state.step, "final", **ledger_summary(state, cfg))
+        return run.finish()
     finally:
         bar.close()
-        runlog.close()
-        env.close()
-        eval_env.close()
-    summary = {
-        "run_dir": str(run_dir),
-        "robot": cfg.robot,
-        "algo": cfg.algo.name,
-        "seed": cfg.seed,
-        "steps": state.step,
-        "updates": state.updates,
-        "eval_return_mean": float(np.mean(eval_returns)),
-        "eval_returns": eval_returns,
-        "ledger": ledger_summary(state, cfg),
-        "wall_s_this_session": time.perf_counter() - start_wall,
-    }
-    checkpoint.atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2).encode())
-    return summary
+        run.close()

@@ -79,16 +79,22 @@ def _train(cfg: DictConfig) -> None:
     except scenarios.ScenarioError as err:
         _fail("train", f"targeted: {err}")
     try:
-        summary = train(config, exposures, targeter)
+        if config.stacked_seeds:
+            from pipeline.stacked_train import train_stacked
+
+            summaries = train_stacked(config, exposures)
+        else:
+            summaries = [train(config, exposures, targeter)]
     except ConfigError as err:
         _fail("train", str(err))
     except (OSError, RunStopped, CheckpointError) as err:  # a refused write, a stopped run, no usable checkpoint
         preflight.fail_run(err, config.run_dir)
-    print(
-        f"done: {summary['robot']} {summary['algo']} seed {summary['seed']}: {summary['steps']} env steps, "
-        f"{summary['updates']} updates, eval return {summary['eval_return_mean']:.1f}\n"
-        f"run directory: {summary['run_dir']} (TensorBoard: tensorboard --logdir {summary['run_dir']}/tb)"
-    )
+    for summary in summaries:
+        print(
+            f"done: {summary['robot']} {summary['algo']} seed {summary['seed']}: {summary['steps']} env steps, "
+            f"{summary['updates']} updates, eval return {summary['eval_return_mean']:.1f}\n"
+            f"run directory: {summary['run_dir']} (TensorBoard: tensorboard --logdir {summary['run_dir']}/tb)"
+        )
 
 
 def _robots(args: Sequence[str]) -> int:

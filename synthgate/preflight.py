@@ -22,7 +22,7 @@ from typing import NoReturn
 
 from omegaconf import OmegaConf
 
-from pipeline.config import ALGORITHMS, ConfigError, TrainConfig, flat_items, validate
+from pipeline.config import ALGORITHMS, ConfigError, TrainConfig, flat_items, seed_config, validate
 
 EXIT_USAGE, EXIT_IO, EXIT_STOPPED = 2, 1, 3
 """Exit statuses: a rejected input; a write the system refused; a run stopped by a numerical fault."""
@@ -250,7 +250,8 @@ def check_train(overrides: list[str]) -> TrainConfig:
     _check_scenarios(cfg)
     _check_machine(cfg)
     _check_datasets(cfg)
-    _check_run_dir(cfg)
+    for run in [seed_config(cfg, s) for s in cfg.stacked_seeds] or [cfg]:  # a stacked run: each seed's directory
+        _check_run_dir(run)
     return cfg
 
 

@@ -167,3 +167,47 @@ def test_stacked_update_rejects_mismatched_inputs() -> None:
                          log_std_min=-5.0, log_std_max=2.0, device=torch.device("cpu"),
                          generator=torch.Generator())  # fmt: skip
         stack_agents([_agent(0), other], **LR)
+
+
+def test_trained_agents_stacked_and_unstacked_keep_their_adam_state_and_continue_as_lone_agents() -> None:
+    """A resumed run stacks agents that have Adam moments; unstacking writes them back. Either way
+    the seeds go on exactly as lone agents would (fresh optimizers here would change every step)."""
+    seeds = 2
+    singles = [_agent(s) for s in range(seeds)]
+    gens_single = [torch.Generator().manual_seed(20 + s) for s in range(seeds)]
+    for step in range(3):
+        for s in range(seeds):
+            sac_update(singles[s], _batch(s, step), gens_single[s], HP)
+    copies = [_agent(s) for s in range(seeds)]
+    for s in range(seeds):
+        copies[s].load_state_dict(singles[s].state_dict())
+    stacked = stack_agents(copies, **LR)
+    gens_stacked = [torch.Generator().set_state(g.get_state()) for g in gens_single]
+    for step in range(3, 6):
+        batches = [_batch(s, step) for s in range(seeds)]
+        for s in range(seeds):
+            sac_update(singles[s], batches[s], gens_single[s], HP)
+        stacked_sac_update(stacked, stack_batches(batches), gens_stacked, HP)
+    for s in range(seeds):
+        lone = _unstacked(stacked, s)
+        assert _close(lone, singles[s]), s
+        want, got = singles[s].state_dict(), lone.state_dict()
+        for opt in ("actor_opt", "critic_opt", "alpha_opt"):
+            assert want[opt]["state"].keys() == got[opt]["state"].keys()
+            for i, st in want[opt]["state"].items():
+                assert float(got[opt]["state"][i]["step"]) == float(st["step"]) == 6.0
+                for key in ("exp_avg", "exp_avg_sq"):
+                    assert got[opt]["state"][i][key].shape == st[key].shape
+                    assert torch.allclose(got[opt]["state"][i][key], st[key], rtol=1e-4, atol=1e-8), (s, opt, i, key)
+        # the unstacked agent trains on as the lone one does
+        g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+        sac_update(lone, _batch(s, 9), g1, HP)
+        sac_update(singles[s], _batch(s, 9), g2, HP)
+        assert _close(lone, singles[s]), s
+
+
+def test_agents_at_different_adam_steps_are_refused() -> None:
+    a, b = _agent(0), _agent(1)
+    sac_update(a, _batch(0, 0), torch.Generator().manual_seed(0), HP)
+    with pytest.raises(ValueError, match="different steps"):
+        stack_agents([a, b], **LR)

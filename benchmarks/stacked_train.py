@@ -7,8 +7,8 @@ Both variants are the real ``synthgate train`` loop, in this process: ``sequenti
 ``--seeds`` lone runs of :func:`pipeline.train.train` one after another, ``stacked`` one
 :func:`pipeline.stacked_train.train_stacked` of the same seeds. Each run is cheetah-run, ``algo=sac``
 at UTD ``--utd``, 1,000 random steps then ``--learning-steps`` learning steps, logged every 25
-steps, no evaluation before the end. Variants alternate, round after round, so that load on a
-shared machine hits both alike.
+steps, no evaluation before the end. Each round runs both variants, and the one that goes first
+alternates from round to round, so that load on a shared machine hits both alike.
 
 Throughput is read back from each run's TensorBoard log, over the learning windows after the
 first (the first one after the warm-up is left out): env steps per CPU-hour of the process (all
@@ -57,6 +57,34 @@ def rates(run_dir: Path) -> dict[str, list[float]]:
     return out
 
 
+def sequential(tmp: Path, args: argparse.Namespace, seeds: list[int]) -> dict[str, Any]:
+    """The seeds as lone runs, one after another: the total rate is one run's."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    per_seed = []
+    for s in seeds:
+        train(config(tmp / f"lone-{s}", args, seed=s))
+        per_seed.append(rates(tmp / f"lone-{s}"))
+    return {
+        "env_steps_per_cpu_hour": float(np.median([x for w in per_seed for x in w["cpu"]])),
+        "env_steps_per_hour": float(np.median([x for w in per_seed for x in w["wall"]])),
+        "whole_runs_wall_s": time.perf_counter() - t0, "whole_runs_cpu_s": time.process_time() - c0,
+        "windows": per_seed,
+    }  # fmt: skip
+
+
+def stacked(tmp: Path, args: argparse.Namespace, seeds: list[int]) -> dict[str, Any]:
+    """The seeds stacked in one run: window by window, the seeds' steps add up."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    train_stacked(config(tmp / "stacked", args, stacked_seeds=seeds))
+    windows = [rates(tmp / "stacked" / f"seed-{s}") for s in seeds]
+    return {
+        "env_steps_per_cpu_hour": float(np.median(np.sum([w["cpu"] for w in windows], axis=0))),
+        "env_steps_per_hour": float(np.median(np.sum([w["wall"] for w in windows], axis=0))),
+        "whole_runs_wall_s": time.perf_counter() - t0, "whole_runs_cpu_s": time.process_time() - c0,
+        "windows": windows,
+    }  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, default=4)
@@ -66,32 +94,17 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
+    if args.learning_steps < 2 * LOG_EVERY:
+        p.error(f"--learning-steps must be >= {2 * LOG_EVERY}: the first window after the warm-up is left out")
     seeds = list(range(args.seeds))
     result: dict[str, Any] = {"args": vars(args) | {"out": str(args.out)}, "load_average_start": os.getloadavg(),
                               "torch_threads": args.threads, "rounds": []}  # fmt: skip
     for r in range(args.rounds):
+        row: dict[str, Any] = {"first": "sequential" if r % 2 == 0 else "stacked"}
         with tempfile.TemporaryDirectory() as tmp:
-            row: dict[str, Any] = {}
-            t0, c0 = time.perf_counter(), time.process_time()
-            per_seed = []
-            for s in seeds:
-                train(config(Path(tmp) / f"lone-{s}", args, seed=s))
-                per_seed.append(rates(Path(tmp) / f"lone-{s}"))
-            row["sequential"] = {
-                "env_steps_per_cpu_hour": float(np.median([x for w in per_seed for x in w["cpu"]])),
-                "env_steps_per_hour": float(np.median([x for w in per_seed for x in w["wall"]])),
-                "whole_runs_wall_s": time.perf_counter() - t0, "whole_runs_cpu_s": time.process_time() - c0,
-                "windows": per_seed,
-            }  # fmt: skip
-            t0, c0 = time.perf_counter(), time.process_time()
-            train_stacked(config(Path(tmp) / "stacked", args, stacked_seeds=seeds))
-            windows = [rates(Path(tmp) / "stacked" / f"seed-{s}") for s in seeds]
-            row["stacked"] = {  # window by window, the seeds' steps add up
-                "env_steps_per_cpu_hour": float(np.median(np.sum([w["cpu"] for w in windows], axis=0))),
-                "env_steps_per_hour": float(np.median(np.sum([w["wall"] for w in windows], axis=0))),
-                "whole_runs_wall_s": time.perf_counter() - t0, "whole_runs_cpu_s": time.process_time() - c0,
-                "windows": windows,
-            }  # fmt: skip
+            order = [sequential, stacked] if r % 2 == 0 else [stacked, sequential]
+            for variant in order:
+                row[variant.__name__] = variant(Path(tmp), args, seeds)
         for clock in ("env_steps_per_cpu_hour", "env_steps_per_hour"):
             row[f"ratio_{clock}"] = row["stacked"][clock] / row["sequential"][clock]
         result["rounds"].append(row)

@@ -86,6 +86,18 @@ def list_checkpoints(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if _NAME.match(p.name))
 
 
+def step_of(path: Path) -> int:
+    """The env step in a checkpoint's file name (``ckpt-000001000.pt`` is step 1000), unverified.
+
+    Raises:
+        ValueError: not a checkpoint file name.
+    """
+    match = _NAME.match(path.name)
+    if match is None:
+        raise ValueError(f"{path.name} is not a checkpoint file name (ckpt-<9 digits>.pt)")
+    return int(match.group(1))
+
+
 def _verified(path: Path) -> dict[str, Any]:
     data = path.read_bytes()
     digest_file = path.with_name(path.name + ".sha256")

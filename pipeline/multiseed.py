@@ -22,8 +22,10 @@ step. One difference remains: the optimizer's step counter is shared, so after a
 Adam bias correction counts one step more than a lone agent's would (it matters only in the first
 few thousand steps, where ``1 - beta**t`` is not yet 1).
 
-Scope: the agent and its update. The world model and the training loop still run one seed per
-process (``synthgate train``); ``benchmarks/ab_multiseed.py`` measures what stacking buys.
+Scope: the agent and its update. :mod:`pipeline.stacked_train` runs the training loop of
+``algo=sac`` on it (``synthgate train stacked_seeds=[...]``); the world model still runs one seed
+per process. ``benchmarks/ab_multiseed.py`` (the update, and a bare SAC loop) and
+``benchmarks/stacked_train.py`` (the training loop) measure what stacking buys.
 """
 
 from __future__ import annotations
@@ -128,24 +130,30 @@ def _lone_optimizer(agent: SACState, part: str) -> torch.optim.Optimizer | None:
     return {"actor": agent.actor_opt, "critic": agent.critic_opt, "alpha": agent.alpha_opt}.get(part)
 
 
-def _adam_steps(agents: Sequence[SACState]) -> float | None:
-    """The agents' common Adam step count (None: no agent has stepped yet).
+def _adam_steps(agents: Sequence[SACState]) -> dict[str, float | None]:
+    """Each optimizer's (``actor``, ``critic``, ``alpha``) Adam step count, common to the agents
+    (None: no agent has stepped it yet). The three may differ from each other (a lone agent that
+    skipped only an actor step); each must be the same in every agent.
 
     Raises:
-        ValueError: some agents have stepped and some not, or their step counts differ.
+        ValueError: an optimizer that some agents have stepped and some not, or at different steps.
     """
-    steps = set()
-    for agent in agents:
-        for opt in (agent.actor_opt, agent.critic_opt, agent.alpha_opt):
+    out: dict[str, float | None] = {}
+    for part in ("actor", "critic", "alpha"):
+        steps = set()
+        for agent in agents:
+            opt = _lone_optimizer(agent, part)
+            assert opt is not None
             for p in (p for g in opt.param_groups for p in g["params"]):
                 st = opt.state.get(p)
                 steps.add(float(st["step"]) if st else None)
-    if len(steps) != 1:
-        raise ValueError(
-            "stack_agents: the agents' optimizers are at different steps "
-            f"({sorted(str(x) for x in steps)}); stacked seeds share one Adam step count"
-        )
-    return steps.pop()
+        if len(steps) != 1:
+            raise ValueError(
+                f"stack_agents: the agents' {part} optimizers are at different steps "
+                f"({sorted(str(x) for x in steps)}); stacked seeds share one Adam step count per optimizer"
+            )
+        out[part] = steps.pop()
+    return out
 
 
 def stack_agents(agents: Sequence[SACState], lr_actor: float, lr_critic: float, lr_alpha: float) -> StackedSAC:
@@ -171,11 +179,13 @@ def stack_agents(agents: Sequence[SACState], lr_actor: float, lr_critic: float, 
               for a in agents}  # fmt: skip
     if len(shapes) != 1:
         raise ValueError("stack_agents: the agents' networks differ in shape")
-    step = _adam_steps(agents)
+    steps = _adam_steps(agents)
     s_count, device = len(agents), first.log_alpha.device
-    actor = StackedActor(s_count, obs_dim, act_dim, hidden, depth, first.actor.log_std_min, first.actor.log_std_max)
-    critic = StackedCritic(s_count, obs_dim, act_dim, hidden, depth)
-    target = StackedCritic(s_count, obs_dim, act_dim, hidden, depth)
+    with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: keep the global stream as it was
+        actor = StackedActor(s_count, obs_dim, act_dim, hidden, depth, first.actor.log_std_min,
+                             first.actor.log_std_max)  # fmt: skip
+        critic = StackedCritic(s_count, obs_dim, act_dim, hidden, depth)
+        target = StackedCritic(s_count, obs_dim, act_dim, hidden, depth)
     actor, critic, target = actor.to(device), critic.to(device), target.to(device)
     log_alpha = torch.zeros(s_count, device=device, dtype=first.log_alpha.dtype)
     nets = (actor, critic, target, log_alpha)
@@ -194,18 +204,17 @@ def stack_agents(agents: Sequence[SACState], lr_actor: float, lr_critic: float, 
         critic_opt=torch.optim.Adam(critic.parameters(), lr=lr_critic, fused=True),
         alpha_opt=torch.optim.Adam([log_alpha], lr=lr_alpha, fused=True),
     )
-    if step is not None:
-        for s, agent in enumerate(agents):
-            for part, lone, big, view in _pairs(out, s, agent):
-                lone_opt, opt = _lone_optimizer(agent, part), _tensors(out, part)[2]
-                if lone_opt is None or opt is None:
-                    continue
-                st = opt.state[big]
-                if not st:
-                    st["step"] = torch.tensor(step, dtype=torch.float32, device=device)
-                    st["exp_avg"], st["exp_avg_sq"] = torch.zeros_like(big), torch.zeros_like(big)
-                for key in ("exp_avg", "exp_avg_sq"):
-                    view(st[key]).copy_(lone_opt.state[lone][key])
+    for s, agent in enumerate(agents):
+        for part, lone, big, view in _pairs(out, s, agent):
+            lone_opt, opt, step = _lone_optimizer(agent, part), _tensors(out, part)[2], steps.get(part)
+            if lone_opt is None or opt is None or step is None:
+                continue
+            st = opt.state[big]
+            if not st:
+                st["step"] = torch.tensor(step, dtype=torch.float32, device=device)
+                st["exp_avg"], st["exp_avg_sq"] = torch.zeros_like(big), torch.zeros_like(big)
+            for key in ("exp_avg", "exp_avg_sq"):
+                view(st[key]).copy_(lone_opt.state[lone][key])
     return out
 
 

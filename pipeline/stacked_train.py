@@ -9,7 +9,9 @@ plant, buffer, ledger, fault log, random streams, evaluations, logs and checkpoi
 Seed ``s`` writes the run directory ``<run_dir>/seed-<s>``, and it is the run ``seed=s`` would
 make: the same random streams in the same order, the same config file (with ``stacked_seeds``
 empty), checkpoints of the same format with the seed's own Adam moments. It equals the lone run up
-to float rounding (a batched matmul may sum in another order), so a seed's directory can be
+to float rounding (a batched matmul may sum in another order), with one exception: after an
+update skipped for a non-finite loss, that seed's Adam step count runs ahead of the lone run's (the
+stacked optimizers share one counter, :mod:`pipeline.multiseed`). A seed's directory can be
 resumed alone, evaluated, exported and validated like any other; ``tests/pipeline/test_stacked_train.py``
 checks this against lone runs. A stacked run resumes when every seed's latest checkpoint is at the
 same step.
@@ -29,19 +31,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from pipeline import checkpoint
 from pipeline.config import ConfigError, TrainConfig, seed_config, validate
-from pipeline.faults import ACTOR_SKIPPED, SKIPPED
+from pipeline.faults import ACTOR_SKIPPED, SKIPPED, RunStopped
 from pipeline.multiseed import StackedSAC, stack_agents, stack_batches, stacked_sac_update, unstack_agent
 from pipeline.train import Run, collect_real_step, count_update, open_run, resolve_device
 from robots.perturbations import Perturbation
 
 log = logging.getLogger("synthgate.train")
+_STOPPED_HINT = (
+    "Its fault log stopped the whole stacked run; every seed's last checkpoint is intact, and the "
+    "other seeds resume stacked without it (their checkpoints are at the same step)."
+)
 
 
 def _act(runs: Sequence[Run], stacked: StackedSAC) -> list[np.ndarray | None]:
@@ -74,7 +82,10 @@ def _update(runs: Sequence[Run], stacked: StackedSAC) -> None:
             if skipped[s] or actor_skipped[s]:  # the fault log reads (and may diagnose) the seed's weights
                 unstack_agent(stacked, s, run.state.agent)
                 mine[SKIPPED if skipped[s] else ACTOR_SKIPPED] = torch.tensor(1.0)
-            count_update(run.state, batches[s], mine, run.window.totals)
+            try:
+                count_update(run.state, batches[s], mine, run.window.totals)
+            except RunStopped as err:
+                raise RunStopped(f"seed {run.cfg.seed} ({run.cfg.run_dir}): {err} {_STOPPED_HINT}") from err
 
 
 def _timed(runs: Sequence[Run], phase: str, t0: float) -> float:
@@ -83,6 +94,20 @@ def _timed(runs: Sequence[Run], phase: str, t0: float) -> float:
     for run in runs:
         run.window.phase_s[phase] += now - t0
     return now
+
+
+def _newest_step(run_dir: Path) -> int:
+    """The env step of the newest checkpoint file in ``run_dir`` (0: none), from its name."""
+    names = checkpoint.list_checkpoints(run_dir / "checkpoints")
+    return checkpoint.step_of(names[-1]) if names else 0
+
+
+def _same_steps(cfg: TrainConfig, steps: Mapping[int, int]) -> None:
+    if len(set(steps.values())) != 1:
+        raise ConfigError(
+            f"stacked_seeds={cfg.stacked_seeds}: the seeds' checkpoints are at different env steps {dict(steps)}; "
+            "a stacked run moves its seeds in lockstep (resume the ones behind alone up to the others first)"
+        )
 
 
 def train_stacked(
@@ -102,23 +127,21 @@ def train_stacked(
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     configs = [seed_config(cfg, s) for s in cfg.stacked_seeds]
+    for c in configs:
+        validate(c)
+    _same_steps(cfg, {c.seed: _newest_step(Path(c.run_dir)) for c in configs})  # before any directory is touched
     bar = tqdm(total=cfg.steps * len(configs), unit="step", disable=not cfg.progress, dynamic_ncols=True)
     runs: list[Run] = []
     try:
         for c in configs:
-            validate(c)
             runs.append(open_run(c, exposures or {}, device, bar))
-        steps = {r.cfg.seed: r.state.step for r in runs}
-        if len(set(steps.values())) != 1:
-            raise ConfigError(
-                f"stacked_seeds={cfg.stacked_seeds}: the seeds' checkpoints are at different env steps {steps}; "
-                "a stacked run moves its seeds in lockstep (resume the ones behind alone up to the others first)"
-            )
+        _same_steps(cfg, {r.cfg.seed: r.state.step for r in runs})  # the checkpoints actually loaded
         try:
             stacked = stack_agents([r.state.agent for r in runs], cfg.sac.lr_actor, cfg.sac.lr_critic, cfg.sac.lr_alpha)
         except ValueError as err:
             raise ConfigError(f"stacked_seeds={cfg.stacked_seeds}: {err}") from err
-        bar.update(sum(steps.values()))
+        bar.n = bar.last_print_n = bar.initial = sum(r.state.step for r in runs)  # resumed steps: not this session's
+        bar.refresh()
         log.info("stacked seeds %s in one process: %s", cfg.stacked_seeds, ", ".join(r.cfg.run_dir for r in runs))
         first = runs[0].state
         while first.step < cfg.steps:

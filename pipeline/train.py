@@ -738,7 +738,13 @@ def open_run(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]], 
     state.faults.ledger_path = runlog.ledger_path
     if found is None:
         text = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
-        runlog.writer.add_text("config", "```\n" + text + "```", 0)
+        try:
+            runlog.writer.add_text("config", "```\n" + text + "```", 0)
+        except BaseException:
+            runlog.close()
+            env.close()
+            eval_env.close()
+            raise
     return Run(cfg=cfg, record=record, env=env, eval_env=eval_env, hp=sac_hyper(cfg.sac, record.action_dim),
                mixer=mixer, state=state, plants=plants, runlog=runlog, window=Window(state), bar=bar,
                resumed=found is not None)  # fmt: skip
@@ -780,7 +786,8 @@ def train(
         bar.close()
         raise
     state, window = run.state, run.window
-    bar.update(state.step)
+    bar.n = bar.last_print_n = bar.initial = state.step  # resumed steps are not this session's
+    bar.refresh()
     try:
         while state.step < cfg.steps:
             t0 = time.perf_counter()

@@ -211,3 +211,19 @@ def test_agents_at_different_adam_steps_are_refused() -> None:
     sac_update(a, _batch(0, 0), torch.Generator().manual_seed(0), HP)
     with pytest.raises(ValueError, match="different steps"):
         stack_agents([a, b], **LR)
+
+
+def test_agents_whose_optimizers_are_at_different_steps_from_each_other_stack_per_optimizer() -> None:
+    """A lone agent that skipped an actor step has its actor optimizer one step behind its critic's;
+    seeds that agree optimizer by optimizer stack, and each optimizer keeps its own count."""
+    agents = [_agent(s) for s in range(2)]
+    for s, agent in enumerate(agents):
+        for step in range(3):
+            sac_update(agent, _batch(s, step), torch.Generator().manual_seed(step), HP)
+        for st in agent.actor_opt.state.values():  # as if the third update's actor step was skipped
+            st["step"] -= 1
+    stacked = stack_agents(agents, **LR)
+    for s in range(2):
+        lone = _unstacked(stacked, s)
+        assert {float(st["step"]) for st in lone.actor_opt.state.values()} == {2.0}
+        assert {float(st["step"]) for st in lone.critic_opt.state.values()} == {3.0}

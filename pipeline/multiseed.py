@@ -99,19 +99,14 @@ Slice = Callable[[torch.Tensor], torch.Tensor]
 """Maps a stacked tensor (a parameter or one of its Adam moments) to one seed's view of it."""
 
 
-def _pairs(
-    stacked: StackedSAC | tuple[StackedActor, StackedCritic, StackedCritic, torch.Tensor], s: int, agent: SACState
-) -> list[tuple[str, torch.Tensor, torch.Tensor, Slice]]:
+def _pairs(stacked: StackedSAC, s: int, agent: SACState) -> list[tuple[str, torch.Tensor, torch.Tensor, Slice]]:
     """Seed ``s``'s tensors: ``(part, lone agent's parameter, stacked parameter, seed view)``.
 
     The lone actor's ``nn.Linear`` stores ``[out, in]``, the stacked one ``[S, in, out]``: its view is
     transposed. Critic member ``2 s + i`` is twin ``i`` of seed ``s``. The same view maps a
     parameter's Adam moments, which have the parameter's shape.
     """
-    if isinstance(stacked, StackedSAC):
-        actor, critic, target, log_alpha = stacked.actor, stacked.critic, stacked.critic_target, stacked.log_alpha
-    else:
-        actor, critic, target, log_alpha = stacked
+    actor, critic, target, log_alpha = stacked.actor, stacked.critic, stacked.critic_target, stacked.log_alpha
     linears = [m for m in agent.actor.net.modules() if isinstance(m, nn.Linear)]
     out: list[tuple[str, torch.Tensor, torch.Tensor, Slice]] = []
     for layer, lin in zip(_layers(actor.net), linears, strict=True):
@@ -187,13 +182,7 @@ def stack_agents(agents: Sequence[SACState], lr_actor: float, lr_critic: float, 
         critic = StackedCritic(s_count, obs_dim, act_dim, hidden, depth)
         target = StackedCritic(s_count, obs_dim, act_dim, hidden, depth)
     actor, critic, target = actor.to(device), critic.to(device), target.to(device)
-    log_alpha = torch.zeros(s_count, device=device, dtype=first.log_alpha.dtype)
-    nets = (actor, critic, target, log_alpha)
-    with torch.no_grad():
-        for s, agent in enumerate(agents):
-            for _, lone, big, view in _pairs(nets, s, agent):
-                view(big).copy_(lone)
-    log_alpha.requires_grad_(True)
+    log_alpha = torch.zeros(s_count, device=device, dtype=first.log_alpha.dtype, requires_grad=True)
     target.requires_grad_(False)
     out = StackedSAC(
         actor=actor,
@@ -204,17 +193,19 @@ def stack_agents(agents: Sequence[SACState], lr_actor: float, lr_critic: float, 
         critic_opt=torch.optim.Adam(critic.parameters(), lr=lr_critic, fused=True),
         alpha_opt=torch.optim.Adam([log_alpha], lr=lr_alpha, fused=True),
     )
-    for s, agent in enumerate(agents):
-        for part, lone, big, view in _pairs(out, s, agent):
-            lone_opt, opt, step = _lone_optimizer(agent, part), _tensors(out, part)[2], steps.get(part)
-            if lone_opt is None or opt is None or step is None:
-                continue
-            st = opt.state[big]
-            if not st:
-                st["step"] = torch.tensor(step, dtype=torch.float32, device=device)
-                st["exp_avg"], st["exp_avg_sq"] = torch.zeros_like(big), torch.zeros_like(big)
-            for key in ("exp_avg", "exp_avg_sq"):
-                view(st[key]).copy_(lone_opt.state[lone][key])
+    with torch.no_grad():
+        for s, agent in enumerate(agents):
+            for part, lone, big, view in _pairs(out, s, agent):
+                view(big).copy_(lone)
+                lone_opt, opt, step = _lone_optimizer(agent, part), _tensors(out, part)[2], steps.get(part)
+                if lone_opt is None or opt is None or step is None:
+                    continue
+                st = opt.state[big]
+                if not st:
+                    st["step"] = torch.tensor(step, dtype=torch.float32, device=device)
+                    st["exp_avg"], st["exp_avg_sq"] = torch.zeros_like(big), torch.zeros_like(big)
+                for key in ("exp_avg", "exp_avg_sq"):
+                    view(st[key]).copy_(lone_opt.state[lone][key])
     return out
 
 

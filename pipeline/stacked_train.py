@@ -76,7 +76,7 @@ def _update(runs: Sequence[Run], stacked: StackedSAC) -> None:
     for _ in range(runs[0].cfg.algo.utd):
         batches = [r.mixer.sample(r.state.buffer, r.state.synthetic, r.state.gen_update) for r in runs]
         metrics = stacked_sac_update(stacked, stack_batches(batches), gens, runs[0].hp)
-        skipped, actor_skipped = metrics.pop(SKIPPED), metrics.pop(ACTOR_SKIPPED)
+        skipped, actor_skipped = metrics.pop(SKIPPED).tolist(), metrics.pop(ACTOR_SKIPPED).tolist()
         for s, run in enumerate(runs):
             mine = {key: value[s] for key, value in metrics.items()}
             if skipped[s] or actor_skipped[s]:  # the fault log reads (and may diagnose) the seed's weights

@@ -628,7 +628,6 @@ class Run:
     runlog: RunLog
     window: Window
     bar: Any
-    resumed: bool
     last_return: float = float("nan")
     eval_returns: list[float] = field(default_factory=list)
     start_wall: float = field(default_factory=time.perf_counter)
@@ -709,6 +708,7 @@ def open_run(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]], 
     record = robots.get(cfg.robot)
     env = robots.make(cfg.robot, **cfg.robot_settings)
     eval_env = robots.make(cfg.robot, **cfg.robot_settings)
+    runlog: RunLog | None = None
     try:
         mixer = Mixer(cfg.algo.real_ratio if cfg.algo.model_based else 1.0, cfg.sac.batch_size)
         state = new_state(cfg, record.layout.size, record.action_dim, device)
@@ -731,23 +731,18 @@ def open_run(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]], 
                 state.ledger.on_stored(Source.REAL, state.buffer.origins[-1], n, evicted)
                 log.info("imported %d real transitions from %s", n, ds.path)
         runlog = RunLog(run_dir, state.step if found is not None else -1, rerun_end=state.step >= cfg.steps)
+        state.faults.ledger_path = runlog.ledger_path
+        if found is None:
+            text = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
+            runlog.writer.add_text("config", "```\n" + text + "```", 0)
     except BaseException:
+        if runlog is not None:
+            runlog.close()
         env.close()
         eval_env.close()
         raise
-    state.faults.ledger_path = runlog.ledger_path
-    if found is None:
-        text = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
-        try:
-            runlog.writer.add_text("config", "```\n" + text + "```", 0)
-        except BaseException:
-            runlog.close()
-            env.close()
-            eval_env.close()
-            raise
     return Run(cfg=cfg, record=record, env=env, eval_env=eval_env, hp=sac_hyper(cfg.sac, record.action_dim),
-               mixer=mixer, state=state, plants=plants, runlog=runlog, window=Window(state), bar=bar,
-               resumed=found is not None)  # fmt: skip
+               mixer=mixer, state=state, plants=plants, runlog=runlog, window=Window(state), bar=bar)  # fmt: skip
 
 
 def train(

@@ -5,9 +5,15 @@ with a baseline trained on the same real budget without it. Each rule below is c
 (:class:`GateConfig`) and always reported, passed or not; the decision is PROMOTE only when every
 rule passed, and a REJECT names every rule that failed.
 
-* ``targeted_improvement`` (one per scenario): on the real panel, the paired bootstrap interval of
-  the candidate-minus-baseline difference in the scenario's metric excludes zero on the improving
-  side (failure rate down; time to failure or return up).
+* ``targeted_improvement`` (one per scenario): on the real panel, the interval of the
+  candidate-minus-baseline difference in the scenario's metric excludes zero on the improving side
+  (failure rate down; time to failure or return up). With one run per side the interval is the
+  paired bootstrap over matched episodes: it judges these two policies, and says nothing about
+  seed-to-seed variance. With two or more seed pairs it is Student's t over the pairs' mean
+  differences (:func:`validation.stats.seed_pair_interval`), which carries both variances: a
+  claim about the training configuration (issue 18, docs/robustness.md). Every scenario must
+  pass, so the scenarios need no multiplicity correction (an intersection-union test: the
+  chance that all pass by luck is at most the chance that one does).
 * ``nominal_non_inferiority``: on the real panel, the interval's lower bound of the nominal return
   difference is above ``-margin``, ``margin = max(nominal_margin * |baseline mean|, nominal_margin_min)``.
 * ``synthetic_real_agreement`` (one per condition): for every policy, the synthetic panel's mean
@@ -36,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from validation.panels import NOMINAL, Condition, Episodes, PanelSpec, Results
-from validation.stats import Interval, mmrv, paired_bootstrap, pearson
+from validation.stats import Interval, mmrv, paired_bootstrap, pearson, seed_pair_interval
 
 RULES = (
     "targeted_improvement",
@@ -165,9 +171,16 @@ def evaluate(
     conditions = spec.conditions()
 
     def diff(results: Results, cond: Condition) -> Interval:
+        if len(arms.candidate) >= 2:  # seed pairs: an interval over pairs carries seed-to-seed variance
+            c_runs = [results[n][cond.name].metric(cond.metric, horizon) for n in arms.candidate]
+            b_runs = [results[n][cond.name].metric(cond.metric, horizon) for n in arms.baseline]
+            return seed_pair_interval(c_runs, b_runs, config.confidence)
         c = pooled(results, arms.candidate, cond.name).metric(cond.metric, horizon)
         b = pooled(results, arms.baseline, cond.name).metric(cond.metric, horizon)
         return paired_bootstrap(c, b, config.bootstrap_samples, config.confidence, config.bootstrap_seed)
+
+    over = (f"{len(arms.candidate)} seed pairs (Student t over the pairs' mean differences)"
+            if len(arms.candidate) >= 2 else "{n} matched episodes")  # fmt: skip
 
     scenario_conds = [c for c in conditions if c.scenario is not None]
     if not scenario_conds:
@@ -178,7 +191,7 @@ def evaluate(
         rules.append(_rule(
             "targeted_improvement", improves(ci, cond.lower_is_better),
             f"real {cond.metric}, candidate - baseline = {ci.estimate:.4g}, {config.confidence:.0%} paired CI "
-            f"[{ci.low:.4g}, {ci.high:.4g}] over {ci.n} matched episodes; must lie entirely {side}",
+            f"[{ci.low:.4g}, {ci.high:.4g}] over {over.format(n=ci.n)}; must lie entirely {side}",
             cond.name, metric=cond.metric, ci=ci.to_json(),
         ))  # fmt: skip
 

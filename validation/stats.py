@@ -15,6 +15,7 @@ with ``R`` the real scores and ``S`` the simulated ones (here: synthetic panel).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +69,37 @@ def paired_bootstrap(
     if c.shape != b.shape:
         raise ValueError(f"paired samples must have equal shapes, got {c.shape} and {b.shape}")
     return bootstrap_mean(c - b, samples, confidence, seed)
+
+
+def seed_pair_interval(candidate: Sequence[np.ndarray], baseline: Sequence[np.ndarray], confidence: float) -> Interval:
+    """Interval of the mean candidate-minus-baseline difference over seed pairs: pair ``k`` is
+    candidate run ``k`` and baseline run ``k``, each scored on the same matched episodes; its
+    difference is the mean of the per-episode differences. The interval is Student's t over the
+    pairs (``k - 1`` degrees of freedom), so it carries seed-to-seed variance as well as
+    episode-to-episode variance (each pair's mean contains both). ``n`` is the number of pairs.
+
+    Raises:
+        ValueError: fewer than two pairs, or a pair whose two samples differ in length.
+    """
+    if len(candidate) != len(baseline) or len(candidate) < 2:
+        raise ValueError(f"seed-pair interval needs >= 2 pairs, got {len(candidate)} and {len(baseline)} runs")
+    diffs = []
+    for c, b in zip(candidate, baseline, strict=True):
+        c, b = np.asarray(c, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        if c.shape != b.shape or c.size == 0:
+            raise ValueError(f"a seed pair's samples must be non-empty and paired, got {c.shape} and {b.shape}")
+        diffs.append(float((c - b).mean()))
+    d = np.asarray(diffs)
+    mean = float(d.mean())
+    half = float(student_t_quantile(0.5 + confidence / 2.0, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
+    return Interval(mean, mean - half, mean + half, confidence, int(d.size))
+
+
+def student_t_quantile(q: float, df: int) -> float:
+    """Quantile ``q`` of Student's t with ``df`` degrees of freedom."""
+    from scipy import stats
+
+    return float(stats.t.ppf(q, df))
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:

@@ -10,6 +10,7 @@ import scenarios_for_tests as sft
 
 from validation.gate import Arms, GateConfig, evaluate, failed_names
 from validation.panels import NOMINAL, Episodes, PanelSpec, Results
+from validation.stats import paired_bootstrap, seed_pair_interval
 
 
 def eps(failed: list[int], returns: list[float] | None = None, synthetic: bool = False) -> Episodes:
@@ -105,3 +106,36 @@ def test_config_rejects_nonsense() -> None:
         GateConfig(max_synthetic_share=2.0)
     with pytest.raises(ValueError, match="pairs candidate and baseline"):
         Arms(("a", "b"), ("c",))
+
+
+def test_several_seed_pairs_are_judged_over_pairs_not_pooled_episodes() -> None:
+    # Four seed pairs. Pairs 0-2: the candidate fails 1 of 8 episodes, its baseline 7 of 8 (-0.75);
+    # pair 3: the other way round (+0.75). Pooled as 32 independent episodes, the bootstrap interval
+    # lies below 0 (fewer failures), so a pooled gate would promote; over the four pairs' differences
+    # (mean -0.375, sd 0.75) Student's t with 3 degrees of freedom gives
+    # -0.375 +- 3.1824 * 0.75 / 2 = [-1.568, 0.818]: seed luck cannot be ruled out.
+    real = {"c0": (FEW, RET), "b0": (MANY, RET), "c1": (FEW, RET), "b1": (MANY, RET), "c2": (FEW, RET),
+            "b2": (MANY, RET), "c3": (MANY, RET), "b3": (FEW, RET)}  # fmt: skip
+    p = panels(real, real)
+    cands, bases = ("c0", "c1", "c2", "c3"), ("b0", "b1", "b2", "b3")
+    decision, rules = evaluate(SPEC, p, Arms(cands, bases), {c: GOOD_LEDGER for c in cands}, GateConfig())
+    rule = next(r for r in rules if r["name"] == "targeted_improvement")
+    ci = rule["values"]["ci"]
+    assert ci["n"] == 4 and ci["estimate"] == pytest.approx(-0.375)
+    assert (ci["low"], ci["high"]) == pytest.approx((-1.5684, 0.8184), abs=1e-3)
+    assert not rule["passed"] and decision == "REJECT" and "4 seed pairs" in rule["detail"]
+    pooled_ci = paired_bootstrap(np.array(FEW * 3 + MANY, dtype=float), np.array(MANY * 3 + FEW, dtype=float),
+                                 4000, 0.95, 0)  # fmt: skip
+    assert pooled_ci.high < 0  # what the pooled-episode interval said
+
+
+def test_seed_pair_interval_by_hand() -> None:
+    ci = seed_pair_interval([np.array([1.0, 3.0]), np.array([2.0, 2.0]), np.array([5.0, 5.0])],
+                            [np.zeros(2), np.zeros(2), np.ones(2)], 0.95)  # fmt: skip
+    # pair differences 2, 2, 4: mean 8/3, sd 1.1547; t(0.975, 2) = 4.3027
+    assert ci.n == 3 and ci.estimate == pytest.approx(8 / 3)
+    assert ci.high - ci.estimate == pytest.approx(4.3027 * 1.1547 / 3**0.5, rel=1e-4)
+    with pytest.raises(ValueError):
+        seed_pair_interval([np.zeros(2)], [np.zeros(2)], 0.95)
+    with pytest.raises(ValueError):
+        seed_pair_interval([np.zeros(2), np.zeros(3)], [np.zeros(2), np.zeros(2)], 0.95)

@@ -1,0 +1,156 @@
+"""The robustness study's aggregation on small hand-made logs, with hand-computed numbers, and the
+null-calibration path on a toy (studies/robustness_report.py)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from studies import robustness_report as rr
+
+H = 10  # horizon of the toy logs
+
+
+def ep(failed: list[int], steps: list[int] | None = None, returns: list[float] | None = None) -> dict[str, Any]:
+    n = len(failed)
+    return {"failed": failed, "failure_step": steps or [0] * n, "returns": returns or [0.0] * n,
+            "length": [H] * n, "invalid": [0] * n}  # fmt: skip
+
+
+CONDITIONS = [
+    {"name": "nominal", "metric": "return", "lower_is_better": False},
+    {"name": "hopper_heavy_torso", "metric": "failure_rate", "lower_is_better": True},
+    {"name": "hopper_weak_thigh", "metric": "time_to_failure", "lower_is_better": False},
+]
+
+
+def toy_log(ground_truth: dict[str, Any], seeds: list[int], gate_real: Any = None, gate_synth: Any = None) -> dict:
+    return {
+        "robot": "Hopper-v5", "budget": 2000, "horizon": H, "seeds": seeds,
+        "scenarios": ["hopper_heavy_torso", "hopper_weak_thigh"],
+        "arms": {"real_only": {}, "mixed": {}}, "conditions": CONDITIONS,
+        "ground_truth": ground_truth, "gate_real": gate_real or {}, "gate_synthetic": gate_synth or {},
+        "gate_spec": {"episodes": 4, "max_steps": H, "seed": 0, "num_envs": 4, "robot_settings": {}},
+        "ledgers": {}, "diagnostics": {},
+    }  # fmt: skip
+
+
+def policy(ret: float, failed: list[int], ttf_steps: list[int], ttf_failed: list[int]) -> dict[str, Any]:
+    """One policy's episodes under the three conditions (4 episodes each)."""
+    return {
+        "nominal": ep([0, 0, 0, 0], returns=[ret] * 4),
+        "hopper_heavy_torso": ep(failed),
+        "hopper_weak_thigh": ep(ttf_failed, ttf_steps),
+    }
+
+
+def test_metric_values_by_hand() -> None:
+    e = ep([1, 0, 1], [3, 0, 7], [1.5, 2.5, 3.5])
+    assert rr.metric_values(e, "failure_rate", H).tolist() == [1.0, 0.0, 1.0]
+    assert rr.metric_values(e, "time_to_failure", H).tolist() == [3.0, 10.0, 7.0]  # censored at the horizon
+    assert rr.metric_values(e, "return", H).tolist() == [1.5, 2.5, 3.5]
+    with pytest.raises(ValueError):
+        rr.metric_values(e, "speed", H)
+
+
+def test_t_interval_and_wilson_by_hand() -> None:
+    mean, low, high = rr.t_interval([1.0, 2.0, 3.0])
+    # sd 1, se 1/sqrt(3), t(0.975, 2) = 4.3027
+    assert mean == 2.0 and high - 2.0 == pytest.approx(4.3027 / math.sqrt(3), rel=1e-4) and low == 2 * 2.0 - high
+    low, high = rr.wilson(0, 20)
+    assert low == 0.0 and high == pytest.approx(0.1611, abs=1e-4)
+    low, high = rr.wilson(10, 20)
+    assert (low, high) == pytest.approx((0.2993, 0.7007), abs=1e-4)
+
+
+def test_verdict_rules() -> None:
+    lower = {"nominal": False, "a": True, "b": False}
+    ok_nominal = (0.0, -0.5, 0.5)
+    assert rr.verdict({"nominal": ok_nominal, "a": (-0.3, -0.5, -0.1), "b": (2, 1, 3)}, lower, 1.0) == "helps"
+    # one scenario's interval crosses 0: not a gain; none on its worsening side and nominal fine: unclear
+    assert rr.verdict({"nominal": ok_nominal, "a": (-0.3, -0.5, 0.1), "b": (2, 1, 3)}, lower, 1.0) == "unclear"
+    # a failure rate that went up for sure: hurts, whatever else improved
+    assert rr.verdict({"nominal": ok_nominal, "a": (0.3, 0.1, 0.5), "b": (2, 1, 3)}, lower, 1.0) == "hurts"
+    # nominal return below -margin for sure: hurts; nominal low end below -margin: not a gain
+    assert rr.verdict({"nominal": (-5, -6, -4), "a": (-0.3, -0.5, -0.1), "b": (2, 1, 3)}, lower, 1.0) == "hurts"
+    assert rr.verdict({"nominal": (0, -2, 2), "a": (-0.3, -0.5, -0.1), "b": (2, 1, 3)}, lower, 1.0) == "unclear"
+
+
+def test_cells_by_hand() -> None:
+    gt = {
+        # seed 0: failure rate 0.5 vs 1 (-0.5); time to failure [3, 5, 10, 10] = 7 vs [2, 2, 4, 4] = 3 (+4)
+        "mixed-s0": policy(100.0, [0, 0, 1, 1], [3, 5, 0, 0], [1, 1, 0, 0]),
+        "real_only-s0": policy(100.0, [1, 1, 1, 1], [2, 2, 4, 4], [1, 1, 1, 1]),
+        # seed 1: failure rate 0.75 vs 1 (-0.25); time to failure 10 vs 3 (+7); return 90 vs 100 (-10)
+        "mixed-s1": policy(90.0, [0, 1, 1, 1], [0, 0, 0, 0], [0, 0, 0, 0]),
+        "real_only-s1": policy(100.0, [1, 1, 1, 1], [2, 2, 4, 4], [1, 1, 1, 1]),
+    }
+    (cell,) = rr.cells([toy_log(gt, [0, 1])])
+    assert cell.per_seed["hopper_heavy_torso"] == [-0.5, -0.25]
+    assert cell.per_seed["hopper_weak_thigh"] == [4.0, 7.0]
+    assert cell.per_seed["nominal"] == [0.0, -10.0]
+    t1 = 12.7062  # t(0.975, 1)
+    mean, _low, high = cell.intervals["hopper_heavy_torso"]
+    assert mean == -0.375 and high == pytest.approx(-0.375 + t1 * 0.125, rel=1e-4)  # sd 0.1768 / sqrt(2)
+    assert cell.margin == 5.0  # 0.05 x |baseline mean 100|
+    assert cell.verdict == "unclear"  # two seeds cannot exclude 0 here
+    # seed 1's pair on its own: every nominal episode returns 10 less (below -margin 5 for sure): hurts
+    assert rr.pair_truth(toy_log(gt, [0, 1]), "mixed-s1", "real_only-s1") == "hurts"
+    # seed 0's pair: failure rate diffs [-1, -1, 0, 0] can resample to 0, nominal equal: unclear
+    assert rr.pair_truth(toy_log(gt, [0, 1]), "mixed-s0", "real_only-s0") == "unclear"
+
+
+def _gate_panels(better: dict[str, bool]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Gate panels for runs ``mixed-s0..3`` and ``real_only-s0..3`` of 4 episodes per condition:
+    a run marked better never fails and returns 100; the others always fail at step 2 and return 10.
+    Synthetic panels agree with real ones exactly."""
+    real = {}
+    for name, good in better.items():
+        if good:
+            real[name] = policy(100.0, [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0])
+        else:
+            real[name] = policy(10.0, [1, 1, 1, 1], [2, 2, 2, 2], [1, 1, 1, 1])
+    synth = {m: {p: real[p] for p in real} for m in real if m.startswith("mixed")}
+    return real, synth
+
+
+def test_null_calibration_path_on_a_toy() -> None:
+    # seed 0 runs are good, the rest bad: null pair (0 vs 1) is a clear real difference between two
+    # identically configured runs (a false PROMOTE when the gate judges one seed per side); (2 vs 3)
+    # are identical policies and must be rejected.
+    better = {f"{arm}-s{s}": s == 0 for arm in ("mixed", "real_only") for s in range(4)}
+    real, synth = _gate_panels(better)
+    log = toy_log(real, [0, 1, 2, 3], real, synth)
+    ledger = {"consumed": {"real": 5000}, "synthetic_share_cumulative": 0.5, "real_anchor": True}
+    log["ledgers"] = {name: ledger for name in better}
+    decisions = rr.null_decisions([log])
+    assert [(d.arm, d.candidates, d.baselines) for d in decisions] == [
+        ("real_only", ("real_only-s0",), ("real_only-s1",)), ("real_only", ("real_only-s2",), ("real_only-s3",)),
+        ("mixed", ("mixed-s0",), ("mixed-s1",)), ("mixed", ("mixed-s2",), ("mixed-s3",)),
+    ]  # fmt: skip
+    assert [d.decision for d in decisions] == ["PROMOTE", "REJECT", "PROMOTE", "REJECT"]
+    assert all(d.truth == "null" for d in decisions)
+    # the real_only candidate has no world model: its synthetic panel is the same seed's mixed model's
+    assert rr.model_for(log, "real_only-s2") == "mixed-s2"
+    assert "targeted_improvement:hopper_heavy_torso" in decisions[1].failed
+    k = sum(d.decision == "PROMOTE" for d in decisions)
+    assert rr.wilson(k, len(decisions))[0] > 0.05  # this toy's gate is miscalibrated, and the path shows it
+
+
+def test_confusion_counts() -> None:
+    cases = [("PROMOTE", "helps"), ("PROMOTE", "hurts"), ("REJECT", "helps"), ("REJECT", "unclear")]
+    d = [rr.Decision("r", 1, "a", ("c",), ("b",), dec, (), truth) for dec, truth in cases]
+    table = rr.confusion(d)
+    assert table == {"helps": {"PROMOTE": 1, "REJECT": 1}, "unclear": {"PROMOTE": 0, "REJECT": 1},
+                     "hurts": {"PROMOTE": 1, "REJECT": 0}}  # fmt: skip
+
+
+def test_splice_keeps_the_prose() -> None:
+    doc = f"intro\n{rr.BEGIN}\nold\n{rr.END}\noutro\n"
+    assert rr.splice(doc, "new\n") == f"intro\n{rr.BEGIN}\nnew\n{rr.END}\noutro\n"
+    with pytest.raises(ValueError):
+        rr.splice("no markers", "x")
+    assert np.isfinite(rr.margin(0.0))

@@ -59,7 +59,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def save(directory: Path, step: int, payload: dict[str, Any], keep: int) -> Path:
-    """Writes checkpoint ``step`` and deletes all but the newest ``keep``."""
+    """Writes checkpoint ``step``, then keeps the newest ``keep`` verified checkpoints (:func:`prune`)."""
     directory.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     torch.save(payload, buf)
@@ -73,10 +73,33 @@ def save(directory: Path, step: int, payload: dict[str, Any], keep: int) -> Path
     if not (same and path.read_bytes() == data):
         atomic_write(digest_file, digest.encode())
         atomic_write(path, data)
-    for old in list_checkpoints(directory)[:-keep]:
-        old.unlink(missing_ok=True)
-        old.with_name(old.name + ".sha256").unlink(missing_ok=True)
+    prune(directory, keep)
     return path
+
+
+def prune(directory: Path, keep: int) -> None:
+    """Keeps the newest ``keep`` checkpoints whose bytes match their hash and deletes the rest,
+    except unreadable ones newer than the oldest kept (issue 21: counting an unreadable checkpoint
+    as kept could delete the last good one, and a second corruption then lost the run)."""
+    kept = 0
+    for path in reversed(list_checkpoints(directory)):
+        if kept >= keep:
+            path.unlink(missing_ok=True)
+            path.with_name(path.name + ".sha256").unlink(missing_ok=True)
+        elif _hash_ok(path):
+            kept += 1
+        # else: an unreadable checkpoint newer than the oldest kept one stays, and is not counted
+
+
+def _hash_ok(path: Path) -> bool:
+    """Whether ``path`` has a ``.sha256`` beside it that its bytes match (no unpickling)."""
+    digest_file = path.with_name(path.name + ".sha256")
+    try:
+        return (
+            digest_file.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == digest_file.read_text().strip()
+        )
+    except OSError:
+        return False
 
 
 def list_checkpoints(directory: Path) -> list[Path]:

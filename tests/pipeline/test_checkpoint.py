@@ -94,3 +94,23 @@ def test_agents_restored_from_one_payload_do_not_share_optimizer_state() -> None
     after = b.critic_opt.state_dict()["state"][0]["exp_avg"]
     assert torch.equal(before, after)
     assert not torch.equal(a.critic_opt.state_dict()["state"][0]["exp_avg"], after)
+
+
+def test_retention_never_deletes_the_last_verified_checkpoint(tmp_path: Path) -> None:
+    # Issue 21: step 2 is corrupt, the run resumes from step 1 and saves step 3. Keeping "the newest 2"
+    # by name kept 2 (corrupt) and 3 and deleted 1; a second corruption (of 3) then lost the run.
+    checkpoint.save(tmp_path, 1, {"step": 1}, keep=2)
+    checkpoint.save(tmp_path, 2, {"step": 2}, keep=2)
+    os.truncate(tmp_path / "ckpt-000000002.pt", 7)
+    checkpoint.save(tmp_path, 3, {"step": 3}, keep=2)
+    assert [p.name for p in checkpoint.list_checkpoints(tmp_path)] == [
+        "ckpt-000000001.pt", "ckpt-000000002.pt", "ckpt-000000003.pt"
+    ]  # fmt: skip
+    os.truncate(tmp_path / "ckpt-000000003.pt", 7)
+    with pytest.warns(checkpoint.CheckpointWarning):
+        found = checkpoint.load_latest(tmp_path)
+    assert found is not None and found[1]["step"] == 1
+    # once two newer verified checkpoints exist, the old and the unreadable ones go
+    checkpoint.save(tmp_path, 4, {"step": 4}, keep=2)
+    checkpoint.save(tmp_path, 5, {"step": 5}, keep=2)
+    assert [p.name for p in checkpoint.list_checkpoints(tmp_path)] == ["ckpt-000000004.pt", "ckpt-000000005.pt"]

@@ -730,6 +730,10 @@ def open_run(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]], 
                 n, evicted = import_dataset(ds, cfg.robot, state.buffer)
                 state.ledger.on_stored(Source.REAL, state.buffer.origins[-1], n, evicted)
                 log.info("imported %d real transitions from %s", n, ds.path)
+        if state.step < cfg.steps <= cfg.learning_starts:
+            log.warning("steps=%d <= learning_starts=%d: this run only takes random actions and trains nothing "
+                        "(0 updates). Set learning_starts below steps, e.g. learning_starts=%d",
+                        cfg.steps, cfg.learning_starts, max(1, cfg.steps // 5))  # fmt: skip
         runlog = RunLog(run_dir, state.step if found is not None else -1, rerun_end=state.step >= cfg.steps)
         state.faults.ledger_path = runlog.ledger_path
         if found is None:

@@ -49,3 +49,12 @@ def test_real_context_is_stored_per_scenario_and_resumed(tmp_path: Path) -> None
 def test_critic_context_needs_context(tmp_path: Path) -> None:
     out = synthgate("train", "critic_context=true", "steps=10", f"run_dir={tmp_path}/a")
     assert out.returncode == 2 and "critic_context=true needs context=true" in out.stderr
+
+
+def test_a_run_shorter_than_learning_starts_warns_how_to_fix_it(tmp_path: Path) -> None:
+    # issue 21, item 3: steps <= learning_starts trained nothing and said only "0 updates"
+    out = synthgate("train", "steps=10", "learning_starts=20", f"run_dir={tmp_path}/a")
+    assert out.returncode == 0
+    assert "steps=10 <= learning_starts=20" in out.stdout and "e.g. learning_starts=2" in out.stdout
+    fine = synthgate("train", "steps=30", "learning_starts=20", f"run_dir={tmp_path}/b")
+    assert fine.returncode == 0 and "trains nothing" not in fine.stdout

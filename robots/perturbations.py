@@ -226,6 +226,20 @@ PARAMS: dict[str, tuple[str, ...]] = {
 }
 """Every family's parameters (the scenario loader validates against this)."""
 
+LOWER_BOUNDS: dict[tuple[str, str], tuple[float, bool, str]] = {
+    ("friction_scale", "scale"): (0.0, True, "a friction scale must be > 0"),
+    ("mass_scale", "scale"): (0.0, True, "a mass scale must be > 0"),
+    ("payload", "mass"): (0.0, False, "a payload mass in kg must be >= 0"),
+    ("actuator_scale", "scale"): (0.0, False, "a gear scale must be >= 0 (0: a dead actuator)"),
+    ("damping_scale", "scale"): (0.0, False, "a damping scale must be >= 0"),
+    ("push", "force"): (0.0, False, "a push magnitude must be >= 0 (direction gives its sign)"),
+    ("obs_noise", "std"): (0.0, False, "a noise std must be >= 0"),
+    ("action_noise", "std"): (0.0, False, "a noise std must be >= 0"),
+    ("action_latency", "steps"): (1.0, False, "a latency in control steps must be >= 1"),
+}
+"""Physical lower bounds of numeric parameters, ``(bound, strict, why)``: a value outside is not a
+plant (a negative mass ends training in NaN), so the scenario loader refuses it (issue 21, item 5)."""
+
 
 @dataclass(frozen=True)
 class Perturbation:

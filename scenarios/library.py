@@ -31,6 +31,7 @@ import robots
 from robots.perturbations import (
     FAMILIES,
     HOOKS,
+    LOWER_BOUNDS,
     PARAMS,
     Choice,
     Param,
@@ -160,6 +161,12 @@ def _perturbation(source: str, path: str, data: Any, robot: str) -> Perturbation
             for option in options:
                 if isinstance(option, bool) or not isinstance(option, int | float) or not math.isfinite(option):
                     raise _fail(source, where, f"must be a number or a distribution of numbers, got {option!r}")
+        if (family, key) in LOWER_BOUNDS:
+            bound, strict, why = LOWER_BOUNDS[(family, key)]
+            values = (params[key].low, params[key].high) if isinstance(params[key], Uniform) else options
+            bad = [v for v in values if isinstance(v, int | float) and (v <= bound if strict else v < bound)]
+            if bad:
+                raise _fail(source, where, f"{value!r} is not physical: {why}")
         if key == "steps" and not all(isinstance(o, int) and not isinstance(o, bool) and o >= 1 for o in options):
             raise _fail(source, where, f"must be an integer >= 1 (or a choice of them), got {value!r}")
         if key == "mode" and any(o not in _MODES[family] for o in options):

@@ -86,6 +86,23 @@ def test_each_invalid_field_is_named_with_the_file_and_options(edit: Any, messag
     assert str(err.value).startswith("weak_knee.yaml: ")
 
 
+@pytest.mark.parametrize(
+    ("scenario", "param", "value", "message"),
+    [
+        ("heavy_payload", "mass", {"uniform": [-6.0, -2.0]}, r"params.mass: .* is not physical: a payload mass in kg"),
+        ("slippery_floor", "scale", 0.0, r"params.scale: 0.0 is not physical: a friction scale must be > 0"),
+        ("weak_knee", "scale", {"uniform": [-0.5, 0.5]}, r"params.scale: .* is not physical: a gear scale"),
+        ("push_recovery", "force", {"uniform": [-10.0, 400.0]}, r"params.force: .* is not physical: a push"),
+    ],
+)  # fmt: skip
+def test_physically_impossible_values_are_refused(scenario: str, param: str, value: Any, message: str) -> None:
+    # issue 21, item 5: a payload of [-6, -2] kg was accepted and training ended in NaN at step 200
+    data = yaml.safe_load((LIBRARY / f"{scenario}.yaml").read_text())
+    data["perturbations"][0]["params"][param] = value
+    with pytest.raises(ScenarioError, match=message):
+        parse(data, f"{scenario}.yaml")
+
+
 def test_unknown_scenario_lists_the_library() -> None:
     with pytest.raises(ScenarioError, match="valid: actuation_latency, dead_motor"):
         scenarios.get("meteor_strike")

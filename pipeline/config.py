@@ -192,8 +192,10 @@ class TrainConfig:
     """Env steps between TensorBoard scalar writes."""
     device: str = "auto"
     """``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``."""
-    threads: int = 0
-    """torch intra-op threads; 0 keeps torch's default."""
+    threads: int = 1
+    """torch intra-op threads; 0 keeps torch's default (one per core). One is the default because on a
+    shared 2-core machine two threads fight other processes for the cores: 2.2-2.4x slower with two
+    other training processes running (docs/performance.md, "Thread settings")."""
     progress: bool = True
     """Show a progress bar."""
     robot_settings: dict[str, Any] = field(default_factory=dict)

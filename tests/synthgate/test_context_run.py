@@ -58,3 +58,12 @@ def test_a_run_shorter_than_learning_starts_warns_how_to_fix_it(tmp_path: Path) 
     assert "steps=10 <= learning_starts=20" in out.stdout and "e.g. learning_starts=2" in out.stdout
     fine = synthgate("train", "steps=30", "learning_starts=20", f"run_dir={tmp_path}/b")
     assert fine.returncode == 0 and "trains nothing" not in fine.stdout
+
+
+def test_train_defaults_to_one_torch_thread() -> None:
+    # issue 21, item 2: threads=0 (torch's default: every core) was 2.2-2.4x slower on a shared 2-core machine
+    from pipeline.config import TrainConfig
+
+    assert TrainConfig().threads == 1
+    out = synthgate("train", "--help")
+    assert out.returncode == 0 and "threads: 1" in out.stdout

@@ -60,13 +60,18 @@ class Arm:
     overrides: tuple[str, ...] = ()
     """Further ``synthgate train`` overrides."""
     description: str = ""
+    budgets: tuple[int, ...] = BUDGETS
+    """The blocks (real budgets) the arm is trained in."""
 
 
 ARMS = (
     Arm("real_only", "real_only", (), "SAC on real data only (the baseline)"),
     Arm("mixed", "mixed", (), "ftfl, context, targeted; real ratio 0.05 (the make run candidate)"),
     Arm("mixed_rr50", "mixed", ("algo.real_ratio=0.5",), "as mixed, real ratio 0.5 (synthetic data a supplement)"),
-)
+    Arm("mixed_rr50_fit", "mixed", ("algo.real_ratio=0.5", "algo.model.max_epochs=200"),
+        "as mixed_rr50, the world model fitted until its holdout loss stops improving (quick caps it at 20 epochs)",
+        (2000, 4000)),
+)  # fmt: skip
 BASELINE = "real_only"
 EXPOSURE = 0.1
 """Probability that a real training episode runs under one of the scenarios (every arm alike)."""
@@ -98,6 +103,11 @@ def parse_block(text: str) -> tuple[str, int]:
     return robot, int(budget)
 
 
+def arms_of(budget: int) -> list[Arm]:
+    """The arms trained in the block of ``budget``."""
+    return [arm for arm in ARMS if budget in arm.budgets]
+
+
 def run_path(robot: str, budget: int, arm: str, seed: int) -> Path:
     return RUNS / robot / str(budget) / f"{arm}-s{seed}"
 
@@ -114,7 +124,7 @@ def train_configs(robot: str, budget: int) -> dict[tuple[str, int], Any]:
 
     configs: dict[tuple[str, int], Any] = {}
     with initialize_config_module("synthgate.conf", version_base="1.3"):
-        for arm in ARMS:
+        for arm in arms_of(budget):
             for seed in SEEDS:
                 overrides = [
                     *ARM_OVERRIDES[arm.base], f"robot={robot}", f"steps={budget}", f"seed={seed}",
@@ -164,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for robot, budget in blocks():
             log = LOGS / f"{robot}-{budget}.json"
             state = "present" if log.is_file() else "missing"
-            print(f"{block_name(robot, budget)}: {len(ARMS)} arms x {len(SEEDS)} seeds; log {state}")
+            print(f"{block_name(robot, budget)}: {len(arms_of(budget))} arms x {len(SEEDS)} seeds; log {state}")
         return 0
     if args.command == "report":
         from studies.robustness_report import report

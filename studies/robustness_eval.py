@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from studies.robustness import (
-    ARMS,
     BASELINE,
     GATE_EPISODES,
     GT_EPISODES,
@@ -33,6 +32,7 @@ from studies.robustness import (
     LOGS,
     ROBOTS,
     SEEDS,
+    arms_of,
     block_name,
     run_path,
 )
@@ -98,7 +98,7 @@ def evaluate_block(robot: str, budget: int, workers: int = 1) -> Path:
 
     t0 = time.perf_counter()
     scenario_list = tuple(scenarios.get(n) for n in ROBOTS[robot])
-    runs = {f"{arm.key}-s{seed}": load_run(run_path(robot, budget, arm.key, seed)) for arm in ARMS for seed in SEEDS}
+    runs = {f"{a.key}-s{s}": load_run(run_path(robot, budget, a.key, s)) for a in arms_of(budget) for s in SEEDS}
     for name, run in runs.items():
         if run.step < budget:
             raise SystemExit(f"{block_name(robot, budget)}: {name} is at step {run.step} < {budget}; train it first")
@@ -110,12 +110,20 @@ def evaluate_block(robot: str, budget: int, workers: int = 1) -> Path:
 
     from pipeline.executor import make_executor
 
+    path = LOGS / f"{robot}-{budget}.json"
+    old = json.loads(path.read_text()) if path.is_file() else None
+    if old is not None and (old["ground_truth_spec"] != gt_spec.to_json() or old["gate_spec"] != gate_spec.to_json()):
+        old = None  # other panels: evaluate everything again
+    # Panels are matched (common random numbers): a policy's episodes depend on the panel and on it
+    # alone, so the runs a previous evaluation of this block covered are kept, not run again.
+    todo = [n for n in runs if old is None or n not in old["ground_truth"]]
     executor = make_executor("local", workers) if workers > 1 else None
-    gt, _ = real_panel(gt_spec, actors, executor)
+    gt, _ = real_panel(gt_spec, {n: actors[n] for n in todo}, executor)
     t1 = time.perf_counter()
-    gate_real, starts = real_panel(gate_spec, actors, executor)
-    synthetic: dict[str, Any] = {}
-    for name, run in runs.items():
+    gate_real, starts = real_panel(gate_spec, {n: actors[n] for n in todo}, executor)
+    synthetic: dict[str, Any] = dict(old["gate_synthetic"]) if old is not None else {}
+    for name in todo:
+        run = runs[name]
         if run.model is None:
             continue
         policies = {p: actors[p] for p in synthetic_policies(name, runs)}
@@ -132,7 +140,10 @@ def evaluate_block(robot: str, budget: int, workers: int = 1) -> Path:
         "robot": robot,
         "budget": budget,
         "scenarios": list(ROBOTS[robot]),
-        "arms": {a.key: {"base": a.base, "overrides": list(a.overrides), "description": a.description} for a in ARMS},
+        "arms": {
+            a.key: {"base": a.base, "overrides": list(a.overrides), "description": a.description}
+            for a in arms_of(budget)
+        },
         "seeds": list(SEEDS),
         "horizon": HORIZON,
         "ground_truth_spec": gt_spec.to_json(),
@@ -140,18 +151,24 @@ def evaluate_block(robot: str, budget: int, workers: int = 1) -> Path:
         "conditions": [
             {"name": c.name, "metric": c.metric, "lower_is_better": c.lower_is_better} for c in gate_spec.conditions()
         ],
-        "ground_truth": {p: {c: episodes_json(e) for c, e in per.items()} for p, per in gt.items()},
-        "gate_real": {p: {c: episodes_json(e) for c, e in per.items()} for p, per in gate_real.items()},
+        "ground_truth": {
+            **(old["ground_truth"] if old else {}),
+            **{p: {c: episodes_json(e) for c, e in per.items()} for p, per in gt.items()},
+        },
+        "gate_real": {
+            **(old["gate_real"] if old else {}),
+            **{p: {c: episodes_json(e) for c, e in per.items()} for p, per in gate_real.items()},
+        },
         "gate_synthetic": synthetic,
         "ledgers": {name: run.ledger for name, run in runs.items()},
         "diagnostics": diagnostics,
         "timing_s": {"ground_truth": round(t1 - t0, 1), "gate_panels": round(t2 - t1, 1)},
     }
     LOGS.mkdir(parents=True, exist_ok=True)
-    path = LOGS / f"{robot}-{budget}.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(log, separators=(",", ":"), sort_keys=True))
     tmp.replace(path)
-    print(f"{block_name(robot, budget)}: wrote {path} (ground truth {t1 - t0:.0f} s, gate panels {t2 - t1:.0f} s)",
+    print(f"{block_name(robot, budget)}: wrote {path}, {len(todo)} runs evaluated (ground truth {t1 - t0:.0f} s, "
+          f"gate panels {t2 - t1:.0f} s)",
           flush=True)  # fmt: skip
     return path

@@ -245,18 +245,21 @@ def study_decisions(logs: Sequence[Mapping[str, Any]], config: Any = None) -> li
     return out
 
 
-def null_decisions(logs: Sequence[Mapping[str, Any]], config: Any = None) -> list[Decision]:
-    """The gate on the disjoint null pairs of every block and arm (:data:`NULL_PAIRS`); truth ``null``."""
+def null_decisions(logs: Sequence[Mapping[str, Any]], config: Any = None, together: bool = False) -> list[Decision]:
+    """The gate on the disjoint null pairs of every block and arm (:data:`NULL_PAIRS`); truth ``null``.
+    ``together``: all of a group's null pairs in one decision (2 seed pairs per side: seeds 0 and 2
+    against 1 and 3), the seed-level interval; otherwise one decision per pair."""
     out = []
     for log in logs:
         for arm in log["arms"]:
             seeds = set(_seeds_of(log, arm))
-            for a, b in NULL_PAIRS:
-                if a in seeds and b in seeds:
-                    c, base = f"{arm}-s{a}", f"{arm}-s{b}"
-                    decision, failed = gate_decision(log, [c], [base], config)
-                    out.append(Decision(log["robot"], int(log["budget"]), arm, (c,), (base,), decision,
-                                        tuple(failed), "null"))  # fmt: skip
+            pairs = [(f"{arm}-s{a}", f"{arm}-s{b}") for a, b in NULL_PAIRS if a in seeds and b in seeds]
+            groups = [pairs] if together and len(pairs) == len(NULL_PAIRS) else [] if together else [[p] for p in pairs]
+            for group in groups:
+                cands, bases = [c for c, _ in group], [b for _, b in group]
+                decision, failed = gate_decision(log, cands, bases, config)
+                out.append(Decision(log["robot"], int(log["budget"]), arm, tuple(cands), tuple(bases), decision,
+                                    tuple(failed), "null"))  # fmt: skip
     return out
 
 
@@ -384,13 +387,20 @@ def render(logs: Sequence[Mapping[str, Any]]) -> str:
 
 
 def gate_variants() -> dict[str, Any]:
-    """The gate configurations the study replays: the default, and the gate without its
-    synthetic-panel rules (agreement and ranking; ``no_shortcut`` and the ledger rule stay)."""
+    """The gate configurations the study replays: the default; without its synthetic-panel rules
+    (agreement and ranking; ``no_shortcut`` and the ledger rule stay); and both with one seed pair
+    allowed to promote (the gate before issue 18)."""
+    import dataclasses
+
     from validation.gate import GateConfig
 
+    default = GateConfig()
+    off = dataclasses.replace(default, agreement_tolerance=math.inf, max_mmrv=math.inf, min_pearson=-1.0)
     return {
-        "default": GateConfig(),
-        "without agreement rules": GateConfig(agreement_tolerance=math.inf, max_mmrv=math.inf, min_pearson=-1.0),
+        "default (min_seed_pairs=3)": default,
+        "default, agreement rules off": off,
+        "min_seed_pairs=1 (one pair may promote, as before issue 18)": dataclasses.replace(default, min_seed_pairs=1),
+        "min_seed_pairs=1, agreement rules off": dataclasses.replace(off, min_seed_pairs=1),
     }
 
 
@@ -402,39 +412,46 @@ def _failed_counts(decisions: Sequence[Decision]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
 
 
+def _rate(decisions: Sequence[Decision]) -> str:
+    k, n = sum(d.decision == "PROMOTE" for d in decisions), len(decisions)
+    if n == 0:
+        return "no pairs"
+    lo, hi = wilson(k, n)
+    return f"{k}/{n} = {k / n:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
 def gate_section(logs: Sequence[Mapping[str, Any]]) -> list[str]:
     """The gate's error rates against the ground truth, per gate configuration."""
+    import dataclasses
+
     lines = ["### The gate against the ground truth", "",
-             "Per pair: one seed pair per decision on the default-size panels (what `make run` with one seed "
-             "gives). Per cell: the cell's 5 seed pairs in one decision (the seed-level interval). Null: the "
-             "disjoint null pairs, one seed per side.", "",
-             "| gate | pairs | false PROMOTE | missed PROMOTE | null pairs: false-PROMOTE rate [95% Wilson] | "
-             "cells: PROMOTE where it helps / where it does not |",
+             "Pairs: one seed per side, one decision per pair. Cells: the cell's 5 seed pairs in one decision "
+             "(the seed-level interval). Null, 1 seed: each disjoint null pair alone. Null, 2 seed pairs: a "
+             "group's two null pairs in one decision, judged at `min_seed_pairs=2` (the default's 3 cannot be "
+             "formed from 5 seeds without reusing a run). Rates with 95% Wilson intervals; the nominal level is "
+             "0.05.", "",
+             "| gate | pairs: false PROMOTE | pairs: missed PROMOTE | cells: PROMOTE where it helps / "
+             "where it does not | null, 1 seed per side: false-PROMOTE rate | null, 2 seed pairs per side |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     details: list[str] = []
     for name, config in gate_variants().items():
-        pairs, nulls = study_decisions(logs, config), null_decisions(logs, config)
-        per_cell = cell_decisions(logs, config)
+        pairs, per_cell = study_decisions(logs, config), cell_decisions(logs, config)
+        nulls = null_decisions(logs, config)
+        two = dataclasses.replace(config, min_seed_pairs=min(config.min_seed_pairs, 2))
+        nulls2 = null_decisions(logs, two, together=True)
         conf = confusion(pairs)
         false_p = sum(r["PROMOTE"] for t, r in conf.items() if t != "helps")
-        missed = conf["helps"]["REJECT"]
-        k = sum(d.decision == "PROMOTE" for d in nulls)
-        lo, hi = wilson(k, len(nulls))
+        n_help = sum(d.truth == "helps" for d in per_cell)
         good = sum(d.decision == "PROMOTE" for d in per_cell if d.truth == "helps")
         bad = sum(d.decision == "PROMOTE" for d in per_cell if d.truth != "helps")
-        n_help = sum(d.truth == "helps" for d in per_cell)
-        lines.append(f"| {name} | {len(pairs)} | {false_p} | {missed} of {conf['helps']['PROMOTE'] + missed} | "
-                     f"{k}/{len(nulls)} = {k / len(nulls):.3f} [{lo:.3f}, {hi:.3f}] | {good} of {n_help} / "
-                     f"{bad} of {len(per_cell) - n_help} |")  # fmt: skip
-        details += [
-            f"**Gate: {name}.** Confusion matrix over the study's pairs:",
-            "",
-            "| pair's ground truth | PROMOTE | REJECT |",
-            "|---|---|---|",
-        ]
-        details += [f"| {t} | {r['PROMOTE']} | {r['REJECT']} |" for t, r in conf.items()]
-        details += ["", f"Pairs on which each rule failed: {_failed_counts(pairs)}. "
-                    f"Null pairs on which each rule failed: {_failed_counts(nulls)}.", ""]  # fmt: skip
+        lines.append(f"| {name} | {false_p} of {len(pairs) - sum(conf['helps'].values())} | "
+                     f"{conf['helps']['REJECT']} of {sum(conf['helps'].values())} | {good} of {n_help} / "
+                     f"{bad} of {len(per_cell) - n_help} | {_rate(nulls)} | {_rate(nulls2)} |")  # fmt: skip
+        details += [f"**{name}.** Pairs (one seed per side) against their ground truth:", "",
+                    "| pair's ground truth | PROMOTE | REJECT |", "|---|---|---|",
+                    *[f"| {t} | {r['PROMOTE']} | {r['REJECT']} |" for t, r in conf.items()], "",
+                    f"Rules that failed, pairs: {_failed_counts(pairs)}; cells: {_failed_counts(per_cell)}; "
+                    f"null pairs: {_failed_counts(nulls)}.", ""]  # fmt: skip
     return [*lines, "", *details]
 
 

@@ -11,7 +11,9 @@ rule passed, and a REJECT names every rule that failed.
   paired bootstrap over matched episodes: it judges these two policies, and says nothing about
   seed-to-seed variance. With two or more seed pairs it is Student's t over the pairs' mean
   differences (:func:`validation.stats.seed_pair_interval`), which carries both variances: a
-  claim about the training configuration (issue 18, docs/robustness.md). Every scenario must
+  claim about the training configuration (issue 18, docs/robustness.md). With fewer than
+  ``min_seed_pairs`` pairs (default 3) the rule fails whatever the interval says: a configuration
+  cannot be promoted on one seed's luck. Every scenario must
   pass, so the scenarios need no multiplicity correction (an intersection-union test: the
   chance that all pass by luck is at most the chance that one does).
 * ``nominal_non_inferiority``: on the real panel, the interval's lower bound of the nominal return
@@ -80,10 +82,17 @@ class GateConfig:
     """Real transitions each candidate run must have consumed in its updates."""
     max_synthetic_share: float = 0.95
     """Largest cumulative synthetic share of each candidate run's consumed experience."""
+    min_seed_pairs: int = 3
+    """Fewest (candidate, baseline) seed pairs for a PROMOTE. The gate's claim is that the training
+    configuration helped, and one pair cannot tell that from seed luck: on the robustness study's null
+    pairs one pair per side was promoted 3 times in 18 on real-panel evidence alone (docs/robustness.md).
+    Three is the fewest whose Student-t interval is usable (t = 4.30); 1 judges two policies only."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.confidence < 1.0:
             raise ValueError(f"gate confidence={self.confidence}: must be in (0, 1)")
+        if self.min_seed_pairs < 1:
+            raise ValueError(f"gate min_seed_pairs={self.min_seed_pairs}: must be >= 1")
         if self.bootstrap_samples < 100:
             raise ValueError(f"gate bootstrap_samples={self.bootstrap_samples}: must be >= 100")
         for name in ("nominal_margin", "nominal_margin_min", "agreement_tolerance", "max_mmrv", "min_real_consumed"):
@@ -185,14 +194,18 @@ def evaluate(
     scenario_conds = [c for c in conditions if c.scenario is not None]
     if not scenario_conds:
         rules.append(_rule("targeted_improvement", False, "no scenario was given: nothing targeted can improve"))
+    pairs = len(arms.candidate)
+    few = (f"; and {pairs} seed pair(s) cannot tell a gain of the configuration from seed luck: a PROMOTE "
+           f"needs at least min_seed_pairs={config.min_seed_pairs} (train seeds=3 or more per arm)"
+           if pairs < config.min_seed_pairs else "")  # fmt: skip
     for cond in scenario_conds:
         ci = diff(real, cond)
         side = "below 0 (fewer failures)" if cond.lower_is_better else "above 0"
         rules.append(_rule(
-            "targeted_improvement", improves(ci, cond.lower_is_better),
+            "targeted_improvement", improves(ci, cond.lower_is_better) and not few,
             f"real {cond.metric}, candidate - baseline = {ci.estimate:.4g}, {config.confidence:.0%} paired CI "
-            f"[{ci.low:.4g}, {ci.high:.4g}] over {over.format(n=ci.n)}; must lie entirely {side}",
-            cond.name, metric=cond.metric, ci=ci.to_json(),
+            f"[{ci.low:.4g}, {ci.high:.4g}] over {over.format(n=ci.n)}; must lie entirely {side}{few}",
+            cond.name, metric=cond.metric, ci=ci.to_json(), seed_pairs=pairs, min_seed_pairs=config.min_seed_pairs,
         ))  # fmt: skip
 
     nominal = conditions[0]

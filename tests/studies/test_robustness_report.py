@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from studies import robustness_report as rr
+from validation.gate import GateConfig
 
 H = 10  # horizon of the toy logs
 
@@ -126,7 +127,8 @@ def test_null_calibration_path_on_a_toy() -> None:
     log = toy_log(real, [0, 1, 2, 3], real, synth)
     ledger = {"consumed": {"real": 5000}, "synthetic_share_cumulative": 0.5, "real_anchor": True}
     log["ledgers"] = {name: ledger for name in better}
-    decisions = rr.null_decisions([log])
+    one_pair = GateConfig(min_seed_pairs=1)  # judge each pair alone, as the gate did before issue 18
+    decisions = rr.null_decisions([log], one_pair)
     assert [(d.arm, d.candidates, d.baselines) for d in decisions] == [
         ("real_only", ("real_only-s0",), ("real_only-s1",)), ("real_only", ("real_only-s2",), ("real_only-s3",)),
         ("mixed", ("mixed-s0",), ("mixed-s1",)), ("mixed", ("mixed-s2",), ("mixed-s3",)),
@@ -137,7 +139,17 @@ def test_null_calibration_path_on_a_toy() -> None:
     assert rr.model_for(log, "real_only-s2") == "mixed-s2"
     assert "targeted_improvement:hopper_heavy_torso" in decisions[1].failed
     k = sum(d.decision == "PROMOTE" for d in decisions)
-    assert rr.wilson(k, len(decisions))[0] > 0.05  # this toy's gate is miscalibrated, and the path shows it
+    assert rr.wilson(k, len(decisions))[0] > 0.05  # one pair per side is miscalibrated here, and the path shows it
+    # the default gate needs 3 seed pairs: no null pair alone is promoted
+    assert [d.decision for d in rr.null_decisions([log])] == ["REJECT"] * 4
+    # both null pairs of a group in one decision: differences (s0 - s1, s2 - s3) = (large, 0), so the
+    # seed-level interval (t with 1 degree of freedom) straddles 0: rejected
+    together = rr.null_decisions([log], GateConfig(min_seed_pairs=2), together=True)
+    assert [(d.candidates, d.baselines, d.decision) for d in together] == [
+        (("real_only-s0", "real_only-s2"), ("real_only-s1", "real_only-s3"), "REJECT"),
+        (("mixed-s0", "mixed-s2"), ("mixed-s1", "mixed-s3"), "REJECT"),
+    ]
+    assert "targeted_improvement:hopper_heavy_torso" in together[1].failed
 
 
 def test_confusion_counts() -> None:

@@ -36,6 +36,8 @@ def panels(real: dict[str, tuple[list[int], list[float]]], synth: dict[str, tupl
 
 
 def decide(p: Any, ledger: dict[str, Any] = GOOD_LEDGER, **cfg: Any) -> tuple[str, list[dict[str, Any]]]:
+    """One candidate and one baseline, judged as two policies (``min_seed_pairs=1``) unless ``cfg`` says otherwise."""
+    cfg.setdefault("min_seed_pairs", 1)
     return evaluate(SPEC, p, Arms(("cand",), ("base",)), {"cand": ledger}, GateConfig(**cfg))
 
 
@@ -139,3 +141,16 @@ def test_seed_pair_interval_by_hand() -> None:
         seed_pair_interval([np.zeros(2)], [np.zeros(2)], 0.95)
     with pytest.raises(ValueError):
         seed_pair_interval([np.zeros(2), np.zeros(3)], [np.zeros(2), np.zeros(2)], 0.95)
+
+
+def test_one_seed_pair_is_not_enough_to_promote_a_configuration_by_default() -> None:
+    # issue 18: on the robustness study's null pairs (same configuration, other seed) one pair per side
+    # was promoted 3 times in 18 on real-panel evidence; the default needs 3 seed pairs
+    p = panels({"cand": (FEW, RET), "base": (MANY, RET)}, {"cand": (FEW, RET), "base": (MANY, RET)})
+    decision, rules = decide(p, min_seed_pairs=3)
+    rule = next(r for r in rules if r["name"] == "targeted_improvement")
+    assert decision == "REJECT" and failed_names(rules) == ["targeted_improvement:" + sft.PAYLOAD]
+    assert "1 seed pair(s) cannot tell" in rule["detail"] and rule["values"]["ci"]["high"] < 0
+    assert GateConfig().min_seed_pairs == 3
+    with pytest.raises(ValueError, match="min_seed_pairs"):
+        GateConfig(min_seed_pairs=0)

@@ -186,6 +186,9 @@ class TrainConfig:
     """Deterministic-policy episodes per evaluation, on held-out seeds."""
     checkpoint_every: int = 10_000
     """Env steps between checkpoints (a final one is always written)."""
+    checkpoint_every_s: float = 900.0
+    """Wall-clock seconds between checkpoints as well, at the first step boundary past them (0: off):
+    on a CPU the model-based loop can take hours for ``checkpoint_every`` steps."""
     keep_checkpoints: int = 2
     """How many checkpoints to keep on disk."""
     log_every: int = 1_000
@@ -230,7 +233,7 @@ class TrainConfig:
     """Limits on numerical faults (skipped updates, model rollbacks) before a run stops."""
 
 
-RESUMABLE_CHANGES = frozenset({"steps", "progress", "threads", "device", "run_dir"})
+RESUMABLE_CHANGES = frozenset({"steps", "progress", "threads", "device", "run_dir", "checkpoint_every_s"})
 """Fields that may differ when a run directory is resumed (``steps`` extends a run; a moved run directory resumes)."""
 
 
@@ -359,6 +362,7 @@ def validate(cfg: TrainConfig) -> None:
         _positive(name, getattr(cfg, name))
     for name in ("learning_starts", "eval_every", "threads"):
         _positive(name, getattr(cfg, name), allow_zero=True)
+    _number("checkpoint_every_s", cfg.checkpoint_every_s, 0.0)
     _positive("algo.utd", cfg.algo.utd)
     for name in ("hidden", "depth", "batch_size"):
         _positive(f"sac.{name}", getattr(cfg.sac, name))

@@ -42,7 +42,7 @@ from pipeline import checkpoint
 from pipeline.config import ConfigError, TrainConfig, seed_config, validate
 from pipeline.faults import ACTOR_SKIPPED, SKIPPED, RunStopped
 from pipeline.multiseed import StackedSAC, stack_agents, stack_batches, stacked_sac_update, unstack_agent
-from pipeline.train import Run, collect_real_step, count_update, open_run, resolve_device
+from pipeline.train import Interrupted, Run, StopRequest, collect_real_step, count_update, open_run, resolve_device
 from robots.perturbations import Perturbation
 
 log = logging.getLogger("synthgate.train")
@@ -144,24 +144,30 @@ def train_stacked(
         bar.refresh()
         log.info("stacked seeds %s in one process: %s", cfg.stacked_seeds, ", ".join(r.cfg.run_dir for r in runs))
         first = runs[0].state
-        while first.step < cfg.steps:
-            t0 = time.perf_counter()
-            for run, act in zip(runs, _act(runs, stacked), strict=True):
-                collect_real_step(run.state, run.plants, run.cfg, run.act_dim, run.on_episode, act)
-            t0 = _timed(runs, "env", t0)
-            if first.step > cfg.learning_starts:
-                cpu0 = time.process_time()
-                _update(runs, stacked)
-                cpu = time.process_time() - cpu0
-                for run in runs:
-                    run.window.update_cpu_s += cpu
-                t0 = _timed(runs, "agent_update", t0)
-            bar.update(len(runs))
-            if runs[0].due():  # every seed is at the same step: the same schedule
-                for s, run in enumerate(runs):
-                    unstack_agent(stacked, s, run.state.agent)
-                    run.housekeeping()
-            _timed(runs, "eval_log_ckpt", t0)
+        with StopRequest() as stop:
+            while first.step < cfg.steps:
+                t0 = time.perf_counter()
+                for run, act in zip(runs, _act(runs, stacked), strict=True):
+                    collect_real_step(run.state, run.plants, run.cfg, run.act_dim, run.on_episode, act)
+                t0 = _timed(runs, "env", t0)
+                if first.step > cfg.learning_starts:
+                    cpu0 = time.process_time()
+                    _update(runs, stacked)
+                    cpu = time.process_time() - cpu0
+                    for run in runs:
+                        run.window.update_cpu_s += cpu
+                    t0 = _timed(runs, "agent_update", t0)
+                bar.update(len(runs))
+                clock = runs[0].clock_due()  # one decision for every seed: their checkpoints stay in step
+                if runs[0].due() or clock:  # every seed is at the same step: the same schedule
+                    for s, run in enumerate(runs):
+                        unstack_agent(stacked, s, run.state.agent)
+                        run.housekeeping(clock)
+                _timed(runs, "eval_log_ckpt", t0)
+                if stop.signum is not None:
+                    for s, run in enumerate(runs):
+                        unstack_agent(stacked, s, run.state.agent)
+                    raise Interrupted(stop.signum, first.step, [run.stop_checkpoint() for run in runs])
         for s, run in enumerate(runs):
             unstack_agent(stacked, s, run.state.agent)
         return [run.finish() for run in runs]

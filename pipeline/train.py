@@ -3,6 +3,10 @@ the agent, evaluate, checkpoint. ``algo=sac`` skips the two model phases; the mo
 (``mbpo``, ``ftfl`` and the two single-fix ablations) are MBPO (Janner et al., 2019) with the
 world model's switches set by the preset.
 
+Stopping: SIGINT (Ctrl-C) and SIGTERM finish the current env step, checkpoint it and raise
+:class:`Interrupted`; a second Ctrl-C stops at once. Checkpoints are also written every
+``checkpoint_every_s`` seconds of wall-clock.
+
 Exact resumption: a checkpoint holds the agent, optimizers, buffer, every RNG state and the
 counters. The plant's mid-episode state is rebuilt by resetting it with the episode's seed and
 replaying the episode's actions (MuJoCo is deterministic on one machine); the rebuilt
@@ -15,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +61,42 @@ from robots.perturbations import Perturbation, PerturbedEnv
 log = logging.getLogger("synthgate.train")
 CHECKPOINT_VERSION = 1
 _TRAIN_STREAM, _EVAL_STREAM, _INIT_STREAM, _MODEL_STREAM, _EXPOSURE_STREAM = 0, 1, 2, 3, 4
+
+
+class Interrupted(Exception):
+    """A run stopped on SIGINT or SIGTERM after finishing its env step ``step`` and checkpointing it."""
+
+    def __init__(self, signum: int, step: int, checkpoints: Sequence[Path]) -> None:
+        self.signum, self.step, self.checkpoints = signum, step, list(checkpoints)
+        where = ", ".join(str(c) for c in self.checkpoints)
+        super().__init__(f"{signal.Signals(signum).name} at step {step}: checkpointed to {where}; "
+                         "run the same command to resume")  # fmt: skip
+
+
+class StopRequest:
+    """While entered (in the main thread), SIGINT and SIGTERM ask the training loop to stop after its
+    current env step (:attr:`signum` is set); a second SIGINT stops at once (``KeyboardInterrupt``)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        log.warning("%s: stopping after this step and checkpointing it (Ctrl-C again stops now, losing the work "
+                    "since the last checkpoint)", signal.Signals(signum).name)  # fmt: skip
 
 
 def stream_seed(seed: int, stream: int, index: int) -> int:
@@ -631,6 +673,7 @@ class Run:
     last_return: float = float("nan")
     eval_returns: list[float] = field(default_factory=list)
     start_wall: float = field(default_factory=time.perf_counter)
+    checkpoint_wall: float = field(default_factory=time.perf_counter)
 
     @property
     def act_dim(self) -> int:
@@ -645,8 +688,23 @@ class Run:
         self.runlog.record("episode", step, episode_return=ret, scenario=self.plants.scenario(self.state.episode))
         self.runlog.writer.add_scalar("train/episode_return", ret, step)
 
-    def housekeeping(self) -> None:
-        """After an env step and its updates: log, evaluate and checkpoint on their schedules."""
+    def save_checkpoint(self) -> Path:
+        self.checkpoint_wall = time.perf_counter()
+        return checkpoint.save(self.ckpt_dir, self.state.step, self.state.payload(), self.cfg.keep_checkpoints)
+
+    def clock_due(self) -> bool:
+        """Whether ``checkpoint_every_s`` seconds have passed since this session's last checkpoint."""
+        every = self.cfg.checkpoint_every_s
+        return bool(every) and time.perf_counter() - self.checkpoint_wall >= every
+
+    def stop_checkpoint(self) -> Path:
+        """The checkpoint of the current step, written unless the step's housekeeping wrote it."""
+        path = self.ckpt_dir / f"ckpt-{self.state.step:09d}.pt"
+        return path if path in checkpoint.list_checkpoints(self.ckpt_dir) else self.save_checkpoint()
+
+    def housekeeping(self, checkpoint_now: bool = False) -> None:
+        """After an env step and its updates: log, evaluate and checkpoint on their schedules
+        (``checkpoint_now``: checkpoint this step whatever the schedule)."""
         cfg, state = self.cfg, self.state
         if state.step % cfg.log_every == 0:
             scalars = self.window.scalars(state)
@@ -657,8 +715,8 @@ class Run:
             self.window.reset(state)
         if cfg.eval_every and state.step % cfg.eval_every == 0:
             self.eval_returns = run_evaluation(state, self.eval_env, cfg, self.runlog, self.bar)
-        if state.step % cfg.checkpoint_every == 0:
-            checkpoint.save(self.ckpt_dir, state.step, state.payload(), cfg.keep_checkpoints)
+        if state.step % cfg.checkpoint_every == 0 or checkpoint_now:
+            self.save_checkpoint()
 
     def due(self) -> bool:
         """Whether :meth:`housekeeping` has anything to do at this step (it reads the agent)."""
@@ -676,7 +734,7 @@ class Run:
         if not self.eval_returns or not (cfg.eval_every and state.step % cfg.eval_every == 0):
             self.eval_returns = run_evaluation(state, self.eval_env, cfg, self.runlog, self.bar)
         if not checkpoint.list_checkpoints(self.ckpt_dir) or state.step % cfg.checkpoint_every:
-            checkpoint.save(self.ckpt_dir, state.step, state.payload(), cfg.keep_checkpoints)
+            self.save_checkpoint()
         append_event(self.runlog.ledger_path, state.step, "final", **ledger_summary(state, cfg))
         summary = {
             "run_dir": str(cfg.run_dir),
@@ -769,6 +827,7 @@ def train(
     Raises:
         ConfigError: an invalid value, before any work starts (``stacked_seeds`` runs through
             :func:`pipeline.stacked_train.train_stacked`).
+        Interrupted: SIGINT or SIGTERM arrived; the step was finished and checkpointed.
     """
     validate(cfg)
     if cfg.stacked_seeds:
@@ -788,22 +847,29 @@ def train(
     bar.n = bar.last_print_n = bar.initial = state.step  # resumed steps are not this session's
     bar.refresh()
     try:
-        while state.step < cfg.steps:
-            t0 = time.perf_counter()
-            collect_real_step(state, run.plants, cfg, run.act_dim, run.on_episode)
-            t0 = window.timed("env", t0)
-            learning = state.step > cfg.learning_starts
-            if cfg.algo.model_based and state.step >= cfg.learning_starts and state.step % cfg.algo.retrain_every == 0:
-                model_phase(state, cfg, run.record, run.runlog, window, targeter)
+        with StopRequest() as stop:
+            while state.step < cfg.steps:
                 t0 = time.perf_counter()
-            if learning:
-                cpu0 = time.process_time()
-                update_agent(state, cfg, run.hp, run.mixer, window.totals)
-                window.update_cpu_s += time.process_time() - cpu0
-                t0 = window.timed("agent_update", t0)
-            bar.update(1)
-            run.housekeeping()
-            window.timed("eval_log_ckpt", t0)
+                collect_real_step(state, run.plants, cfg, run.act_dim, run.on_episode)
+                t0 = window.timed("env", t0)
+                learning = state.step > cfg.learning_starts
+                if (
+                    cfg.algo.model_based
+                    and state.step >= cfg.learning_starts
+                    and state.step % cfg.algo.retrain_every == 0
+                ):
+                    model_phase(state, cfg, run.record, run.runlog, window, targeter)
+                    t0 = time.perf_counter()
+                if learning:
+                    cpu0 = time.process_time()
+                    update_agent(state, cfg, run.hp, run.mixer, window.totals)
+                    window.update_cpu_s += time.process_time() - cpu0
+                    t0 = window.timed("agent_update", t0)
+                bar.update(1)
+                run.housekeeping(run.clock_due())
+                window.timed("eval_log_ckpt", t0)
+                if stop.signum is not None:
+                    raise Interrupted(stop.signum, state.step, [run.stop_checkpoint()])
         return run.finish()
     finally:
         bar.close()

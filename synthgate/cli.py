@@ -60,7 +60,7 @@ def _fail(command: str, message: str) -> NoReturn:
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 def _train(cfg: DictConfig) -> None:
-    from pipeline.train import train  # heavy imports only when training
+    from pipeline.train import Interrupted, train  # heavy imports only when training
 
     config = OmegaConf.to_object(cfg)
     assert isinstance(config, TrainConfig)
@@ -89,6 +89,9 @@ def _train(cfg: DictConfig) -> None:
         _fail("train", str(err))
     except (OSError, RunStopped, CheckpointError) as err:  # a refused write, a stopped run, no usable checkpoint
         preflight.fail_run(err, config.run_dir)
+    except Interrupted as stop:
+        print(f"synthgate train: stopped: {stop}", file=sys.stderr)
+        raise SystemExit(128 + stop.signum) from None
     for summary in summaries:
         print(
             f"done: {summary['robot']} {summary['algo']} seed {summary['seed']}: {summary['steps']} env steps, "

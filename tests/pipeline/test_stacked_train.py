@@ -115,6 +115,40 @@ def test_a_stacked_run_resumes_bit_for_bit_and_a_seed_resumes_alone(root: Path, 
     _close(_payload(alone), _payload(root / "lone-3"), "seed 3 resumed alone")
 
 
+def test_a_signal_stops_a_stacked_run_with_every_seed_checkpointed_at_one_step(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    import pipeline.stacked_train as stacked_module
+    from pipeline.train import Interrupted
+
+    original = stacked_module.collect_real_step
+    sent: list[int] = []
+
+    def collect(state: Any, *args: Any, **kw: Any) -> Any:
+        out = original(state, *args, **kw)
+        if state.step == 250 and not sent:  # while the first seed collects step 250
+            sent.append(state.step)
+            signal.raise_signal(signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(stacked_module, "collect_real_step", collect)
+    cfg = tiny_config(tmp_path / "stacked", stacked_seeds=SEEDS)
+    with pytest.raises(Interrupted) as info:
+        train_stacked(cfg)
+    assert info.value.step == 250
+    assert info.value.checkpoints == [tmp_path / "stacked" / f"seed-{s}" / "checkpoints" / "ckpt-000000250.pt"
+                                      for s in SEEDS]  # fmt: skip
+    monkeypatch.undo()
+    train_stacked(cfg)
+    for s in SEEDS:
+        run, reference = tmp_path / "stacked" / f"seed-{s}", root / "stacked" / f"seed-{s}"
+        assert_same(_payload(run), _payload(reference))
+        for name in ("ledger.jsonl", "metrics.jsonl"):
+            assert_same(_log_lines(run / name), _log_lines(reference / name), f"seed {s} {name}")
+
+
 def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 

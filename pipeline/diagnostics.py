@@ -6,7 +6,8 @@
   (reward above a tenth of the largest) separately, since a model can fit the mean and miss those
   (REFERENCE.md, "Learned variances can write a target off as noise").
 * Percent model error ``||ŷ - y|| / ||y||`` one step and k steps ahead against real trajectories,
-  rolling the elites' mean prediction under the recorded real actions.
+  rolling the elites' mean prediction under the recorded real actions, next to the error of
+  predicting no change.
 * Critic value ``Q(s, π(s))`` against the discounted Monte-Carlo return on evaluation episodes.
 """
 
@@ -99,20 +100,23 @@ def real_segments(buffer: ReplayBuffer, k: int, n: int, generator: torch.Generat
 def kstep_errors(
     model: EnsembleDynamics, buffer: ReplayBuffer, ks: Sequence[int], n: int, generator: torch.Generator
 ) -> dict[str, float]:
-    """Mean percent error of the elites' mean open-loop prediction ``k`` steps ahead."""
+    """Mean percent error of the elites' mean open-loop prediction ``k`` steps ahead, on segments of
+    the real buffer (mostly the model's own training data), and of the no-change prediction (the
+    segment's first state) on the same segments: a model no better than that has learned nothing."""
     out: dict[str, float] = {}
     kmax = max(ks)
     rows = real_segments(buffer, kmax, n, generator)
     if rows.shape[0] == 0:
         return out
-    obs = buffer.obs[rows[:, 0]]
+    start = obs = buffer.obs[rows[:, 0]]
     for step in range(1, kmax + 1):
         ctx = buffer.ctx[rows[:, step - 1]] if model.ctx_dim else None
         obs = elite_mean(model, obs, buffer.act[rows[:, step - 1]], ctx)[:, 1:]
         if step in ks:
             truth = buffer.next_obs[rows[:, step - 1]]
-            pct = (obs - truth).norm(dim=-1) / truth.norm(dim=-1).clamp_min(1e-8)
-            out[f"diag/model_error_pct_k{step}"] = 100.0 * float(pct.mean())
+            scale = truth.norm(dim=-1).clamp_min(1e-8)
+            out[f"diag/model_error_pct_k{step}"] = 100.0 * float(((obs - truth).norm(dim=-1) / scale).mean())
+            out[f"diag/no_change_error_pct_k{step}"] = 100.0 * float(((start - truth).norm(dim=-1) / scale).mean())
     return out
 
 

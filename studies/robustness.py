@@ -6,6 +6,7 @@ real plant, and does the gate promote exactly then?
     PYTHONPATH=. python studies/robustness.py eval Hopper-v5:2000  # its panels -> studies/robustness_logs/
     PYTHONPATH=. python studies/robustness.py block Hopper-v5:2000 # train, then eval
     PYTHONPATH=. python studies/robustness.py all                  # every block, smallest budget first
+    PYTHONPATH=. python studies/robustness.py errors Hopper-v5:2000 # world-model vs no-change error, into its log
     PYTHONPATH=. python studies/robustness.py report [--check]     # tables and plots from the logs
 
 A **block** is one robot at one real budget: every arm of :data:`ARMS` x :data:`SEEDS`, trained
@@ -45,8 +46,9 @@ ROBOTS: dict[str, tuple[str, ...]] = {
 """The study's robots and the two scenarios of each (real exposure, targeted rollouts, panels)."""
 BUDGETS = (2000, 4000, 8000)
 """Real env steps per run (the low-data regime this 2-core machine can afford)."""
-SEEDS = (0, 1, 2, 3, 4)
-"""Training seeds per arm; arms are paired by seed."""
+SEEDS = (0, 1, 2, 3, 4, 5)
+"""Training seeds per arm; arms are paired by seed. Six, so that three disjoint null pairs of one
+arm can be judged together at the gate's default ``min_seed_pairs=3``."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ ARMS = (
     Arm("mixed_rr50", "mixed", ("algo.real_ratio=0.5",), "as mixed, real ratio 0.5 (synthetic data a supplement)"),
     Arm("mixed_rr50_fit", "mixed", ("algo.real_ratio=0.5", "algo.model.max_epochs=200"),
         "as mixed_rr50, the world model fitted until its holdout loss stops improving (quick caps it at 20 epochs)",
+        (2000, 4000)),
+    Arm("mixed_rr50_res", "mixed", ("algo=ftfl_norm_only", "algo.real_ratio=0.5"),
+        "as mixed_rr50 with residual targets (ftfl_norm_only): the world model predicts s' - s, not s'",
         (2000, 4000)),
 )  # fmt: skip
 BASELINE = "real_only"
@@ -137,16 +142,21 @@ def train_configs(robot: str, budget: int) -> dict[tuple[str, int], Any]:
     return configs
 
 
-def train_block(robot: str, budget: int, workers: int) -> None:
-    """Trains every run of a block that is not finished yet (a local pool of ``workers`` processes)."""
+def train_block(robot: str, budget: int, workers: int, fresh: bool = False) -> None:
+    """Trains every run of a block that its evaluation needs and that is not finished yet (a local
+    pool of ``workers`` processes); ``fresh``: every run of the block, whatever its log holds."""
     import scenarios
     from pipeline.executor import make_executor
+    from studies.robustness_eval import runs_to_load
     from validation.arms import _finished, train_one
 
     configs = train_configs(robot, budget)
     scenario_list = [scenarios.get(n) for n in ROBOTS[robot]]
-    todo = [(key, cfg) for key, cfg in sorted(configs.items(), key=lambda kv: kv[0][1]) if not _finished(cfg)]
-    print(f"{block_name(robot, budget)}: {len(configs) - len(todo)} runs done, {len(todo)} to train", flush=True)
+    needed = runs_to_load(robot, budget, fresh)
+    todo = [(key, cfg) for key, cfg in sorted(configs.items(), key=lambda kv: kv[0][1])
+            if f"{key[0]}-s{key[1]}" in needed and not _finished(cfg)]  # fmt: skip
+    print(f"{block_name(robot, budget)}: {len(needed)} of its {len(configs)} runs needed by the evaluation, "
+          f"{len(todo)} of them to train", flush=True)  # fmt: skip
     if not todo:
         return
     t0 = time.perf_counter()
@@ -160,7 +170,7 @@ def train_block(robot: str, budget: int, workers: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("plan", "train", "eval", "block", "all", "report"))
+    parser.add_argument("command", choices=("plan", "train", "eval", "block", "all", "errors", "report"))
     parser.add_argument("block", nargs="?", help="ROBOT:BUDGET (train, eval, block)")
     parser.add_argument(
         "--workers",
@@ -169,6 +179,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="processes for training runs and real-panel chunks (one torch thread each)",
     )
     parser.add_argument("--check", action="store_true", help="report: fail when the docs differ from the logs")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="train, eval, block: every run of the block, replacing its log (needed when runs the "
+        "log holds must be trained again on another host, where training does not reproduce them)",
+    )
     args = parser.parse_args(argv)
     if args.command == "plan":
         for robot, budget in blocks():
@@ -181,13 +197,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return report(check=args.check)
     targets = blocks() if args.command == "all" else [parse_block(args.block or "")]
+    if args.command == "errors":
+        from studies.robustness_eval import model_errors
+
+        model_errors(*targets[0])
+        return 0
     for robot, budget in targets:
         if args.command in ("train", "block", "all"):
-            train_block(robot, budget, args.workers)
+            train_block(robot, budget, args.workers, args.fresh)
         if args.command in ("eval", "block", "all"):
-            from studies.robustness_eval import evaluate_block
+            from studies.robustness_eval import evaluate_block, model_errors
 
-            evaluate_block(robot, budget, args.workers)
+            evaluate_block(robot, budget, args.workers, args.fresh)
+            model_errors(robot, budget)
     return 0
 
 

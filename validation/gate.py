@@ -85,7 +85,7 @@ class GateConfig:
     min_seed_pairs: int = 3
     """Fewest (candidate, baseline) seed pairs for a PROMOTE. The gate's claim is that the training
     configuration helped, and one pair cannot tell that from seed luck: on the robustness study's null
-    pairs one pair per side was promoted 3 times in 18 on real-panel evidence alone (docs/robustness.md).
+    pairs one pair per side was promoted 13 times in 72 on real-panel evidence alone (docs/robustness.md).
     Three is the fewest whose Student-t interval is usable (t = 4.30); 1 judges two policies only."""
 
     def __post_init__(self) -> None:

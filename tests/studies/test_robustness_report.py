@@ -105,7 +105,7 @@ def test_cells_by_hand() -> None:
 
 
 def _gate_panels(better: dict[str, bool]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Gate panels for runs ``mixed-s0..3`` and ``real_only-s0..3`` of 4 episodes per condition:
+    """Gate panels for the runs ``better`` names, of 4 episodes per condition:
     a run marked better never fails and returns 100; the others always fail at step 2 and return 10.
     Synthetic panels agree with real ones exactly."""
     real = {}
@@ -118,22 +118,28 @@ def _gate_panels(better: dict[str, bool]) -> tuple[dict[str, Any], dict[str, Any
     return real, synth
 
 
+def _null_log(better: dict[str, bool]) -> dict[str, Any]:
+    real, synth = _gate_panels(better)
+    log = toy_log(real, list(range(6)), real, synth)
+    ledger = {"consumed": {"real": 5000}, "synthetic_share_cumulative": 0.5, "real_anchor": True}
+    log["ledgers"] = {name: ledger for name in better}
+    return log
+
+
 def test_null_calibration_path_on_a_toy() -> None:
     # seed 0 runs are good, the rest bad: null pair (0 vs 1) is a clear real difference between two
     # identically configured runs (a false PROMOTE when the gate judges one seed per side); (2 vs 3)
-    # are identical policies and must be rejected.
-    better = {f"{arm}-s{s}": s == 0 for arm in ("mixed", "real_only") for s in range(4)}
-    real, synth = _gate_panels(better)
-    log = toy_log(real, [0, 1, 2, 3], real, synth)
-    ledger = {"consumed": {"real": 5000}, "synthetic_share_cumulative": 0.5, "real_anchor": True}
-    log["ledgers"] = {name: ledger for name in better}
+    # and (4 vs 5) are identical policies and must be rejected.
+    log = _null_log({f"{arm}-s{s}": s == 0 for arm in ("mixed", "real_only") for s in range(6)})
     one_pair = GateConfig(min_seed_pairs=1)  # judge each pair alone, as the gate did before issue 18
     decisions = rr.null_decisions([log], one_pair)
     assert [(d.arm, d.candidates, d.baselines) for d in decisions] == [
         ("real_only", ("real_only-s0",), ("real_only-s1",)), ("real_only", ("real_only-s2",), ("real_only-s3",)),
+        ("real_only", ("real_only-s4",), ("real_only-s5",)),
         ("mixed", ("mixed-s0",), ("mixed-s1",)), ("mixed", ("mixed-s2",), ("mixed-s3",)),
+        ("mixed", ("mixed-s4",), ("mixed-s5",)),
     ]  # fmt: skip
-    assert [d.decision for d in decisions] == ["PROMOTE", "REJECT", "PROMOTE", "REJECT"]
+    assert [d.decision for d in decisions] == ["PROMOTE", "REJECT", "REJECT"] * 2
     assert all(d.truth == "null" for d in decisions)
     # the real_only candidate has no world model: its synthetic panel is the same seed's mixed model's
     assert rr.model_for(log, "real_only-s2") == "mixed-s2"
@@ -141,15 +147,38 @@ def test_null_calibration_path_on_a_toy() -> None:
     k = sum(d.decision == "PROMOTE" for d in decisions)
     assert rr.wilson(k, len(decisions))[0] > 0.05  # one pair per side is miscalibrated here, and the path shows it
     # the default gate needs 3 seed pairs: no null pair alone is promoted
-    assert [d.decision for d in rr.null_decisions([log])] == ["REJECT"] * 4
-    # both null pairs of a group in one decision: differences (s0 - s1, s2 - s3) = (large, 0), so the
-    # seed-level interval (t with 1 degree of freedom) straddles 0: rejected
-    together = rr.null_decisions([log], GateConfig(min_seed_pairs=2), together=True)
+    assert [d.decision for d in rr.null_decisions([log])] == ["REJECT"] * 6
+    # the three null pairs of an arm in one decision, at the default: differences (s0 - s1, s2 - s3,
+    # s4 - s5) = (large, 0, 0), so the seed-level interval (t, 2 degrees of freedom) straddles 0
+    together = rr.null_decisions([log], together=True)
     assert [(d.candidates, d.baselines, d.decision) for d in together] == [
-        (("real_only-s0", "real_only-s2"), ("real_only-s1", "real_only-s3"), "REJECT"),
-        (("mixed-s0", "mixed-s2"), ("mixed-s1", "mixed-s3"), "REJECT"),
-    ]
+        (("real_only-s0", "real_only-s2", "real_only-s4"), ("real_only-s1", "real_only-s3", "real_only-s5"), "REJECT"),
+        (("mixed-s0", "mixed-s2", "mixed-s4"), ("mixed-s1", "mixed-s3", "mixed-s5"), "REJECT"),
+    ]  # fmt: skip
     assert "targeted_improvement:hopper_heavy_torso" in together[1].failed
+    # the path can count a false PROMOTE: even seeds systematically better (a seed effect, not a setting)
+    even = _null_log({f"{arm}-s{s}": s % 2 == 0 for arm in ("mixed", "real_only") for s in range(6)})
+    assert [d.decision for d in rr.null_decisions([even], together=True)] == ["PROMOTE", "PROMOTE"]
+    # a group that lacks one of its pairs is left out, not judged on fewer pairs
+    five = _null_log({f"{arm}-s{s}": False for arm in ("mixed", "real_only") for s in range(5)})
+    assert rr.null_decisions([five], together=True) == []
+
+
+def test_evaluation_todo_extends_a_log_by_hand() -> None:
+    from studies.robustness_eval import evaluation_todo, run_names, synthetic_policies
+
+    names = run_names(8000)  # mixed, mixed_rr50, real_only x seeds 0-5
+    assert len(names) == 18
+    old_names = [n for n in names if not n.endswith("-s5")]
+    old = {"ground_truth": {n: {} for n in old_names},
+           "gate_synthetic": {m: {p: {} for p in synthetic_policies(m, old_names)}
+                              for m in old_names if not m.startswith("real_only")}}  # fmt: skip
+    new, models, load = evaluation_todo(names, old)
+    assert new == {"mixed-s5", "mixed_rr50-s5", "real_only-s5"}
+    # seed 4's models must now also panel their null partner, seed 5 (and mixed-s4 the baseline's)
+    assert models == {"mixed-s4", "mixed_rr50-s4", "mixed-s5", "mixed_rr50-s5"}
+    assert load == new | models | {"real_only-s4"}
+    assert evaluation_todo(names, None) == (set(names), set(names) - {f"real_only-s{s}" for s in range(6)}, set(names))
 
 
 def test_confusion_counts() -> None:

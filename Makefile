@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/mypy $(CODE)
 
 test: lint
-	$(BIN)/python -m pytest -m "not slow" -q -n $(PYTEST_WORKERS)
+	$(BIN)/python -m pytest -m "not slow" -q -n $(PYTEST_WORKERS) --durations=15
 
 slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q

@@ -7,6 +7,7 @@ Configs are never mutated after parsing; hot code reads frozen values derived by
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -200,7 +201,7 @@ class TrainConfig:
     shared 2-core machine two threads fight other processes for the cores: 2.2-2.4x slower with two
     other training processes running (docs/performance.md, "Thread settings")."""
     progress: bool = True
-    """Show a progress bar."""
+    """Show progress: tqdm's bar on a terminal; a plain line at most every 30 s when stderr is redirected."""
     robot_settings: dict[str, Any] = field(default_factory=dict)
     """Overrides of the robot's default settings (e.g. ``max_episode_steps``)."""
     underestimation_ratio: float = 0.5
@@ -288,7 +289,9 @@ def validate(cfg: TrainConfig) -> None:
         ConfigError: naming the field, the value and what is allowed.
     """
     if cfg.robot not in robots.names():
-        raise ConfigError(f"robot={cfg.robot!r}: unknown robot; valid robots: {', '.join(robots.names())}")
+        close = difflib.get_close_matches(cfg.robot, robots.names(), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"robot={cfg.robot!r}: unknown robot{hint}; valid robots: {', '.join(robots.names())}")
     if cfg.algo.name not in ALGORITHMS:
         raise ConfigError(f"algo.name={cfg.algo.name!r}: unknown algorithm; valid: {', '.join(sorted(ALGORITHMS))}")
     spec = ALGORITHMS[cfg.algo.name]

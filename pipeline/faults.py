@@ -11,7 +11,8 @@
 * A run that can no longer make progress (``max_consecutive_skips`` skipped updates in a row, or
   ``max_consecutive_rollbacks`` rolled-back retrains in a row) stops with :class:`RunStopped`,
   whose message is a diagnosis (which weights or which buffer rows are not finite, and what to
-  change). Nothing is written after the fault: the last checkpoint holds the state before it.
+  change). Nothing is written after the fault: the last checkpoint, named in the message, holds the
+  state before it; a run stopped before its first checkpoint says so (issue 21: it starts over).
 
 Counts go to TensorBoard (``faults/*``) with every log window, and to ``ledger.jsonl`` as a
 ``faults`` event per window that had any, a ``model_rollback`` event per rollback, and a ``stopped``
@@ -31,6 +32,7 @@ from typing import Any
 
 import torch
 
+from pipeline.checkpoint import list_checkpoints, step_of
 from pipeline.ledger import append_event
 
 log = logging.getLogger("synthgate.faults")
@@ -127,6 +129,8 @@ class FaultLog:
     consecutive_rollbacks: int = 0
     last_good_mse: float = math.nan
     ledger_path: Path | None = None
+    checkpoint_dir: Path | None = None
+    """The run's checkpoints, named in a stop's message (None: the message names none)."""
 
     def _count(self, key: str, n: int = 1) -> None:
         self.totals[key] += n
@@ -142,11 +146,26 @@ class FaultLog:
         message = (
             f"stopped at env step {state.step}: {why}. "
             + ("Found: " + "; ".join(found) + ". " if found else "No weight or buffer row is non-finite. ")
-            + "Nothing was written after the fault; the last checkpoint holds the state before it."
+            + self._checkpoint_note()
         )
         self._event(state.step, "stopped", reason=why, found=found, totals=dict(self.totals))
         log.error(message)
         raise RunStopped(message)
+
+    def _checkpoint_note(self) -> str:
+        """What is left to resume from: the newest checkpoint, or none (never one that does not exist)."""
+        if self.checkpoint_dir is None:
+            return "Nothing was written after the fault."
+        saved = list_checkpoints(self.checkpoint_dir)
+        if not saved:
+            return (
+                "Nothing was written after the fault, and the run has no checkpoint yet: fix the cause and run "
+                "again (the same run_dir may be used, with a changed config too); it starts over from env step 0."
+            )
+        return (
+            f"Nothing was written after the fault; the last checkpoint, {saved[-1].name} (env step "
+            f"{step_of(saved[-1])}), holds the state before the fault."
+        )
 
     def agent_step(self, metrics: dict[str, torch.Tensor], state: Any) -> bool:
         """Counts one ``sac_update``; False when it was skipped (its batch taught the policy nothing).

@@ -36,12 +36,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from pipeline import checkpoint
 from pipeline.config import ConfigError, TrainConfig, seed_config, validate
 from pipeline.faults import ACTOR_SKIPPED, SKIPPED, RunStopped
 from pipeline.multiseed import StackedSAC, stack_agents, stack_batches, stacked_sac_update, unstack_agent
+from pipeline.progress import progress_bar
 from pipeline.train import Interrupted, Run, StopRequest, collect_real_step, count_update, open_run, resolve_device
 from robots.perturbations import Perturbation
 
@@ -49,6 +49,10 @@ log = logging.getLogger("synthgate.train")
 _STOPPED_HINT = (
     "Its fault log stopped the whole stacked run; every seed's last checkpoint is intact, and the "
     "other seeds resume stacked without it (their checkpoints are at the same step)."
+)
+_STOPPED_EARLY_HINT = (
+    "Its fault log stopped the whole stacked run before its first checkpoint; every seed starts over from env "
+    "step 0 when it runs again."
 )
 
 
@@ -85,7 +89,8 @@ def _update(runs: Sequence[Run], stacked: StackedSAC) -> None:
             try:
                 count_update(run.state, batches[s], mine, run.window.totals)
             except RunStopped as err:
-                raise RunStopped(f"seed {run.cfg.seed} ({run.cfg.run_dir}): {err} {_STOPPED_HINT}") from err
+                hint = _STOPPED_HINT if checkpoint.list_checkpoints(run.ckpt_dir) else _STOPPED_EARLY_HINT
+                raise RunStopped(f"seed {run.cfg.seed} ({run.cfg.run_dir}): {err} {hint}") from err
 
 
 def _timed(runs: Sequence[Run], phase: str, t0: float) -> float:
@@ -130,7 +135,7 @@ def train_stacked(
     for c in configs:
         validate(c)
     _same_steps(cfg, {c.seed: _newest_step(Path(c.run_dir)) for c in configs})  # before any directory is touched
-    bar = tqdm(total=cfg.steps * len(configs), unit="step", disable=not cfg.progress, dynamic_ncols=True)
+    bar = progress_bar(cfg.steps * len(configs), cfg.progress)
     runs: list[Run] = []
     try:
         for c in configs:

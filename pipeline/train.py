@@ -31,7 +31,6 @@ import numpy as np
 import torch
 import yaml
 from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
 
 import robots
 from pipeline import checkpoint, diagnostics, runfiles
@@ -52,6 +51,7 @@ from pipeline.interchange import import_dataset
 from pipeline.ledger import Ledger, append_event
 from pipeline.mixer import Mixer
 from pipeline.model_env import ModelEnv, Rollout, rollout
+from pipeline.progress import progress_bar
 from pipeline.sac import SACHyper, SACState, make_sac, sac_update
 from pipeline.targeting import Targeter, split_starts
 from pipeline.world_model import EnsembleDynamics, fit, make_optimizer
@@ -794,6 +794,7 @@ def open_run(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]], 
                         cfg.steps, cfg.learning_starts, max(1, cfg.steps // 5))  # fmt: skip
         runlog = RunLog(run_dir, state.step if found is not None else -1, rerun_end=state.step >= cfg.steps)
         state.faults.ledger_path = runlog.ledger_path
+        state.faults.checkpoint_dir = run_dir / "checkpoints"
         if found is None:
             text = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
             runlog.writer.add_text("config", "```\n" + text + "```", 0)
@@ -837,7 +838,7 @@ def train(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
-    bar = tqdm(total=cfg.steps, unit="step", disable=not cfg.progress, dynamic_ncols=True)
+    bar = progress_bar(cfg.steps, cfg.progress)
     try:
         run = open_run(cfg, exposures or {}, device, bar)
     except BaseException:

@@ -113,6 +113,22 @@ def _robots(args: Sequence[str]) -> int:
     return 0
 
 
+def _scenarios() -> int:
+    """Lists the library; a file that does not load is one error line (its file and field) on
+    stderr, the others are still listed, and the exit status is 2."""
+    bad = 0
+    for name in scenarios.names():
+        try:
+            s = scenarios.get(name)
+        except scenarios.ScenarioError as err:
+            print(f"synthgate scenarios: error: {' '.join(str(err).split())}", file=sys.stderr)  # YAML's are multi-line
+            bad += 1
+            continue
+        families = ",".join(p.family for p in s.perturbations)
+        print(f"{name:20s} {s.robot:24s} {families:32s} predicate {s.predicate:12s} metric {s.metric}")
+    return 2 if bad else 0
+
+
 def _ledger(args: Sequence[str]) -> int:
     from pathlib import Path
 
@@ -151,8 +167,12 @@ def _export(args: Sequence[str]) -> int:
     parser.add_argument("--what", choices=("real", "synthetic", "panels"), required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--episodes", type=int, default=None, help="export at most this many episodes")
-    parser.add_argument("--video", action="store_true", help="render real episodes (plant replayed) as mp4")
+    parser.add_argument("--video", action="store_true", help="render real episodes (plant replayed) as mp4; "
+                        "--what real only")  # fmt: skip
     opts = parser.parse_args(list(args))
+    if opts.video and opts.what != "real":  # issue 21: it used to write no video and say nothing
+        _fail("export", f"--video: --what {opts.what} writes no video; only --what real is rendered (the run's real "
+                        "episodes, replayed on the plant from their seeds): drop --video")  # fmt: skip
     if opts.what == "panels":
         return _export_panels(opts.run_dir, opts.out, opts.episodes)
     config_path = opts.run_dir / "config.yaml"
@@ -297,11 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "ledger":
         return _ledger(rest)
     if command == "scenarios":
-        for name in scenarios.names():
-            s = scenarios.get(name)
-            families = ",".join(p.family for p in s.perturbations)
-            print(f"{name:20s} {s.robot:24s} {families:32s} predicate {s.predicate:12s} metric {s.metric}")
-        return 0
+        return _scenarios()
     if command == "export":
         return _export(rest)
     if command == "aggregate":

@@ -241,9 +241,11 @@ def run_command(args: Sequence[str]) -> int:
     opts = parser.parse_args(list(args))
     bundle = _load(opts.bundle)
     m = bundle.manifest
-    rate = opts.rate or m["control"]["rate_hz"]
-    if abs(rate - m["control"]["rate_hz"]) > 1e-6:
-        print(f"note: running at {rate:g} Hz; the policy was trained at {m['control']['rate_hz']:g} Hz")
+    trained_hz = m["control"]["rate_hz"]
+    if opts.rate is not None and not (0 < opts.rate < float("inf")):  # checked before anything is printed or run
+        _fail(f"--rate {opts.rate:g}: must be a finite number > 0 (Hz); omit it to run at the bundle's rate, "
+              f"{trained_hz:g} Hz")  # fmt: skip
+    rate = opts.rate if opts.rate is not None else trained_hz
     try:
         config = runtime.RuntimeConfig(
             rate_hz=rate, episodes=opts.episodes, max_steps=opts.max_steps, max_delta=opts.max_delta,
@@ -252,6 +254,8 @@ def run_command(args: Sequence[str]) -> int:
         )  # fmt: skip
     except ValueError as err:
         _fail(str(err))
+    if abs(rate - trained_hz) > 1e-6:
+        print(f"note: running at {rate:g} Hz; the policy was trained at {trained_hz:g} Hz")
     robot = _backend(opts, bundle)
     policy = runtime.load_policy(bundle, opts.engine)
     print(f"running {opts.episodes} episode(s) on {opts.backend} at {rate:g} Hz (engine {opts.engine}, "

@@ -17,6 +17,7 @@ import difflib
 import errno
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -40,19 +41,46 @@ def _field_paths() -> list[str]:
     return sorted(paths)
 
 
-def _unknown_key(key: str, value: str) -> str:
+def _unknown_key(key: str, value: str, own: Sequence[str] = (), reserved: Sequence[str] = ()) -> str:
+    """The message for ``key``, which names no field: the closest valid keys, then all of them.
+
+    ``own`` are the calling command's own top-level keys (valid too, named "keys" then, not
+    "fields"); ``reserved`` are fields the command sets itself (neither suggested nor listed).
+    """
     parent = key.rsplit(".", 1)[0] if "." in key else ""
     if parent in ("robot_settings",):
         return f"{key}={value}: robot_settings has no key {key.rsplit('.', 1)[1]!r}; add one with +{key}={value}"
-    siblings = [p for p in _field_paths() if (p.rsplit(".", 1)[0] if "." in p else "") == parent]
-    close = difflib.get_close_matches(key, siblings, n=3)
+    siblings = {p for p in _field_paths() if (p.rsplit(".", 1)[0] if "." in p else "") == parent}
+    if not parent:
+        siblings |= set(own)
+    valid = sorted(siblings - set(reserved))
+    leaves = {v.rsplit(".", 1)[-1]: v for v in valid}  # matched on the last part: "sac." is no likeness
+    close = [leaves[n] for n in difflib.get_close_matches(key.rsplit(".", 1)[-1], list(leaves), n=3)]
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    return f"{key}={value}: no such field{hint}; valid {'fields of ' + parent if parent else 'fields'}: " + ", ".join(
-        s.rsplit(".", 1)[-1] for s in siblings
-    )
+    noun = "key" if own and not parent else "field"
+    where = f"{noun}s of {parent}" if parent else f"{noun}s"
+    return f"{key}={value}: no such {noun}{hint}; valid {where}: " + ", ".join(s.rsplit(".", 1)[-1] for s in valid)
 
 
-def _explain(err: BaseException, overrides: dict[str, str]) -> str:
+_FREE = ("robot_settings", "import_datasets", "hydra", "scenario")
+"""Top-level keys whose sub-keys are checked by their own validators, not against the schema."""
+
+
+def check_keys(given: Mapping[str, str], own: Sequence[str] = (), reserved: Sequence[str] = ()) -> None:
+    """Refuses the first ``key=value`` of ``given`` whose key names no field of the train config
+    (nor one of ``own``, the calling command's keys).
+
+    Raises:
+        UsageError: the key, the closest valid keys and all valid ones (see :func:`_unknown_key`).
+    """
+    known = set(_field_paths()) | set(own)
+    for key, value in given.items():
+        bare = key.lstrip("+~")
+        if bare not in known and bare.split(".")[0] not in _FREE and "[" not in bare:
+            raise UsageError(_unknown_key(bare, value, own, reserved))
+
+
+def explain(err: BaseException, overrides: dict[str, str]) -> str:
     """One line for a Hydra / OmegaConf composition error: the field, the value, what is allowed."""
     from hydra.errors import MissingConfigException, OverrideParseException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
@@ -106,15 +134,10 @@ def compose(overrides: list[str]) -> TrainConfig:
             line = ov.input_line or ""
             given[ov.key_or_group] = line.split("=", 1)[1] if "=" in line else ""
     except HydraException as err:
-        raise UsageError(_explain(err, given)) from None
-    known = _field_paths()
+        raise UsageError(explain(err, given)) from None
     if "algo" in given and given["algo"] not in ALGORITHMS:  # the config group: a preset name only
         raise UsageError(f"algo={given['algo']}: unknown algorithm; valid: {', '.join(sorted(ALGORITHMS))}")
-    free = ("robot_settings", "import_datasets", "hydra", "scenario")  # checked by their own validators
-    for key, value in given.items():
-        top = key.split(".")[0]
-        if key not in known and top not in free and "[" not in key:
-            raise UsageError(_explain_unknown(key, value))
+    check_keys(given)
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(config_module="synthgate.conf", version_base="1.3"):
@@ -124,15 +147,11 @@ def compose(overrides: list[str]) -> TrainConfig:
         resolved = OmegaConf.to_container(cfg, resolve=True)
         config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), resolved))
     except (HydraException, OmegaConfBaseException, ValueError, TypeError) as err:
-        raise UsageError(_explain(err, given)) from None
+        raise UsageError(explain(err, given)) from None
     finally:
         GlobalHydra.instance().clear()
     assert isinstance(config, TrainConfig)
     return config
-
-
-def _explain_unknown(key: str, value: str) -> str:
-    return _unknown_key(key.lstrip("+~"), value)
 
 
 def _check_scenarios(cfg: TrainConfig) -> None:

@@ -95,11 +95,14 @@ def parse(args: Sequence[str]) -> tuple[RunJobConfig, list[str], list[str]]:
     """Splits ``args`` into the job's config, train overrides and gate overrides.
 
     Raises:
-        ValueError: a job key with a value of the wrong type or out of range.
+        ValueError: a key that is neither the job's nor a ``synthgate train`` field, or a job key
+            with a value of the wrong type or out of range (the message as ``synthgate train``'s:
+            the field, the value, what is allowed).
     """
     from omegaconf import OmegaConf
 
     from pipeline.executor import EXECUTORS
+    from synthgate import preflight
 
     own = {f.name for f in dataclasses.fields(RunJobConfig)}
     mine, passed, gate = [], [], []
@@ -115,11 +118,14 @@ def parse(args: Sequence[str]) -> tuple[RunJobConfig, list[str], list[str]]:
             mine.append(arg)
         else:
             passed.append(arg)
+    given = {key: value for key, _, value in (a.partition("=") for a in passed)}
+    # as synthgate train names an unknown key, with the job's keys valid too (run_dir and seed are the job's to set)
+    preflight.check_keys(given, own=sorted(own), reserved=("run_dir", "seed"))
     try:
         merged = OmegaConf.merge(OmegaConf.structured(RunJobConfig), OmegaConf.from_dotlist(mine))
         cfg = OmegaConf.to_object(merged)
     except Exception as err:  # noqa: BLE001 - OmegaConf raises several types for a bad key=value
-        raise ValueError(" ".join(str(err).split())) from None
+        raise ValueError(preflight.explain(err, {k: v for k, _, v in (a.partition("=") for a in mine)})) from None
     assert isinstance(cfg, RunJobConfig)
     if cfg.preset not in ("quick", "full"):
         raise ValueError(f"preset={cfg.preset!r}; valid: quick, full")
@@ -159,13 +165,14 @@ def main(args: Sequence[str]) -> int:
     except ValueError as err:
         return _fail(str(err))
     start = time.perf_counter()
-    scenario_list = _scenarios(cfg.scenario, cfg.robot, "run")
     gate = gate_overrides(gate_items, "run")
     arms_cfg = ArmsConfig(robot=cfg.robot, scenarios=list(cfg.scenario), steps=cfg.steps, seeds=list(range(cfg.seeds)),
                           out=cfg.out, exposure=cfg.exposure, episodes=cfg.episodes, max_steps=cfg.max_steps,
                           threads=cfg.threads)  # fmt: skip
     preset = QUICK if cfg.preset == "quick" else []
+    # every run's config passes synthgate train's checks (robot first, then its scenarios) before work starts
     configs = compose_arms(arms_cfg, JOB_ARMS, ["progress=true", *preset, *passed], "run")
+    scenario_list = _scenarios(cfg.scenario, cfg.robot, "run")
     print(f"synthgate run: {cfg.robot}, scenarios {', '.join(cfg.scenario)}, {cfg.steps} real env steps per run, "
           f"{cfg.seeds} seed(s), preset={cfg.preset}, into {cfg.out}")  # fmt: skip
 

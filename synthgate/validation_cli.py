@@ -146,28 +146,35 @@ def report_main(args: Sequence[str]) -> int:
 def compose_arms(cfg: Any, arms: Sequence[str], extra: Sequence[str], command: str) -> dict[tuple[str, int], Any]:
     """The ``synthgate train`` config of every ``(arm, seed)`` of an :class:`validation.arms.ArmsConfig`:
     the arm's preset, the shared real budget and exposure, then ``extra`` overrides (the user's last).
-    A bad override stops ``command`` with its error (exit 2)."""
-    from hydra import compose, initialize_config_module
-    from omegaconf import OmegaConf
-
-    from pipeline.config import TrainConfig
+    Each passes every check of ``synthgate train`` (:func:`synthgate.preflight.check_train`); the
+    first problem stops ``command`` with train's one-line error (exit 2), naming the arm when the
+    other arms do not share it."""
+    from synthgate import preflight
     from validation.arms import ARM_OVERRIDES, run_dir
 
+    def check(arm: str, seed: int) -> Any:
+        return preflight.check_train([
+            *ARM_OVERRIDES[arm], f"robot={cfg.robot}", f"steps={cfg.steps}", f"seed={seed}",
+            f"run_dir={run_dir(cfg, arm, seed)}", f"scenarios=[{','.join(cfg.scenarios)}]",
+            f"exposure={cfg.exposure}", f"threads={cfg.threads}", *extra,
+        ])  # fmt: skip
+
+    def problem(arm: str, seed: int) -> str | None:
+        try:
+            check(arm, seed)
+        except preflight.UsageError as err:
+            return str(err)
+        return None
+
     configs: dict[tuple[str, int], Any] = {}
-    with initialize_config_module("synthgate.conf", version_base="1.3"):
-        for arm in arms:
-            for seed in cfg.seeds:
-                overrides = [
-                    *ARM_OVERRIDES[arm], f"robot={cfg.robot}", f"steps={cfg.steps}", f"seed={seed}",
-                    f"run_dir={run_dir(cfg, arm, seed)}", f"scenarios=[{','.join(cfg.scenarios)}]",
-                    f"exposure={cfg.exposure}", f"threads={cfg.threads}", *extra,
-                ]  # fmt: skip
-                try:
-                    train_cfg = OmegaConf.to_object(compose("train", overrides=overrides))
-                except Exception as err:  # noqa: BLE001 - Hydra reports a bad override with several types
-                    _fail(command, f"{arm}: {' '.join(str(err).split())}")
-                assert isinstance(train_cfg, TrainConfig)
-                configs[(arm, seed)] = train_cfg
+    for arm in arms:
+        for seed in cfg.seeds:
+            try:
+                configs[(arm, seed)] = check(arm, seed)
+            except preflight.UsageError as err:
+                if all(problem(other, seed) == str(err) for other in arms if other != arm):
+                    _fail(command, str(err))
+                _fail(command, f"{err} (in the {arm} arm, which trains with {' '.join(ARM_OVERRIDES[arm])})")
     return configs
 
 
@@ -197,10 +204,10 @@ def arms_main(args: Sequence[str]) -> int:
     assert isinstance(cfg, ArmsConfig)
     if not cfg.scenarios:
         _fail("arms", "scenarios=[...] is required (synthgate scenarios lists them)")
-    scenario_list = _scenarios(cfg.scenarios, cfg.robot, "arms")
     gate = gate_overrides(gate_items, "arms")
     configs: dict[tuple[str, int], TrainConfig] = {}
-    configs = compose_arms(cfg, ARMS, ["progress=false", *passed], "arms")
+    configs = compose_arms(cfg, ARMS, ["progress=false", *passed], "arms")  # train's checks: the robot first
+    scenario_list = _scenarios(cfg.scenarios, cfg.robot, "arms")
     try:
         train_arms(configs, scenario_list)
     except ConfigError as err:

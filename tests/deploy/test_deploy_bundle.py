@@ -179,3 +179,18 @@ def test_deploy_imports_no_training_world_model_scenario_or_validation_code() ->
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("rate", ["-5", "0", "nan"])
+def test_a_bad_rate_is_refused_before_anything_runs_or_is_printed(
+    bundle: Path, rate: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 21, item 8: ``--rate -5`` printed "running at -5 Hz" before its error; ``--rate 0`` ran at
+    the bundle's rate."""
+    code, out, err = cli(capsys, "deploy", "run", str(bundle), "--backend", "mujoco", "--rate", rate,
+                         "--max-steps", "3", "--no-log")  # fmt: skip
+    assert code == 2 and out.startswith("bundle ") and len(out.splitlines()) == 1, out  # the bundle's line only
+    assert err.strip() == (
+        f"synthgate deploy: error: --rate {rate}: must be a finite number > 0 (Hz); "
+        "omit it to run at the bundle's rate, 50 Hz"
+    ), err

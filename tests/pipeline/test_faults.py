@@ -227,3 +227,26 @@ def test_a_learning_rate_that_blows_up_the_critic_stops_the_command_with_exit_3(
     assert "synthgate train: stopped at env step" in stopped.stderr and "20 agent updates in a row" in stopped.stderr
     assert "critic weights have exploded" in stopped.stderr and "lower sac.lr_critic" in stopped.stderr
     assert "Traceback" not in stopped.stderr and not (tmp_path / "run" / "summary.json").exists()
+
+
+@pytest.mark.parametrize(("stacked", "checkpoint_every"), [(False, 1000), (False, 100), (True, 1000)])
+def test_a_stopped_run_names_its_last_checkpoint_or_says_it_has_none(
+    tmp_path: Path, stacked: bool, checkpoint_every: int
+) -> None:
+    """Issue 21, item 5: the message of a run stopped by a numerical fault never points at a
+    checkpoint that does not exist: it names the newest one, or says there is none and what to do."""
+    from pipeline.stacked_train import train_stacked
+    from pipeline.train import train
+
+    cfg = tiny_config(tmp_path / "run", checkpoint_every=checkpoint_every, stacked_seeds=[0, 3] if stacked else [])
+    cfg.sac.lr_critic = 1e30  # the critic blows up soon after learning_starts=100
+    cfg.faults.max_consecutive_skips = 20
+    with pytest.raises(faults.RunStopped) as stopped:
+        (train_stacked if stacked else train)(cfg)
+    message = str(stopped.value)
+    assert "20 agent updates in a row had a non-finite loss" in message
+    if checkpoint_every == 100:
+        assert "the last checkpoint, ckpt-000000100.pt (env step 100), holds the state before the fault" in message
+    else:
+        assert "last checkpoint" not in message and "checkpoints are at" not in message, message
+        assert "no checkpoint yet" in message and "starts over from env step 0" in message, message

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from helpers import synthgate
@@ -108,3 +109,47 @@ def test_resume_accepts_a_run_made_before_a_field_was_added(tmp_path: Path) -> N
     assert resumed.returncode == 0, resumed.stderr
     changed = synthgate("train", *args, "steps=400", "kstep=[1,2]", f"run_dir={tmp_path}/r")
     assert changed.returncode == 2 and "kstep" in changed.stderr
+
+
+def test_scenarios_listing_names_a_bad_file_and_its_field_without_a_traceback(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    """Issue 21, item 5: one bad file in the library does not hide the good ones or end in a traceback."""
+    import shutil
+
+    import scenarios.library
+    from synthgate.cli import main
+
+    library = tmp_path / "library"
+    shutil.copytree(scenarios.library.LIBRARY, library)
+    text = (library / "slippery_floor.yaml").read_text().replace("slippery_floor", "negative_floor")
+    (library / "negative_floor.yaml").write_text(text.replace("{uniform: [0.1, 0.3]}", "{uniform: [-0.3, -0.1]}"))
+    monkeypatch.setattr(scenarios.library, "LIBRARY", library)
+    try:
+        code = main(["scenarios"])
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    assert code == 2
+    listed = [line.split()[0] for line in out.splitlines()]
+    assert listed == sorted(p.stem for p in library.glob("*.yaml") if p.stem != "negative_floor")
+    [line] = err.splitlines()  # one line for the one bad file
+    where = f"{library / 'negative_floor.yaml'}: perturbations[0].params.scale: "
+    assert line.startswith(f"synthgate scenarios: error: {where}") and "is not physical" in line, err
+
+
+def test_progress_in_a_redirected_log_is_plain_lines(tmp_path: Path) -> None:
+    """Issue 21, item 8: with stderr not a terminal (a log file, a pipe) the progress bar writes
+    whole lines at a coarse interval, never carriage returns."""
+    args = [
+        "train", "robot=pendulum-swingup", "algo=sac", "steps=120", "learning_starts=100", "eval_every=0",
+        "eval_episodes=1", "threads=1", "sac.hidden=16", "sac.batch_size=32", "+robot_settings.max_episode_steps=60",
+        "progress=true", f"run_dir={tmp_path / 'run'}",
+    ]  # fmt: skip
+    # bytes, not text: text mode would turn each carriage return into a newline
+    trained = subprocess.run([sys.executable, "-m", "synthgate", *args], capture_output=True, timeout=300, check=False)
+    stderr = trained.stderr.decode()
+    assert trained.returncode == 0, stderr
+    assert b"\r" not in trained.stderr and b"\r" not in trained.stdout, stderr
+    progress = [line for line in stderr.splitlines() if line.startswith("progress: ")]
+    assert progress and progress[-1].startswith("progress: step 120/120 (100%)"), stderr

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 import pyarrow.parquet as pq
+import pytest
 from helpers import synthgate
 
 
@@ -63,3 +65,46 @@ def test_train_starts_from_an_imported_dataset(tmp_path: Path) -> None:
     assert f"real:lerobot:{data}|pendulum-swingup/plant: 100" in table and "real:pendulum-swingup/plant: 60" in table
     missing = synthgate("train", *common, "steps=10", f"run_dir={tmp_path / 'x'}", "+import_datasets=[{path: /nope}]")
     assert missing.returncode == 2 and "import_datasets[0].path='/nope': no such directory" in missing.stderr
+
+
+def _model_based_run(run: Path) -> Path:
+    """A run directory as a model-based run leaves it (config and a checkpoint with a real and a
+    synthetic buffer), written directly: the export reads nothing else."""
+    import numpy as np
+    import yaml
+
+    import robots
+    from pipeline import checkpoint
+    from pipeline.buffer import ReplayBuffer, Source
+
+    record = robots.get("pendulum-swingup")
+    obs, act = record.layout.size, record.action_dim
+    rng = np.random.default_rng(0)
+    real, synthetic = ReplayBuffer(obs, act, 16), ReplayBuffer(obs, act, 16)
+    for buffer, source, origin in ((real, Source.REAL, "pendulum-swingup/plant"), (synthetic, Source.SYNTHETIC,
+                                                                                   "model/v1")):  # fmt: skip
+        buffer.add(rng.normal(size=(8, obs)), rng.uniform(-1, 1, (8, act)), rng.normal(size=8),
+                   rng.normal(size=(8, obs)), np.zeros(8, dtype=bool), source=source, origin=origin,
+                   seed=np.zeros(8, dtype=np.int64))  # fmt: skip
+    run.mkdir(parents=True)
+    config = {"robot": "pendulum-swingup", "algo": {"name": "ftfl"}, "robot_settings": {}}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    checkpoint.save(run / "checkpoints", 8, {"buffer": real.state_dict(), "synthetic": synthetic.state_dict()}, 2)
+    return run
+
+
+@pytest.mark.parametrize("what", ["synthetic", "panels"])
+def test_video_is_refused_where_it_cannot_be_rendered(tmp_path: Path, what: str, capsys: Any) -> None:
+    """Issue 21, item 8: ``--video`` with ``--what synthetic`` or ``panels`` wrote no video and said nothing."""
+    from synthgate.cli import main
+
+    run = _model_based_run(tmp_path / "run")
+    out = tmp_path / "dataset"
+    with pytest.raises(SystemExit) as refused:
+        main(["export", str(run), "--what", what, "--out", str(out), "--video"])
+    err = capsys.readouterr().err
+    assert refused.value.code == 2 and not out.exists()
+    assert err.startswith(f"synthgate export: error: --video: --what {what} writes no video; only --what real"), err
+    if what == "synthetic":  # the same export without --video works: the run is not what is refused
+        assert main(["export", str(run), "--what", what, "--out", str(out)]) == 0
+        assert "wrote 1 episodes, 8 frames of synthetic data" in capsys.readouterr().out

@@ -83,4 +83,39 @@ def test_scenarios_alias_and_defaults() -> None:
 
 def test_unknown_scenario_of_another_robot_is_refused(tmp_path: Path) -> None:
     run = synthgate("run", f"out={tmp_path}", "scenario=[push_recovery]")  # a walker-walk scenario
-    assert run.returncode == 2 and "push_recovery is a scenario of walker-walk, not of Hopper-v5" in run.stderr
+    assert run.returncode == 2 and "push_recovery is a scenario of walker-walk, not of robot=Hopper-v5" in run.stderr
+
+
+def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """``synthgate run args`` in this process (saves a subprocess start): (exit status, stderr)."""
+    from synthgate.cli import main
+
+    try:
+        code = main(["run", *args])
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "wanted", "unwanted"),
+    [  # issue 21, item 7: the field, a did-you-mean and the valid values, as synthgate train says them
+        (["robot=nope"], ["robot='nope': unknown robot", "valid robots: Ant-v5, HalfCheetah-v5"], ["is a scenario"]),
+        (["robot=hoper-v5"], ["robot='hoper-v5': unknown robot (did you mean Hopper-v5"], ["is a scenario"]),
+        (
+            ["seedz=3"],
+            ["seedz=3: no such key (did you mean seeds?)", "valid keys: ", "deploy_episodes"],
+            ["+seedz", "seed,"],
+        ),
+        (["steps=abc"], ["steps=abc: ", "could not be converted to Integer"], ["object_type", "full_key"]),
+        (["sac.hiden=3"], ["sac.hiden=3: no such field (did you mean sac.hidden?)"], ["+sac.hiden"]),
+    ],
+)
+def test_run_errors_name_the_field_like_train_does(
+    args: list[str], wanted: list[str], unwanted: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _main([f"out={tmp_path}", *args], capsys)
+    assert code == 2 and err.startswith("synthgate run: error: ") and len(err.strip().splitlines()) == 1, err
+    assert all(w in err for w in wanted), err
+    assert not any(u in err for u in unwanted), err
+    assert not (tmp_path / "runs").exists()  # refused before any work

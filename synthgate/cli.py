@@ -296,6 +296,20 @@ def _aggregate(args: Sequence[str]) -> int:
     return 0
 
 
+OWN_HELP = ("train", "run", "validate", "arms", "export", "aggregate", "stress")
+"""Commands whose parsers answer ``--help`` themselves; every other one prints its entry of :data:`USAGE`."""
+
+
+def command_usage(command: str) -> str | None:
+    """``command``'s entry in :data:`USAGE` (its line and the indented lines under it), None if absent."""
+    lines = USAGE.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(f"  {command} ")), None)
+    if start is None:
+        return None
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith("     ")), len(lines))
+    return "\n".join(line.strip() for line in lines[start:end])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``synthgate`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -303,6 +317,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(USAGE)
         return 0
     command, rest = args[0], args[1:]
+    if command not in OWN_HELP and any(a in ("-h", "--help") for a in rest):
+        usage = command_usage(command)
+        if usage is not None:
+            print(f"synthgate {usage}")
+            return 0
     if command == "train":
         try:
             if preflight.train_command(rest):  # every input checked before work starts; --check stops here

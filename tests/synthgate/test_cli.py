@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 from helpers import synthgate
 
@@ -153,3 +154,14 @@ def test_progress_in_a_redirected_log_is_plain_lines(tmp_path: Path) -> None:
     assert b"\r" not in trained.stderr and b"\r" not in trained.stdout, stderr
     progress = [line for line in stderr.splitlines() if line.startswith("progress: ")]
     assert progress and progress[-1].startswith("progress: step 120/120 (100%)"), stderr
+
+
+@pytest.mark.parametrize("command", ["report", "ledger", "deploy", "robots", "scenarios", "sweep"])
+def test_help_prints_the_commands_usage_instead_of_reading_it_as_a_path(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from synthgate.cli import main
+
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"synthgate {command} ") and "error" not in out

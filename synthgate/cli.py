@@ -29,7 +29,8 @@ commands:
   run      the main job end to end: train baseline and candidate, panels, gate, reports, bundle if promoted:
            synthgate run [robot=<name> scenario=[a,b] seeds=N steps=N preset=quick|full out=<dir>] (--help)
   train    train a policy: synthgate train robot=<name> algo=sac steps=<n> seed=<s> run_dir=<path>
-           (an existing run_dir is resumed from its last good checkpoint; --check: validate only)
+           (an existing run_dir is resumed from its last good checkpoint; --check: validate only;
+           preset=quick: synthgate run's small networks and UTD 5, before your own overrides)
   robots     list the registered robots with their tags, layouts and failure predicates
   scenarios  list the scenario library (named rare failure modes)
   ledger   print a run's ledger: synthgate ledger <run_dir>
@@ -296,6 +297,21 @@ def _aggregate(args: Sequence[str]) -> int:
     return 0
 
 
+def _train_preset(args: list[str]) -> list[str]:
+    """``preset=quick`` on ``synthgate train``: ``synthgate run``'s small settings
+    (:data:`synthgate.run_job.QUICK`) go before the other arguments, so the user's own win;
+    ``preset=full`` adds nothing (the library's defaults)."""
+    from synthgate.run_job import QUICK
+
+    presets = [a.partition("=")[2] for a in args if a.startswith("preset=")]
+    if not presets:
+        return args
+    if len(presets) > 1 or presets[0] not in ("quick", "full"):
+        _fail("train", f"preset={presets[-1]!r}: give it once, one of quick, full")
+    others = [a for a in args if not a.startswith("preset=")]
+    return [*QUICK, *others] if presets[0] == "quick" else others
+
+
 OWN_HELP = ("train", "run", "validate", "arms", "export", "aggregate", "stress")
 """Commands whose parsers answer ``--help`` themselves; every other one prints its entry of :data:`USAGE`."""
 
@@ -323,6 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"synthgate {usage}")
             return 0
     if command == "train":
+        rest = _train_preset(rest)
         try:
             if preflight.train_command(rest):  # every input checked before work starts; --check stops here
                 return 0

@@ -165,3 +165,18 @@ def test_help_prints_the_commands_usage_instead_of_reading_it_as_a_path(
     assert main([command, "--help"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"synthgate {command} ") and "error" not in out
+
+
+def test_train_takes_the_quick_preset_and_the_users_own_keys_win(tmp_path: Path) -> None:
+    from synthgate.cli import _train_preset
+    from synthgate.run_job import QUICK
+
+    assert _train_preset(["preset=quick", "sac.hidden=32"]) == [*QUICK, "sac.hidden=32"]
+    assert _train_preset(["preset=full", "steps=5"]) == ["steps=5"]
+    assert _train_preset(["steps=5"]) == ["steps=5"]
+    run_dir = tmp_path / "run"
+    done = synthgate("train", "robot=cartpole-swingup", "algo=sac", "preset=quick", "sac.hidden=32", "steps=1200",
+                     "eval_episodes=1", "progress=false", f"run_dir={run_dir}", "--check")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    bad = synthgate("train", "robot=cartpole-swingup", "preset=tiny", f"run_dir={run_dir}")
+    assert bad.returncode == 2 and "preset='tiny'" in bad.stderr and "Traceback" not in bad.stderr

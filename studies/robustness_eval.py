@@ -100,6 +100,15 @@ def read_log(robot: str, budget: int) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def write_log(path: Path, log: Mapping[str, Any]) -> Path:
+    """Writes a block's log atomically (compact JSON, sorted keys); returns its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(log, separators=(",", ":"), sort_keys=True))
+    tmp.replace(path)
+    return path
+
+
 def _model_based(name: str) -> bool:
     arm = name.rsplit("-s", 1)[0]
     return next(a for a in ARMS if a.key == arm).base != BASELINE
@@ -210,10 +219,7 @@ def evaluate_block(robot: str, budget: int, workers: int = 1, fresh: bool = Fals
         "diagnostics": diagnostics,
         "timing_s": {"ground_truth": round(t1 - t0, 1), "gate_panels": round(t2 - t1, 1)},
     }
-    LOGS.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(log, separators=(",", ":"), sort_keys=True))
-    tmp.replace(path)
+    write_log(path, log)
     print(f"{block_name(robot, budget)}: wrote {path}, {len(todo)} runs' real panels and {len(models)} synthetic "
           f"panels evaluated (ground truth {t1 - t0:.0f} s, "
           f"gate panels {t2 - t1:.0f} s)",
@@ -264,9 +270,6 @@ def model_errors(robot: str, budget: int) -> Path:
             log["diagnostics"][name][f"errors/model_pct_k{k}"] = round(errors[f"diag/model_error_pct_k{k}"], 2)
             log["diagnostics"][name][f"errors/no_change_pct_k{k}"] = round(errors[f"diag/no_change_error_pct_k{k}"], 2)
         done += 1
-    out = LOGS / f"{robot}-{budget}.json"
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(log, separators=(",", ":"), sort_keys=True))
-    tmp.replace(out)
+    out = write_log(LOGS / f"{robot}-{budget}.json", log)
     print(f"{block_name(robot, budget)}: k-step errors of {done} world models added to {out}", flush=True)
     return out

@@ -7,14 +7,16 @@ Sources, nothing else:
 
 * the fixed-dataset model study: ``docs/model_study/results.jsonl`` (one row per task x variant x
   seed, written by ``benchmarks/model_study.py``);
-* online runs: every run directory with a ``summary.json`` under the roots in :data:`ONLINE_ROOTS`
+* the SAC reference runs: every run directory with a ``summary.json`` under :data:`ONLINE_ROOTS`
   (``synthgate train`` writes it when a run ends; its ``config.yaml`` gives the budget).
 
+The online comparison of issue 19 has its own generated part of the page, written by
+``studies/online.py report`` from ``studies/online_logs/``.
+
 Everything between the two markers of docs/results.md is rewritten; the prose around it is not.
-Each row names where its numbers come from, how many seeds and what budget. The matrix the issue
-asks for (:data:`ONLINE_TASKS` x :data:`ONLINE_ARMS` x 3 seeds at ``ONLINE_STEPS`` env steps, and
-the study's nine tasks x five variants x 3 seeds) is compared with what exists, and every missing
-cell is listed with the command that would run it.
+Each row names where its numbers come from, how many seeds and what budget. The study's nine tasks x
+five variants x 3 seeds are compared with what exists, and every missing fit is listed with the
+command that would run it.
 """
 
 from __future__ import annotations
@@ -48,11 +50,7 @@ STUDY_TASKS = (
 )
 STUDY_VARIANTS = ("mbpo", "ftfl_norm_only", "ftfl_direct_only", "ftfl", "ftfl_beta_nll")
 STUDY_SEEDS = 3
-ONLINE_ROOTS = (Path("experiments/online_comparison/runs"), Path("experiments/sac_cartpole/runs"))
-ONLINE_TASKS = ("cartpole-swingup", "cheetah-run", "quadruped-walk")
-ONLINE_ARMS = ("sac", "mbpo", "ftfl")
-ONLINE_STEPS = 50_000
-ONLINE_SEEDS = 3
+ONLINE_ROOTS = (Path("experiments/sac_cartpole/runs"),)
 
 
 def _mean_std(values: list[float], digits: str = ".3g") -> str:
@@ -116,7 +114,7 @@ def _budget(run_dir: str) -> str:
 
 def online_section(runs: list[RunScore]) -> list[str]:
     out = [
-        "### Online runs",
+        "### SAC reference runs",
         "",
         "Source: every finished run (`summary.json`) under "
         + ", ".join(f"`{r}`" for r in ONLINE_ROOTS)
@@ -170,19 +168,6 @@ def missing_section(rows: list[dict], runs: list[RunScore]) -> list[str]:
             f"- Model study: complete ({len(STUDY_TASKS)} tasks x {len(STUDY_VARIANTS)} variants x "
             f"{STUDY_SEEDS} seeds)."
         )
-    have = defaultdict(set)
-    for r in runs:
-        if int(yaml.safe_load((Path(r.run_dir) / "config.yaml").read_text())["steps"]) >= ONLINE_STEPS:
-            have[(r.robot, r.algo)].add(r.seed)
-    for task in ONLINE_TASKS:
-        for arm in ONLINE_ARMS:
-            missing = sorted(set(range(ONLINE_SEEDS)) - have[(task, arm)])
-            if missing:
-                out.append(
-                    f"- Online {task} / {arm}: seeds {', '.join(map(str, missing))} at {ONLINE_STEPS} env steps. "
-                    f"`bash experiments/online_comparison/run.sh {task} {ONLINE_STEPS}` "
-                    "(all three arms, 3 seeds; run again, it resumes every run from its last checkpoint)."
-                )
     return out
 
 

@@ -21,12 +21,14 @@ from pipeline.world_model import ModelHyper
 
 @dataclass(frozen=True)
 class AlgoSpec:
-    """What an algorithm name means: whether it uses a world model, and the model's two switches."""
+    """What an algorithm name means: whether it uses a world model, the model's two switches, and
+    the likelihood its ensemble is fitted with."""
 
     description: str
     model_based: bool
     target: str = "direct"
     target_norm: str = "independent"
+    likelihood: str = "gaussian_nll"
 
 
 ALGORITHMS: dict[str, AlgoSpec] = {
@@ -37,6 +39,13 @@ ALGORITHMS: dict[str, AlgoSpec] = {
     ),
     "ftfl_norm_only": AlgoSpec("FTFL's normalization fix only (residual targets).", True, "residual", "independent"),
     "ftfl_direct_only": AlgoSpec("FTFL's direct-target fix only (joint raw targets).", True, "direct", "joint"),
+    "ftfl_beta_nll": AlgoSpec(
+        "FTFL's two fixes with a beta-NLL likelihood (each error weighted by its variance**beta).",
+        True,
+        "direct",
+        "independent",
+        "beta_nll",
+    ),
 }
 """Every algorithm ``algo.name`` may take (the Hydra group ``algo`` has one preset per name)."""
 
@@ -295,11 +304,14 @@ def validate(cfg: TrainConfig) -> None:
     if cfg.algo.name not in ALGORITHMS:
         raise ConfigError(f"algo.name={cfg.algo.name!r}: unknown algorithm; valid: {', '.join(sorted(ALGORITHMS))}")
     spec = ALGORITHMS[cfg.algo.name]
-    for key in ("model_based", "target", "target_norm"):
-        want, got = getattr(spec, key), getattr(cfg.algo, key)
+    for key in ("model_based", "target", "target_norm", "likelihood"):
+        want = getattr(spec, key)
+        got = cfg.algo.model.likelihood if key == "likelihood" else getattr(cfg.algo, key)
+        key = "model.likelihood" if key == "likelihood" else key
         if (spec.model_based or key == "model_based") and got != want:
             match = [n for n, s in ALGORITHMS.items() if s.model_based and s.target == cfg.algo.target
-                     and s.target_norm == cfg.algo.target_norm]  # fmt: skip
+                     and s.target_norm == cfg.algo.target_norm
+                     and s.likelihood == cfg.algo.model.likelihood]  # fmt: skip
             raise ConfigError(
                 f"algo.{key}={got!r} contradicts algo={cfg.algo.name} ({key}={want!r}); "
                 f"choose the preset that means what you want: {', '.join(match) or ', '.join(ALGORITHMS)}"

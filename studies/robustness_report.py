@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from studies import pages
 from studies.robustness import BASELINE, LOGS, ROOT
 
 DOC = ROOT / "docs" / "robustness.md"
@@ -503,26 +504,18 @@ def plot(logs: Sequence[Mapping[str, Any]], path: Path = PLOT) -> None:
 
 
 def splice(doc: str, generated: str) -> str:
-    if BEGIN not in doc or END not in doc:
-        raise ValueError(f"{DOC} lacks the generated-section markers")
-    head, rest = doc.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{generated}{END}{tail}"
+    return pages.splice(doc, generated, BEGIN, END)
 
 
 def report(check: bool = False) -> int:
     """Rewrites docs/robustness.md's generated section and the plot; ``check``: exit 1 when the page
     is not what the logs give (the plot is not compared: its bytes depend on matplotlib's version)."""
     logs = load_logs()
-    doc = DOC.read_text()
-    new = splice(doc, render(logs))
+    if not pages.update(DOC, render(logs), BEGIN, END, check, "studies/robustness.py report"):
+        return 1
     if check:
-        if new != doc:
-            print(f"{DOC} differs from what studies/robustness_logs/ gives: run studies/robustness.py report")
-            return 1
         print(f"{DOC} matches the {len(logs)} block logs")
         return 0
-    DOC.write_text(new)
     if logs:
         plot(logs)
     print(f"wrote {DOC} and {PLOT} from {len(logs)} block logs")

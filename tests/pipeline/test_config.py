@@ -28,7 +28,8 @@ def test_bad_nested_values_are_named() -> None:
     cfg = TrainConfig()
     cfg.algo.name = "dreamer"
     with pytest.raises(
-        ConfigError, match=r"algo.name='dreamer'.*valid: ftfl, ftfl_direct_only, ftfl_norm_only, mbpo, sac"
+        ConfigError,
+        match=r"algo.name='dreamer'.*valid: ftfl, ftfl_beta_nll, ftfl_direct_only, ftfl_norm_only, mbpo, sac",
     ):
         validate(cfg)
     cfg = TrainConfig()
@@ -60,6 +61,12 @@ def test_presets_are_the_registry_and_contradictions_are_refused() -> None:
         assert preset["name"] == name and preset["model_based"] == spec.model_based
         if spec.model_based:
             assert (preset["target"], preset["target_norm"]) == (spec.target, spec.target_norm)
+            assert preset.get("model", {}).get("likelihood", "gaussian_nll") == spec.likelihood
+    cfg = TrainConfig()
+    cfg.algo.name, cfg.algo.model_based = "ftfl", True
+    cfg.algo.model.likelihood = "beta_nll"
+    with pytest.raises(ConfigError, match=r"algo.model.likelihood='beta_nll' contradicts algo=ftfl.*ftfl_beta_nll"):
+        validate(cfg)
     cfg = TrainConfig()
     cfg.algo.name, cfg.algo.model_based, cfg.algo.target, cfg.algo.target_norm = "mbpo", True, "direct", "joint"
     with pytest.raises(ConfigError, match=r"algo.target='direct' contradicts algo=mbpo.*ftfl_direct_only"):

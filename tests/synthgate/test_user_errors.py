@@ -122,7 +122,11 @@ def test_any_override_validates_or_is_the_documented_error_many(
     [
         ("steps=abc", r"steps=abc: Value 'abc' of type 'str' could not be converted to Integer"),
         ("sac.hiden=3", r"sac.hiden=3: no such field \(did you mean sac.hidden"),
-        ("algo=dreamer", r"algo=dreamer: unknown algorithm; valid: ftfl, ftfl_direct_only, ftfl_norm_only, mbpo, sac"),
+        (
+            "algo=dreamer",
+            r"algo=dreamer: unknown algorithm; valid: ftfl, ftfl_beta_nll, ftfl_direct_only, "
+            r"ftfl_norm_only, mbpo, sac",
+        ),
         ("steps=[", r"'steps=\[' is not a valid override"),
         ("sac.lr_actor=inf", r"sac.lr_actor=inf: must be a finite number in \(0, inf\)"),
         ("seed=-1", r"seed=-1: must be >= 0"),

@@ -31,6 +31,8 @@ commands:
   train    train a policy: synthgate train robot=<name> algo=sac steps=<n> seed=<s> run_dir=<path>
            (an existing run_dir is resumed from its last good checkpoint; --check: validate only;
            preset=quick: synthgate run's small networks and UTD 5, before your own overrides)
+  resume   go on with a run from its last good checkpoint, with the run's own config:
+           synthgate resume <run_dir> [steps=N threads=N device=... progress=... checkpoint_every_s=S]
   robots     list the registered robots with their tags, layouts and failure predicates
   scenarios  list the scenario library (named rare failure modes)
   ledger   print a run's ledger: synthgate ledger <run_dir>
@@ -61,10 +63,15 @@ def _fail(command: str, message: str) -> NoReturn:
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 def _train(cfg: DictConfig) -> None:
-    from pipeline.train import Interrupted, train  # heavy imports only when training
-
     config = OmegaConf.to_object(cfg)
     assert isinstance(config, TrainConfig)
+    _execute(config)
+
+
+def _execute(config: TrainConfig, command: str = "train") -> None:
+    """Trains (or resumes) the run ``config`` describes and prints its summary."""
+    from pipeline.train import Interrupted, train  # heavy imports only when training
+
     try:
         chosen = scenarios.resolve(config.scenarios, config.scenario)
     except scenarios.ScenarioError as err:
@@ -91,7 +98,7 @@ def _train(cfg: DictConfig) -> None:
     except (OSError, RunStopped, CheckpointError) as err:  # a refused write, a stopped run, no usable checkpoint
         preflight.fail_run(err, config.run_dir)
     except Interrupted as stop:
-        print(f"synthgate train: stopped: {stop}", file=sys.stderr)
+        print(f"synthgate {command}: stopped: {stop}", file=sys.stderr)
         raise SystemExit(128 + stop.signum) from None
     for summary in summaries:
         print(
@@ -99,6 +106,44 @@ def _train(cfg: DictConfig) -> None:
             f"{summary['updates']} updates, eval return {summary['eval_return_mean']:.1f}\n"
             f"run directory: {summary['run_dir']} (TensorBoard: tensorboard --logdir {summary['run_dir']}/tb)"
         )
+
+
+def _resume(args: Sequence[str]) -> int:
+    """``synthgate resume <run_dir> [key=value ...]``: the run's own ``config.yaml``, with the few
+    changes a resume allows (``pipeline.config.RESUMABLE_CHANGES``, ``steps=`` to train on), goes
+    on from the run's last good checkpoint, without the user repeating the run's overrides."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    from pipeline.config import RESUMABLE_CHANGES, validate
+
+    if not args or args[0].startswith("-") or "=" in args[0]:
+        _fail("resume", "give the run directory first: synthgate resume <run_dir> [steps=N ...]")
+    run_dir, overrides = Path(args[0]), list(args[1:])
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        _fail("resume", f"{run_dir}: no config.yaml there; not a run directory that synthgate train made")
+    if not any((run_dir / "checkpoints").glob("ckpt-*.pt")):
+        _fail("resume", f"{run_dir}: no checkpoint to resume from; start it again with synthgate train")
+    for item in overrides:
+        key = item.partition("=")[0]
+        if "=" not in item or key not in RESUMABLE_CHANGES - {"run_dir"}:
+            allowed = ", ".join(sorted(RESUMABLE_CHANGES - {"run_dir"}))
+            _fail("resume", f"{item!r}: a resume may change only {allowed} (key=value)")
+    try:
+        cfg = OmegaConf.merge(
+            OmegaConf.structured(TrainConfig), OmegaConf.load(saved), OmegaConf.from_dotlist(overrides)
+        )
+        config = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as err:
+        _fail("resume", f"{saved}: {str(err).splitlines()[0]}")
+    assert isinstance(config, TrainConfig)
+    config.run_dir = str(run_dir)
+    try:
+        validate(config)
+    except ConfigError as err:
+        _fail("resume", str(err))
+    _execute(config, "resume")
+    return 0
 
 
 def _robots(args: Sequence[str]) -> int:
@@ -348,6 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.argv = ["synthgate train", *rest]
         _train()
         return 0
+    if command == "resume":
+        return _resume(rest)
     if command == "robots":
         return _robots(rest)
     if command == "ledger":
@@ -379,6 +426,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from synthgate.stress import main as stress_main
 
         return stress_main(rest)
-    valid = "aggregate, arms, deploy, export, ledger, report, robots, run, scenarios, stress, sweep, train, validate"
+    valid = (
+        "aggregate, arms, deploy, export, ledger, report, resume, robots, run, scenarios, stress, sweep, train, "
+        "validate"
+    )
     _fail(command, f"unknown command {command!r}; valid commands: {valid}")
     return 2

@@ -97,6 +97,20 @@ def test_resume_refuses_a_changed_config(tmp_path: Path) -> None:
     assert longer.returncode == 0 and "500 env steps" in longer.stdout
 
 
+def test_resume_command_goes_on_with_the_runs_own_config(tmp_path: Path) -> None:
+    args = [a for a in TINY if not a.startswith("steps=")]
+    assert synthgate("train", *args, "steps=400", f"run_dir={tmp_path}/r").returncode == 0
+    # sac.hidden=32, the episode cap and the seed come from the run's config.yaml: were they the
+    # defaults, the run would refuse the changed config.
+    resumed = synthgate("resume", str(tmp_path / "r"), "steps=500")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "done: cartpole-swingup sac seed 3: 500 env steps" in resumed.stdout
+    seed = synthgate("resume", str(tmp_path / "r"), "seed=4")
+    assert seed.returncode == 2 and "'seed=4': a resume may change only checkpoint_every_s, device" in seed.stderr
+    missing = synthgate("resume", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "no config.yaml there" in missing.stderr and "Traceback" not in missing.stderr
+
+
 def test_resume_accepts_a_run_made_before_a_field_was_added(tmp_path: Path) -> None:
     import yaml
 

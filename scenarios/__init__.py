@@ -3,6 +3,20 @@
 Imports ``robots`` (and later ``pipeline``), never upward (DESIGN.md, data flow).
 """
 
-from scenarios.library import METRICS, Scenario, ScenarioError, get, load, names, parse, resolve
+from scenarios.library import (
+    LIBRARY,
+    METRICS,
+    PATH_ENV,
+    Scenario,
+    ScenarioError,
+    files,
+    get,
+    load,
+    names,
+    parse,
+    resolve,
+)
 
-__all__ = ["METRICS", "Scenario", "ScenarioError", "get", "load", "names", "parse", "resolve"]
+__all__ = [
+    "LIBRARY", "METRICS", "PATH_ENV", "Scenario", "ScenarioError", "files", "get", "load", "names", "parse", "resolve",
+]  # fmt: skip

@@ -1,6 +1,7 @@
 """The scenario library: named rare failure modes as YAML data, validated on load.
 
-A scenario file (``scenarios/conf/scenario/<name>.yaml``, the Hydra group ``scenario``) states:
+A scenario file (``scenarios/conf/scenario/<name>.yaml``, the Hydra group ``scenario``; or one of
+the user's own, see :func:`get`) states:
 
     name:          the file's stem
     robot:         a registered robot
@@ -19,6 +20,7 @@ and the valid options. Nothing else escapes the loader.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -44,6 +46,8 @@ from robots.perturbations import (
 )
 
 LIBRARY = Path(__file__).parent / "conf" / "scenario"
+PATH_ENV = "SYNTHGATE_SCENARIO_PATH"
+"""Directories of the user's own scenario files (separated by ``os.pathsep``), searched after the library."""
 METRICS = ("failure_rate", "time_to_failure", "return_under_perturbation")
 KEYS = ("name", "robot", "description", "perturbations", "predicate", "metric")
 PERTURBATION_KEYS = ("family", "params", "trigger")
@@ -249,14 +253,55 @@ def resolve(listed: Sequence[str], group: Mapping[str, Any] | None = None) -> li
     return out
 
 
+def directories() -> list[Path]:
+    """Where scenario names are looked up: the library, then each directory of ``$SYNTHGATE_SCENARIO_PATH``."""
+    extra = [Path(d).expanduser() for d in os.environ.get(PATH_ENV, "").split(os.pathsep) if d]
+    for d in extra:
+        if not d.is_dir():
+            raise ScenarioError(f"{PATH_ENV}: {d} is not a directory")
+    return [LIBRARY, *extra]
+
+
+def files() -> dict[str, Path]:
+    """Every scenario name and its file, over :func:`directories`; one name in two files is refused."""
+    found: dict[str, Path] = {}
+    for d in directories():
+        for path in sorted(d.glob("*.yaml")):
+            if path.stem in found:
+                raise ScenarioError(
+                    f"scenario {path.stem!r} is in two files, {found[path.stem]} and {path}: rename one"
+                )
+            found[path.stem] = path
+    return found
+
+
 def names() -> list[str]:
-    """Every scenario in the library."""
-    return sorted(p.stem for p in LIBRARY.glob("*.yaml"))
+    """Every scenario name: the library's and those in the user's directories."""
+    return sorted(files())
+
+
+def is_path(text: str) -> bool:
+    """Whether a scenario is given as a file path rather than a name."""
+    return text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text
 
 
 def get(name: str) -> Scenario:
-    """A library scenario by name; an unknown name lists the valid ones."""
-    path = LIBRARY / f"{name}.yaml"
-    if not path.is_file():
-        raise ScenarioError(f"unknown scenario {name!r}; valid: {', '.join(names())}")
-    return load(path)
+    """A scenario by name (the library, then ``$SYNTHGATE_SCENARIO_PATH``'s directories) or by the
+    path of a YAML file of the user's own; an unknown name lists the valid ones.
+
+    Raises:
+        ScenarioError: an unknown name, a missing file, or a file that does not validate (naming
+        the file and the field).
+    """
+    if is_path(name):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ScenarioError(f"scenario file {name!r} does not exist")
+        return load(path)
+    found = files()
+    if name not in found:
+        raise ScenarioError(
+            f"unknown scenario {name!r}; valid: {', '.join(sorted(found))}. For a file of your own, give "
+            f"its path, or put it in a directory named by ${PATH_ENV}"
+        )
+    return load(found[name])

@@ -160,18 +160,24 @@ def _robots(args: Sequence[str]) -> int:
 
 
 def _scenarios() -> int:
-    """Lists the library; a file that does not load is one error line (its file and field) on
+    """Lists the library and the user's scenario directories (``$SYNTHGATE_SCENARIO_PATH``; their
+    files with their paths); a file that does not load is one error line (its file and field) on
     stderr, the others are still listed, and the exit status is 2."""
     bad = 0
-    for name in scenarios.names():
+    try:
+        found = scenarios.files()
+    except scenarios.ScenarioError as err:
+        _fail("scenarios", str(err))
+    for name, path in found.items():
         try:
-            s = scenarios.get(name)
+            s = scenarios.load(path)
         except scenarios.ScenarioError as err:
             print(f"synthgate scenarios: error: {' '.join(str(err).split())}", file=sys.stderr)  # YAML's are multi-line
             bad += 1
             continue
         families = ",".join(p.family for p in s.perturbations)
-        print(f"{name:20s} {s.robot:24s} {families:32s} predicate {s.predicate:12s} metric {s.metric}")
+        where = "" if path.parent == scenarios.library.LIBRARY else f"  ({path})"
+        print(f"{name:20s} {s.robot:24s} {families:32s} predicate {s.predicate:12s} metric {s.metric}{where}")
     return 2 if bad else 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -106,6 +107,44 @@ def test_physically_impossible_values_are_refused(scenario: str, param: str, val
 def test_unknown_scenario_lists_the_library() -> None:
     with pytest.raises(ScenarioError, match="valid: actuation_latency, dead_motor"):
         scenarios.get("meteor_strike")
+
+
+def _user_file(directory: Path, name: str, **edits: Any) -> Path:
+    data = yaml.safe_load((LIBRARY / "push_recovery.yaml").read_text())
+    data.update(name=name, **edits)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_users_own_scenarios_by_path_and_by_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _user_file(tmp_path / "mine", "gentle_push", description="my own")
+    by_path = scenarios.get(str(path))
+    assert (by_path.name, by_path.description, by_path.source) == ("gentle_push", "my own", str(path))
+    with pytest.raises(ScenarioError, match=r"unknown scenario 'gentle_push'.*SYNTHGATE_SCENARIO_PATH"):
+        scenarios.get("gentle_push")
+    monkeypatch.setenv("SYNTHGATE_SCENARIO_PATH", str(tmp_path / "mine"))
+    assert "gentle_push" in scenarios.names() and "push_recovery" in scenarios.names()
+    assert scenarios.get("gentle_push").description == "my own"
+    with pytest.raises(ScenarioError, match=r"scenario file 'nowhere/x.yaml' does not exist"):
+        scenarios.get("nowhere/x.yaml")
+
+
+def test_a_broken_user_file_is_named_with_its_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = _user_file(tmp_path / "mine", "bad_push", predicate="exploded")
+    with pytest.raises(ScenarioError, match=rf"{bad}.*predicate.*'exploded'"):
+        scenarios.get(str(bad))
+    monkeypatch.setenv("SYNTHGATE_SCENARIO_PATH", str(tmp_path / "mine"))
+    with pytest.raises(ScenarioError, match=rf"{bad}.*predicate"):
+        scenarios.get("bad_push")
+    _user_file(tmp_path / "other", "push_recovery")
+    monkeypatch.setenv("SYNTHGATE_SCENARIO_PATH", str(tmp_path / "other"))
+    with pytest.raises(ScenarioError, match="'push_recovery' is in two files"):
+        scenarios.get("push_recovery")
+    monkeypatch.setenv("SYNTHGATE_SCENARIO_PATH", str(tmp_path / "absent"))
+    with pytest.raises(ScenarioError, match=r"SYNTHGATE_SCENARIO_PATH: .*absent is not a directory"):
+        scenarios.names()
 
 
 _values = st.recursive(

@@ -153,6 +153,30 @@ def test_scenarios_listing_names_a_bad_file_and_its_field_without_a_traceback(
     assert line.startswith(f"synthgate scenarios: error: {where}") and "is not physical" in line, err
 
 
+def test_users_own_scenarios_are_listed_and_taken_by_path(tmp_path: Path) -> None:
+    """Issue 21, item 6: a scenario file kept with the user's project, by path or by directory."""
+    import scenarios.library
+
+    mine = tmp_path / "my_scenarios"
+    mine.mkdir()
+    text = (scenarios.library.LIBRARY / "push_recovery.yaml").read_text().replace("push_recovery", "gentle_push")
+    (mine / "gentle_push.yaml").write_text(text)
+    by_path = synthgate("train", "robot=walker-walk", f"scenarios=[{mine / 'gentle_push.yaml'}]", "--check")
+    assert by_path.returncode == 0, by_path.stderr
+    env = {**os.environ, "SYNTHGATE_SCENARIO_PATH": str(mine)}
+    cmd = [sys.executable, "-m", "synthgate"]
+    listing = subprocess.run([*cmd, "scenarios"], capture_output=True, text=True, env=env, timeout=120)
+    assert listing.returncode == 0 and f"({mine / 'gentle_push.yaml'})" in listing.stdout
+    by_name = subprocess.run([*cmd, "train", "robot=walker-walk", "scenarios=[gentle_push]", "--check"],
+                             capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert by_name.returncode == 0, by_name.stderr
+    (mine / "gentle_push.yaml").write_text(text.replace("predicate: fell", "predicate: exploded"))
+    broken = subprocess.run([*cmd, "train", "robot=walker-walk", "scenarios=[gentle_push]", "--check"],
+                            capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert broken.returncode == 2 and f"{mine / 'gentle_push.yaml'}: predicate:" in broken.stderr
+    assert "Traceback" not in broken.stderr
+
+
 def test_progress_in_a_redirected_log_is_plain_lines(tmp_path: Path) -> None:
     """Issue 21, item 8: with stderr not a terminal (a log file, a pipe) the progress bar writes
     whole lines at a coarse interval, never carriage returns."""

@@ -1,6 +1,6 @@
 """``synthgate <command> [key=value ...]``: thin dispatch to the parts.
 
-Commands take Hydra overrides; ``synthgate train --help`` shows Hydra's help with the config.
+Commands take Hydra overrides; ``synthgate <command> --help`` lists its keys with their descriptions.
 """
 
 from __future__ import annotations
@@ -363,6 +363,22 @@ def _train_preset(args: list[str]) -> list[str]:
     return [*QUICK, *others] if presets[0] == "quick" else others
 
 
+def train_help() -> str:
+    """``synthgate train --help``: usage, the algorithm presets and every key with its description."""
+    from pipeline.config import ALGORITHMS
+    from synthgate.keyhelp import render
+
+    presets = "\n".join(f"  algo={name:17s} {spec.description}" for name, spec in ALGORITHMS.items())
+    return (
+        f"synthgate {command_usage('train')}\n\n"
+        f"algorithm presets (algo=...; each sets the algo.* keys it names):\n{presets}\n\n"
+        "keys (key=default, then what it is; algo.* defaults are the chosen preset's, sac's shown; "
+        "docs: pipeline/config.py):\n"
+        f"{render(TrainConfig)}\n\n"
+        "Hydra's own flags still work: --cfg job prints the composed config."
+    )
+
+
 OWN_HELP = ("train", "run", "validate", "arms", "export", "aggregate", "stress")
 """Commands whose parsers answer ``--help`` themselves; every other one prints its entry of :data:`USAGE`."""
 
@@ -389,6 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if usage is not None:
             print(f"synthgate {usage}")
             return 0
+    if command == "train" and any(a in ("-h", "--help") for a in rest):
+        print(train_help())
+        return 0
     if command == "train":
         rest = _train_preset(rest)
         try:

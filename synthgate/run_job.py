@@ -156,9 +156,12 @@ def main(args: Sequence[str]) -> int:
     from validation.validate import PanelOptions, run_gate, write_all
 
     if args and args[0] in ("-h", "--help"):
+        from synthgate.keyhelp import render
+
         print(__doc__)
-        for f in dataclasses.fields(RunJobConfig):
-            print(f"  {f.name}={f.default if f.default is not dataclasses.MISSING else '...'}")
+        print(f"synthgate run's own keys:\n{render(RunJobConfig)}")
+        print("\nevery other key=value is a synthgate train key for both arms (synthgate train --help lists them);")
+        print("gate.<key>=<value> sets a gate threshold (docs/validation.md).")
         return 0
     try:
         cfg, passed, gate_items = parse(args)

@@ -37,10 +37,13 @@ def parse(args: Sequence[str]) -> tuple[Path, dict[str, Any]]:
 
 def main(args: Sequence[str]) -> int:
     """Runs the stress search and prints its table; returns the exit status."""
-    if not args or args[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0
     from scenarios.stress import StressConfig, StressError, format_table, stress
+
+    if not args or args[0] in ("-h", "--help"):
+        from synthgate.keyhelp import render
+
+        print(f"{USAGE}\n\nkeys:\n{render(StressConfig)}")
+        return 0
 
     try:
         run_dir, options = parse(args)

@@ -186,9 +186,10 @@ def arms_main(args: Sequence[str]) -> int:
     from validation.arms import ARMS, ArmsConfig, evaluate_arms, train_arms
 
     if args and args[0] in ("-h", "--help"):
+        from synthgate.keyhelp import render
+
         print(arms_main.__doc__)
-        for f in dataclasses.fields(ArmsConfig):
-            print(f"  {f.name}")
+        print(render(ArmsConfig))
         print("any other key=value is a `synthgate train` override applied to every arm (e.g. algo.utd=5)")
         return 0
     own = {f.name for f in dataclasses.fields(ArmsConfig)}

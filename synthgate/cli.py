@@ -31,6 +31,8 @@ commands:
   train    train a policy: synthgate train robot=<name> algo=sac steps=<n> seed=<s> run_dir=<path>
            (an existing run_dir is resumed from its last good checkpoint; --check: validate only;
            preset=quick: synthgate run's small networks and UTD 5, before your own overrides)
+  play     watch a policy: its episodes on the plant, under a scenario if given, optionally as an mp4:
+           synthgate play <run_dir> [--scenario NAME] [--episodes N] [--video out.mp4]
   resume   go on with a run from its last good checkpoint, with the run's own config:
            synthgate resume <run_dir> [steps=N threads=N device=... progress=... checkpoint_every_s=S]
   robots     list the registered robots with their tags, layouts and failure predicates
@@ -379,7 +381,7 @@ def train_help() -> str:
     )
 
 
-OWN_HELP = ("train", "run", "validate", "arms", "export", "aggregate", "stress")
+OWN_HELP = ("train", "run", "validate", "arms", "export", "aggregate", "stress", "play")
 """Commands whose parsers answer ``--help`` themselves; every other one prints its entry of :data:`USAGE`."""
 
 
@@ -420,6 +422,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "resume":
         return _resume(rest)
+    if command == "play":
+        from synthgate.play import main as play_main
+
+        return play_main(rest)
     if command == "robots":
         return _robots(rest)
     if command == "ledger":
@@ -452,8 +458,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return stress_main(rest)
     valid = (
-        "aggregate, arms, deploy, export, ledger, report, resume, robots, run, scenarios, stress, sweep, train, "
-        "validate"
+        "aggregate, arms, deploy, export, ledger, play, report, resume, robots, run, scenarios, stress, sweep, "
+        "train, validate"
     )
     _fail(command, f"unknown command {command!r}; valid commands: {valid}")
     return 2

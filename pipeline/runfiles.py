@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,34 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
         path.unlink(missing_ok=True)
         log.info("removed %s, left by an interrupted write", path)
     return stale
+
+
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+"""``train.log``'s line format (Hydra's, which writes the file under ``synthgate train``)."""
+
+
+@contextmanager
+def run_log_file(run_dir: Path) -> Iterator[None]:
+    """Appends the ``synthgate.*`` loggers' INFO and above to ``<run_dir>/train.log`` while the run
+    trains, unless a handler already writes that file (Hydra's, under ``synthgate train``); so a
+    run started by ``synthgate run``, ``arms`` or a study has its log as well."""
+    path = (run_dir / "train.log").resolve()
+    owner = logging.getLogger("synthgate")
+    handlers = [*logging.getLogger().handlers, *owner.handlers]
+    if any(isinstance(h, logging.FileHandler) and Path(h.baseFilename).resolve() == path for h in handlers):
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setLevel(logging.INFO)
+    level = owner.level
+    if owner.getEffectiveLevel() > logging.INFO:
+        owner.setLevel(logging.INFO)
+    owner.addHandler(handler)
+    try:
+        yield
+    finally:
+        owner.removeHandler(handler)
+        owner.setLevel(level)
+        handler.close()

@@ -838,9 +838,16 @@ def train(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
+    with runfiles.run_log_file(Path(cfg.run_dir)):
+        return _train(cfg, exposures or {}, targeter, device)
+
+
+def _train(
+    cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]], targeter: Targeter | None, device: torch.device
+) -> dict[str, Any]:
     bar = progress_bar(cfg.steps, cfg.progress)
     try:
-        run = open_run(cfg, exposures or {}, device, bar)
+        run = open_run(cfg, exposures, device, bar)
     except BaseException:
         bar.close()
         raise

@@ -158,6 +158,16 @@ def scale(condition: Condition, horizon: int, real_means: Sequence[float], confi
     return max([abs(m) for m in real_means] + [config.return_scale_floor])
 
 
+def pearson_note(corr: float, policies: int, judged: bool, minimum: float) -> str:
+    """The ranking rule's words on Pearson's r: its value when judged, else why it is not."""
+    if judged:
+        return f"Pearson r {corr:.3f} (min {minimum})"
+    if not math.isfinite(corr):
+        why = "fewer than 2 policies" if policies < 2 else "one panel's scores are all equal"
+        return f"Pearson r undefined ({why}): not judged"
+    return f"Pearson r {corr:.3f} not judged (needs 3 or more policies, {policies} here)"
+
+
 def evaluate(
     spec: PanelSpec,
     panels: Mapping[str, Results],
@@ -242,8 +252,7 @@ def evaluate(
         violation = mmrv(r / unit, s / unit)
         use_r = len(policies) >= 3 and math.isfinite(corr)
         ok = violation <= config.max_mmrv and (not use_r or corr >= config.min_pearson)
-        r_note = (f"Pearson r {corr:.3f} (min {config.min_pearson})" if use_r
-                  else f"Pearson r {corr:.3f} not judged ({len(policies)} policies or constant scores)")  # fmt: skip
+        r_note = pearson_note(corr, len(policies), use_r, config.min_pearson)
         rules.append(_rule(
             "ranking_agreement", ok,
             f"{cond.metric} across {len(policies)} policies: MMRV {violation:.3g} (max {config.max_mmrv}); {r_note}",

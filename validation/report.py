@@ -241,9 +241,11 @@ def render_html(report: Mapping[str, Any]) -> str:
         name = cond["name"]
         out.append(f"<h3>{esc(name)} <small>({esc(cond['metric'])}, "
                    f"{'lower' if cond['lower_is_better'] else 'higher'} is better)</small></h3>")  # fmt: skip
+        returns = cond["metric"] in ("return", "return_under_perturbation")  # its mean is the metric's: one column
         out.append("<table><tr><th>arm / policy</th><th>panel</th><th>n</th><th>synthetic share</th>"
                    f"<th>mean {esc(cond['metric'])}</th><th>{report['config']['confidence']:.0%} CI</th>"
-                   "<th>failure rate</th><th>mean return</th><th>dropped (synthetic)</th></tr>")  # fmt: skip
+                   f"<th>failure rate</th>{'' if returns else '<th>mean return</th>'}"
+                   "<th>dropped (synthetic)</th></tr>")  # fmt: skip
         members = report.get("arms", {})
         sole = {m[0] for key in ("candidate", "baseline") for m in [members.get(key, [])] if len(m) == 1}
         rows = [("arms", who) for who in report["panels"]["real"]["arms"]]
@@ -253,10 +255,11 @@ def render_html(report: Mapping[str, Any]) -> str:
             for panel in ("real", "synthetic", "mixed"):
                 s = report["panels"][panel][group][who][name]
                 ci = s["ci"]
+                return_cell = "" if returns else f"<td>{_fmt(s['return_mean'])}</td>"
                 out.append(
                     f"<tr><td>{esc(label)}</td><td>{panel}</td><td>{s['n']}</td><td>{_fmt(s['synthetic_share'], 3)}"
                     f"</td><td>{_fmt(s['mean'])}</td><td>[{_fmt(ci['low'])}, {_fmt(ci['high'])}]</td>"
-                    f"<td>{_fmt(s['failure_rate'], 3)}</td><td>{_fmt(s['return_mean'])}</td>"
+                    f"<td>{_fmt(s['failure_rate'], 3)}</td>{return_cell}"
                     f"<td>{_fmt(s['invalid_share'], 3)}</td></tr>"
                 )
         out.append("</table>")

@@ -78,6 +78,22 @@ def test_html_is_offline(hopper_runs: dict[str, Path], tmp_path: Path) -> None:
     assert page.count("data:image/png;base64,") >= 3  # two distributions and the scatter, embedded
     assert "http://" not in page and "https://" not in page and "<script" not in page
     assert f"id='decision' class='{report['decision']}'" in page
+    # issue 21, item 8: no second "mean return" column where the metric is the return, no "r nan"
+    returns = [c for c in report["conditions"] if c["metric"] in ("return", "return_under_perturbation")]
+    assert returns and page.count("<th>mean return</th>") == len(report["conditions"])  # one per table
+    assert "Pearson r nan" not in page
+
+
+def test_pearson_note_says_why_r_is_not_judged() -> None:
+    from validation.gate import pearson_note
+
+    assert pearson_note(0.8123, 4, True, 0.7) == "Pearson r 0.812 (min 0.7)"
+    assert (
+        pearson_note(float("nan"), 2, False, 0.7)
+        == "Pearson r undefined (one panel's scores are all equal): not judged"
+    )
+    assert pearson_note(float("nan"), 1, False, 0.7) == "Pearson r undefined (fewer than 2 policies): not judged"
+    assert pearson_note(1.0, 2, False, 0.7) == "Pearson r 1.000 not judged (needs 3 or more policies, 2 here)"
 
 
 def test_tensorboard_summaries_hold_the_decision(hopper_runs: dict[str, Path], tmp_path: Path) -> None:

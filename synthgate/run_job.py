@@ -200,7 +200,7 @@ def main(args: Sequence[str]) -> int:
         note = f"synthgate run, preset={cfg.preset}: {cfg.steps} real env steps per run, {cfg.seeds} seed(s){small}"
         options = PanelOptions(cfg.episodes, cfg.max_steps, 0)
         report = run_gate(candidates, baselines, scenario_list, options=options, config=gate, note=note,
-                          executor=executor)  # fmt: skip
+                          executor=executor, progress=lambda line: print(f"  {line}", flush=True))  # fmt: skip
     except (RunError, ValueError, ExecutorError) as err:
         return _fail(str(err))
     members = {"baseline (real_only)": [r.name for r in baselines], "candidate (mixed)": [r.name for r in candidates]}

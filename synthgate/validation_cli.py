@@ -107,7 +107,8 @@ def validate_main(args: Sequence[str]) -> int:
         if opts.executor == "ray" or opts.workers > 1:
             executor = make_executor(opts.executor, opts.workers, opts.ray_address)
         report = run_gate(cands, bases, scenario_list, references=refs, model_run=model, options=panel,
-                          config=config, note=opts.note, executor=executor)  # fmt: skip
+                          config=config, note=opts.note, executor=executor,
+                          progress=lambda line: print(f"  {line}", flush=True))  # fmt: skip
     except (RunError, ValueError, ExecutorError) as err:
         _fail("validate", str(err))
     out = opts.out or (opts.candidate[0] / "validation")

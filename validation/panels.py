@@ -314,7 +314,10 @@ def _local_chunks(
 
 
 def real_panel(
-    spec: PanelSpec, policies: Mapping[str, Actor], executor: Executor | None = None
+    spec: PanelSpec,
+    policies: Mapping[str, Actor],
+    executor: Executor | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[Results, Starts]:
     """Plant episodes of every policy under every condition, on the panel's held-out seeds.
 
@@ -322,6 +325,8 @@ def real_panel(
     policy batched over them; ``executor`` (``pipeline.executor``: a local pool or Ray) runs the
     chunks in parallel. Chunks are the same on every executor, so the results are too. Without one,
     chunks run in this process, one after another, reusing their plants.
+
+    ``progress`` is called with one line as each policy finishes each condition.
 
     Raises:
         RuntimeError: two policies saw different initial observations for the same episode seed
@@ -349,6 +354,11 @@ def real_panel(
                 obs0.append(s0)
                 draws += d
             results[name][cond.name] = Episodes.concat(parts)
+            if progress:
+                done = ci * len(policies) + list(policies).index(name) + 1
+                mean = results[name][cond.name].returns.mean()
+                progress(f"real panel {done}/{len(conds) * len(policies)}: {cond.name}, {name}: "
+                         f"{spec.episodes} episodes, mean return {mean:.1f}")  # fmt: skip
             start = np.concatenate(obs0)
             if cond.name not in starts.obs:
                 starts.seeds[cond.name], starts.obs[cond.name], starts.draws[cond.name] = seeds_of[ci], start, draws

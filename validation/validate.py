@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,6 +102,7 @@ def run_gate(
     context_fn: ContextFn | None = None,
     note: str = "",
     executor: Executor | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluates every run on the three matched panels and applies the gate; returns the gate report.
 
@@ -116,6 +117,8 @@ def run_gate(
         context_fn: scenario parameters to model context (for a context-conditioned model).
         note: a sentence shown at the top of the HTML report (e.g. how small the run was).
         executor: where the real panel's chunks run (``pipeline.executor``; None: in this process).
+        progress: called with one line as each policy finishes each condition of the real panel,
+            and when the synthetic panel starts and ends.
 
     Raises:
         RunError: the model run has no world model, or the runs are of different plants.
@@ -134,11 +137,15 @@ def run_gate(
     actors = {n: r.actor for n, r in by_name.items()}
 
     t0 = time.perf_counter()
-    real, starts = real_panel(spec, actors, executor)
+    real, starts = real_panel(spec, actors, executor, progress)
     t1 = time.perf_counter()
     assert model_run.model is not None
+    if progress:
+        progress(f"synthetic panel: {len(actors)} policies x {len(spec.conditions())} conditions in the world model")
     synth = synthetic_panel(spec, starts, actors, model_run.model, model_run.config.algo.drop_range_factor, context_fn)
     t2 = time.perf_counter()
+    if progress:
+        progress(f"synthetic panel: done in {t2 - t1:.0f} s")
     panels: dict[str, Results] = {"real": real, "synthetic": synth, "mixed": mixed_panel(real, synth)}
     ledgers = {n: by_name[n].ledger for n in arms.candidate}
     decision, rules = evaluate(spec, panels, arms, ledgers, config)

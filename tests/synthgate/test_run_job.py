@@ -27,6 +27,10 @@ def test_main_job_end_to_end_on_a_tiny_budget(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     for phase in ("[1/4] train", "[2/4] validate", "[3/4] deploy", "[4/4] summary"):
         assert phase in run.stdout
+    # issue 21, item 8: the validate phase says what it is doing, and each run has its train.log
+    assert "real panel 6/6: hopper_weak_thigh, real_only-s0: 4 episodes, mean return" in run.stdout
+    assert "synthetic panel: done in" in run.stdout
+    assert all((out / "runs" / f"{arm}-s0" / "train.log").is_file() for arm in ("real_only", "mixed"))
     report = read_report(out / "runs" / "mixed-s0" / "validation" / "gate_report.json")  # schema-checked
     assert report["decision"] in ("PROMOTE", "REJECT")
     assert f"decision:    {report['decision']}" in run.stdout

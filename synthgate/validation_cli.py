@@ -76,6 +76,8 @@ def validate_main(args: Sequence[str]) -> int:
     parser.add_argument("--gate", action="append", default=[], metavar="KEY=VALUE", help="gate threshold override")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default <candidate>/validation)")
     parser.add_argument("--note", default="", help="a sentence shown at the top of the HTML report")
+    parser.add_argument("--frames", type=int, default=4, help="frames of each arm's first real-panel failure per "
+                        "condition in the HTML report (default 4; 0: none)")  # fmt: skip
     parser.add_argument(
         "--executor",
         choices=("local", "ray"),
@@ -107,7 +109,7 @@ def validate_main(args: Sequence[str]) -> int:
         if opts.executor == "ray" or opts.workers > 1:
             executor = make_executor(opts.executor, opts.workers, opts.ray_address)
         report = run_gate(cands, bases, scenario_list, references=refs, model_run=model, options=panel,
-                          config=config, note=opts.note, executor=executor,
+                          config=config, note=opts.note, executor=executor, frames=opts.frames,
                           progress=lambda line: print(f"  {line}", flush=True))  # fmt: skip
     except (RunError, ValueError, ExecutorError) as err:
         _fail("validate", str(err))

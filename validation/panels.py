@@ -403,6 +403,50 @@ def record_real_panel(spec: PanelSpec, actor: Actor) -> list[dict[str, Any]]:
     return out
 
 
+def episode_frames(
+    spec: PanelSpec, actor: Actor, condition_index: int, episode: int, count: int = 4
+) -> tuple[list[np.ndarray], int]:
+    """``count`` rendered frames of one real-panel episode, evenly spaced from its start to its first
+    failure (or its end), and that step.
+
+    The episode's chunk is played again exactly as :func:`real_panel` played it (same plants, seeds,
+    chunk and one torch thread), its actions recorded, then replayed on one fresh plant reset with
+    the episode's seed, rendering: the plant is deterministic under its seed, so the frames show the
+    episode the panel scored.
+    """
+    cond = spec.conditions()[condition_index]
+    width = min(spec.num_envs, spec.episodes)
+    begin = (episode // width) * width
+    seeds = [panel_seed(spec.seed, condition_index, k) for k in range(begin, min(begin + width, spec.episodes))]
+    envs = [_plant(spec, cond) for _ in seeds]
+    trace: list[dict[str, list[Any]]] = [
+        {"obs": [], "act": [], "rew": [], "next_obs": [], "terminated": []} for _ in seeds
+    ]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        failed_fn = _failure_fn(robots.get(spec.robot), cond.predicates)
+        played, _, _ = _plant_episodes(envs, seeds, actor, failed_fn, spec.max_steps, trace)
+    finally:
+        torch.set_num_threads(threads)
+        for env in envs:
+            env.close()
+    i = episode - begin
+    stop = int(played.failure_step[i]) if played.failed[i] else int(played.length[i])
+    at = {int(t) for t in np.linspace(0, stop, count).round()}
+    env = _plant(spec, cond)
+    try:
+        env.reset(seed=int(seeds[i]))
+        frames = [np.asarray(env.render())] if 0 in at else []
+        for t, act in enumerate(trace[i]["act"][:stop], start=1):
+            env.step(act)
+            if t in at:
+                frames.append(np.asarray(env.render()))
+    finally:
+        env.close()
+    return frames, stop
+
+
 def synthetic_panel(
     spec: PanelSpec,
     starts: Starts,

@@ -164,6 +164,38 @@ def _distribution_plot(report: Mapping[str, Any], cond: Mapping[str, Any]) -> st
     return _png(fig)
 
 
+def _failure_frames_html(shots: Mapping[str, Any], esc: Any) -> list[str]:
+    """The first real-panel failure of each shown arm: its frames from the start to the failure."""
+    out = []
+    for arm, entry in shots.items():
+        who = f"{esc(arm)} ({esc(entry['policy'])})"
+        if not entry.get("failed"):
+            out.append(f"<p>{who}: no real-panel episode failed under this condition.</p>")
+        elif "jpeg" not in entry:
+            out.append(f"<p>{who}: episode {entry['episode']} failed; {esc(entry.get('error', 'no frames'))}.</p>")
+        else:
+            out.append(f"<p>{who}: first failed episode {entry['episode']} (seed {entry['seed']}), "
+                       f"{entry['frames']} frames from its start to the failure at step {entry['step']}:</p>"
+                       f"<img alt='{esc(arm)} failure' src='data:image/jpeg;base64,{entry['jpeg']}'>")  # fmt: skip
+    return out
+
+
+def _curves_plot(curves: Mapping[str, Any]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.0, 3.0))
+    for name, points in curves.items():
+        if points:
+            steps, returns = zip(*points, strict=True)
+            ax.plot(steps, returns, marker=".", label=name)
+    ax.set(xlabel="env steps", ylabel="evaluation return")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
 def _scatter_plot(report: Mapping[str, Any]) -> str:
     import matplotlib
 
@@ -264,6 +296,11 @@ def render_html(report: Mapping[str, Any]) -> str:
                 )
         out.append("</table>")
         out.append(f"<img alt='distribution of {esc(name)}' src='{_distribution_plot(report, cond)}'>")
+        out += _failure_frames_html(report.get("failure_frames", {}).get(name, {}), esc)
+
+    if report.get("curves"):
+        out.append("<h2>Learning curves</h2><p>Evaluation return (deterministic policy) over training, per run.</p>")
+        out.append(f"<img alt='learning curves' src='{_curves_plot(report['curves'])}'>")
 
     if report.get("arms_table"):
         out.append("<h2>Training arms: arm x panel</h2><p>Each cell: the arm's mean over its seeds' panel episodes "

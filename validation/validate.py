@@ -10,8 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import robots
 from pipeline.executor import Executor
+from pipeline.sac import Actor
 from scenarios import Scenario
 from validation import report as reports
 from validation.gate import Arms, GateConfig, evaluate, failed_names, pooled
@@ -21,7 +24,9 @@ from validation.panels import (
     Episodes,
     PanelSpec,
     Results,
+    episode_frames,
     mixed_panel,
+    panel_seed,
     real_panel,
     synthetic_panel,
 )
@@ -90,6 +95,49 @@ def _unique_names(runs: Sequence[Run]) -> list[str]:
     return names
 
 
+def learning_curve(run_dir: Path) -> list[list[float]]:
+    """The run's evaluations as ``[env step, mean return]`` pairs (``metrics.jsonl``)."""
+    from pipeline.runfiles import read_jsonl
+
+    path = run_dir / "metrics.jsonl"
+    events = read_jsonl(path) if path.is_file() else []
+    return [[float(e["step"]), float(e["return_mean"])] for e in events if e.get("kind") == "eval"]
+
+
+def failure_frames(
+    spec: PanelSpec, real: Results, actors: dict[str, Actor], names: dict[str, str], count: int
+) -> dict[str, dict[str, Any]]:
+    """Per condition and arm (``names``: arm -> policy), the first real-panel episode that failed,
+    as ``count`` frames from its start to the failure in one JPEG strip (base64), with its episode
+    index, seed and failure step. An arm with no failure gets ``{"failed": false}``; a plant that
+    cannot render here gets the error's message instead of frames (the gate never depends on them)."""
+    import base64
+
+    import cv2
+
+    out: dict[str, dict[str, Any]] = {}
+    for ci, cond in enumerate(spec.conditions()):
+        out[cond.name] = {}
+        for arm, policy in names.items():
+            failed = np.flatnonzero(real[policy][cond.name].failed)
+            if failed.size == 0:
+                out[cond.name][arm] = {"policy": policy, "failed": False}
+                continue
+            k = int(failed[0])
+            entry: dict[str, Any] = {"policy": policy, "failed": True, "episode": k,
+                                     "seed": panel_seed(spec.seed, ci, k)}  # fmt: skip
+            try:
+                shots, step = episode_frames(spec, actors[arm], ci, k, count)
+            except Exception as err:  # noqa: BLE001 - no GL here: the report says so, the gate is unaffected
+                entry["error"] = f"not rendered: {type(err).__name__}: {err}"
+            else:
+                strip = cv2.cvtColor(np.concatenate(shots, axis=1), cv2.COLOR_RGB2BGR)
+                ok, jpeg = cv2.imencode(".jpg", strip, [cv2.IMWRITE_JPEG_QUALITY, 80])  # a tenth of a PNG's size
+                entry.update(step=step, frames=len(shots), jpeg=base64.b64encode(jpeg.tobytes()).decode() if ok else "")
+            out[cond.name][arm] = entry
+    return out
+
+
 def run_gate(
     candidates: Sequence[Run],
     baselines: Sequence[Run],
@@ -103,6 +151,7 @@ def run_gate(
     note: str = "",
     executor: Executor | None = None,
     progress: Callable[[str], None] | None = None,
+    frames: int = 4,
 ) -> dict[str, Any]:
     """Evaluates every run on the three matched panels and applies the gate; returns the gate report.
 
@@ -119,6 +168,8 @@ def run_gate(
         executor: where the real panel's chunks run (``pipeline.executor``; None: in this process).
         progress: called with one line as each policy finishes each condition of the real panel,
             and when the synthetic panel starts and ends.
+        frames: rendered frames of the first real-panel failure of the first candidate and the first
+            baseline under each condition, for the HTML report (:func:`failure_frames`); 0: none.
 
     Raises:
         RunError: the model run has no world model, or the runs are of different plants.
@@ -197,7 +248,13 @@ def run_gate(
             "synthetic_episode_steps": steps["synthetic"],
         },
         "note": note,
+        "curves": {n: learning_curve(r.path) for n, r in by_name.items() if n in (*arms.candidate, *arms.baseline)},
     }
+    if frames:
+        t3 = time.perf_counter()
+        shown = {"candidate": arms.candidate[0], "baseline": arms.baseline[0]}
+        out["failure_frames"] = failure_frames(spec, real, {k: actors[n] for k, n in shown.items()}, shown, frames)
+        out["timing"]["frames_s"] = time.perf_counter() - t3
     return out
 
 

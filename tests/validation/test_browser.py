@@ -41,7 +41,10 @@ def test_report_page_loads_cleanly_and_shows_the_decision(hopper_runs: dict[str,
     check = open_page(tmp_path / "report.html", shot, CHROMIUM)  # type: ignore[arg-type]
     assert check.errors == []
     assert check.decision == report["decision"] and check.title.endswith(report["decision"])
-    assert check.images == check.images_loaded == 4  # three distributions and the scatter
+    shots = [e for per in report["failure_frames"].values() for e in per.values() if "jpeg" in e]
+    assert shots  # issue 21, item 9: frames of each arm's first real-panel failure, and the learning curves
+    # three distributions, the scatter, the learning curves and the failure frames, all decoded
+    assert check.images == check.images_loaded == 4 + 1 + len(shots)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     keep = os.environ.get("SYNTHGATE_SCREENSHOT")  # where to keep the screenshot, if asked
     if keep:

@@ -20,6 +20,7 @@ from validation.panels import (
     SYNTHETIC_STREAM,
     PanelSpec,
     _contexts,
+    episode_frames,
     mixed_panel,
     panel_starts,
     real_panel,
@@ -69,6 +70,19 @@ def test_real_panel_scores_the_scenario_predicate() -> None:
     # Hopper-v5 ends an episode when it tips: a failed episode ends on its failure step.
     assert ep.failed.any()
     assert np.array_equal(ep.failure_step[ep.failed], ep.length[ep.failed])
+
+
+def test_episode_frames_replay_the_episode_the_panel_scored() -> None:
+    """Issue 21, item 9: the report's frames of a failure are of the scored episode, up to its failure."""
+    s = spec(max_steps=200, episodes=6)  # chunks of 4: episode 5 is in the second chunk
+    results, _ = real_panel(s, {"a": actor(0)})
+    ep = results["a"][sft.PAYLOAD]
+    ci = [c.name for c in s.conditions()].index(sft.PAYLOAD)
+    k = int(np.flatnonzero(ep.failed)[-1])
+    frames, step = episode_frames(s, actor(0), ci, k, count=3)
+    assert step == int(ep.failure_step[k]) and len(frames) == 3
+    assert len({f.shape for f in frames}) == 1 and frames[0].ndim == 3 and frames[0].shape[2] == 3
+    assert not np.array_equal(frames[0], frames[-1])  # the start and the failure look different
 
 
 def test_synthetic_panel_uses_common_random_numbers_and_one_batch() -> None:

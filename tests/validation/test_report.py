@@ -82,6 +82,15 @@ def test_html_is_offline(hopper_runs: dict[str, Path], tmp_path: Path) -> None:
     returns = [c for c in report["conditions"] if c["metric"] in ("return", "return_under_perturbation")]
     assert returns and page.count("<th>mean return</th>") == len(report["conditions"])  # one per table
     assert "Pearson r nan" not in page
+    # issue 21, item 9: each shown arm's first real-panel failure as frames, and the learning curves
+    shots = report["failure_frames"]
+    assert set(shots) == {c["name"] for c in report["conditions"]}
+    assert all(set(per) == {"candidate", "baseline"} for per in shots.values())
+    failed = [e for per in shots.values() for e in per.values() if e["failed"]]
+    assert failed and all(e["frames"] == 4 and e["jpeg"] in page for e in failed)
+    assert "Learning curves" in page and set(report["curves"]) == set(report["runs"]) - set(
+        report["arms"]["references"]
+    )
 
 
 def test_pearson_note_says_why_r_is_not_judged() -> None:

@@ -91,6 +91,30 @@ def real_episode_rows(buffer: ReplayBuffer) -> list[np.ndarray]:
     return np.split(rows, cut)
 
 
+def synthetic_rollout_rows(buffer: ReplayBuffer) -> list[np.ndarray]:
+    """Row indices of each model rollout in the buffer (a synthetic "episode"), in time order.
+
+    Rollouts are stored step by step for many starts at once, so a rollout's rows are not adjacent:
+    a row at rollout step ``h > 1`` continues the rollout of its model version whose step ``h - 1``
+    row's next observation is exactly its observation; a step-1 row (or one whose predecessor was
+    dropped or evicted) starts a rollout."""
+    n = buffer.size
+    rows = np.arange(n) if n < buffer.capacity else (np.arange(n) + buffer.ptr) % buffer.capacity
+    rows = rows[buffer.source[rows].numpy() == int(Source.SYNTHETIC)]
+    obs, nxt = buffer.obs[rows].numpy(), buffer.next_obs[rows].numpy()
+    step, origin = buffer.rollout_step[rows].numpy(), buffer.origin[rows].numpy()
+    chains: list[list[int]] = []
+    open_ends: dict[tuple[int, int, bytes], int] = {}
+    for j, row in enumerate(rows.tolist()):
+        chain = open_ends.pop((origin[j], step[j] - 1, obs[j].tobytes()), None) if step[j] > 1 else None
+        if chain is None:
+            chain = len(chains)
+            chains.append([])
+        chains[chain].append(row)
+        open_ends[(origin[j], step[j], nxt[j].tobytes())] = chain
+    return [np.asarray(c) for c in chains]
+
+
 def export_buffer(
     buffer: ReplayBuffer,
     robot: str,
@@ -101,7 +125,9 @@ def export_buffer(
     render: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     task: str | None = None,
 ) -> dict[str, Any]:
-    """Writes the buffer's real (``what="real"``) or synthetic transitions as a LeRobot dataset.
+    """Writes the buffer's real (``what="real"``) or synthetic transitions as a LeRobot dataset:
+    an episode is a plant episode (:func:`real_episode_rows`) or one model rollout
+    (:func:`synthetic_rollout_rows`), and ``max_episodes`` counts those.
 
     Args:
         render: for real episodes, ``render(seed, actions) -> [T, H, W, 3]`` frames (the
@@ -117,9 +143,7 @@ def export_buffer(
     if what == "real":
         groups = real_episode_rows(buffer)
     elif what == "synthetic":
-        rows = np.flatnonzero(buffer.source[: buffer.size].numpy() == int(Source.SYNTHETIC))
-        origin = buffer.origin[rows].numpy()
-        groups = [rows[origin == oid] for oid in np.unique(origin)]
+        groups = synthetic_rollout_rows(buffer)
     else:
         raise ValueError(f"what={what!r}: valid: real, synthetic")
     if not groups:

@@ -43,6 +43,23 @@ def test_real_episodes_are_split_exactly() -> None:
     assert [g[0] for g in groups] == [0, 20, 40]
 
 
+def test_a_synthetic_episode_is_one_model_rollout(tmp_path: Path) -> None:
+    """Issue 21, item 8: --episodes 3 of synthetic data gave 299,998 frames (an episode was a model version)."""
+    from pipeline.interchange import synthetic_rollout_rows
+
+    buf = ReplayBuffer(3, 1, 100, origins=[])
+    starts = torch.randn(2, 3)
+    states = [starts, starts + 1, starts + 3, starts + 6]  # two rollouts of 3 steps, stored step by step
+    for h in range(3):
+        buf.add(states[h], torch.zeros(2, 1), torch.ones(2), states[h + 1], torch.zeros(2),
+                source=Source.SYNTHETIC, origin="model/0123456789ab", seed=5, rollout_step=h + 1)  # fmt: skip
+    buf.add(starts, torch.zeros(2, 1), torch.ones(2), starts - 1, torch.zeros(2), source=Source.SYNTHETIC,
+            origin="model/ba9876543210", seed=6, rollout_step=1)  # another version: two 1-step rollouts  # fmt: skip
+    assert [g.tolist() for g in synthetic_rollout_rows(buf)] == [[0, 2, 4], [1, 3, 5], [6], [7]]
+    summary = export_buffer(buf, ROBOT, tmp_path / "syn", "synthetic", max_episodes=1)
+    assert (summary["episodes"], summary["frames"]) == (1, 3)
+
+
 def test_export_then_import_gives_back_the_transitions(tmp_path: Path) -> None:
     buf = _plant_buffer()
     summary = export_buffer(buf, ROBOT, tmp_path / "real", "real")

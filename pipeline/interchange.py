@@ -6,9 +6,9 @@ Export writes one frame per stored transition: ``observation.state`` (s), ``acti
 (origins, model versions, scenarios) are written into ``info.json`` under ``synthgate``.
 
 Real episodes are the plant's own: consecutive rows of one episode seed whose ``next_obs``
-equals the next row's ``obs``. Synthetic transitions are branched model rollouts, not
-trajectories: they are exported grouped by the model version that made them, one "episode" per
-version, and ``info.json`` says so.
+equals the next row's ``obs``. Synthetic transitions are branched model rollouts from real
+states, not plant trajectories: each rollout is one exported "episode"
+(:func:`synthetic_rollout_rows`), and ``info.json`` says so.
 
 Import declares, in config, which features make the robot's observation and action, checks
 names and shapes against the robot's layout before touching the buffer (a mismatch lists both

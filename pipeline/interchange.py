@@ -187,7 +187,7 @@ def export_buffer(
         "robot": robot,
         "observation_layout": record.layout.describe(),
         "episodes_are": "plant episodes" if what == "real" else
-        "groups of branched model-rollout transitions, one group per model version (not trajectories)",
+        "one branched model rollout each (from a real state; not plant trajectories)",
         "lerobot_imported": False,
         "written_by": "synthgate (pyarrow; LeRobot is not importable on Python 3.11 with a CPU torch)",
     }  # fmt: skip

@@ -7,5 +7,5 @@ check, hashed manifest, verified loading), :mod:`deploy.robot` (the robot protoc
 :mod:`deploy.runtime` (the fixed-rate loop) and :mod:`deploy.logs` (LeRobot v3.0 datasets).
 
 ``deploy`` imports ``robots`` only, and reads validation's gate-report schema as a data file: a
-runtime on a robot must stay small (DESIGN.md). See docs/deploy.md.
+runtime on a robot must stay small (docs/architecture.md, layers). See docs/deploy.md.
 """

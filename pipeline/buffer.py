@@ -1,6 +1,6 @@
 """Replay buffer preallocated as tensors, with per-sample provenance.
 
-Every transition carries its provenance from the day it is stored (DESIGN.md, "provenance"):
+Every transition carries its provenance from the day it is stored (docs/architecture.md, "provenance"):
 ``source`` (real or synthetic), ``origin`` (an id into the buffer's origin table, e.g.
 ``cheetah-run/plant`` or ``model/<version>``), ``seed`` (the plant episode's reset seed, or the
 rollout's seed) and ``rollout_step`` (0 for real data; 1..k for the k-th step of a model rollout).

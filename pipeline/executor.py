@@ -2,7 +2,7 @@
 
 A job is a picklable function applied to one item (a sweep job, a chunk of panel episodes). The
 executor only decides where it runs; every job carries its own seeds, so the same items give the
-same results on every executor. Ray is the engine past one machine (DESIGN.md, "Scale"): with
+same results on every executor. Ray is the engine past one machine (docs/architecture.md, "Scale"): with
 ``address`` it joins a cluster, without one it starts a local Ray on demand. Nothing home-made
 plays that role; the default needs no server.
 """

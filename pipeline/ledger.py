@@ -1,4 +1,4 @@
-"""The ledger: the accounting of provenance over a run (DESIGN.md, "ledger").
+"""The ledger: the accounting of provenance over a run (docs/architecture.md, "ledger").
 
 It counts, by ``(source, origin)``, what was generated (stored), what was evicted from a full
 ring buffer, and what every update consumed; the realized synthetic share of each update batch

@@ -2,7 +2,7 @@
 
 The generator itself (start states near each scenario's failure predicate, the scenario's
 perturbation, rollouts under the current policy, dropping what the ensemble disagrees on) lives in
-:mod:`scenarios.generator`: ``pipeline`` does not import ``scenarios`` (DESIGN.md, data flow), so
+:mod:`scenarios.generator`: ``pipeline`` does not import ``scenarios`` (docs/architecture.md, layers), so
 the command line builds it and passes it to :func:`pipeline.train.train`, as it passes the
 real-exposure perturbations.
 """

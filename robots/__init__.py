@@ -6,7 +6,7 @@ Public API::
     robots.get(name) -> RobotRecord
     robots.make(name, seed=None, **overrides) -> gymnasium.Env
 
-``robots`` imports no other synthgate package (see DESIGN.md, data flow).
+``robots`` imports no other synthgate package (docs/architecture.md, layers).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Every frame has ``index``, ``episode_index``, ``frame_index``, ``timestamp`` and
 besides the declared features. synthgate adds what LeRobot lacks, provenance, as declared
 features (``provenance.*``) whose meaning is written into ``info.json`` under ``synthgate``.
 
-This module lives in ``robots`` because a recorded log is plant data (DESIGN.md: "a recorded robot
+This module lives in ``robots`` because a recorded log is plant data (docs/architecture.md: "a recorded robot
 log is real too") and the runtime in ``deploy`` writes its logs with it without the training code.
 """
 

@@ -1,6 +1,6 @@
 """scenarios: named rare failure modes as data (the library), validated on load.
 
-Imports ``robots`` (and later ``pipeline``), never upward (DESIGN.md, data flow).
+Imports ``robots`` and ``pipeline``, never upward (docs/architecture.md, layers).
 """
 
 from scenarios.library import (

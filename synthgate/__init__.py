@@ -1,1 +1,1 @@
-"""synthgate's command line: the one module that sees every part (DESIGN.md, data flow)."""
+"""synthgate's command line: the one module that sees every part (docs/architecture.md, layers)."""

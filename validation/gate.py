@@ -1,6 +1,6 @@
 """The gate: matched panels in, PROMOTE or REJECT out, with every rule's figures.
 
-DESIGN.md states the defaults. The candidate (trained with targeted synthetic data) is compared
+docs/architecture.md states the gate plainly. The candidate (trained with targeted synthetic data) is compared
 with a baseline trained on the same real budget without it. Each rule below is configurable
 (:class:`GateConfig`) and always reported, passed or not; the decision is PROMOTE only when every
 rule passed, and a REJECT names every rule that failed.

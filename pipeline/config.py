@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import robots
 from pipeline.interchange import DatasetImportConfig
 from pipeline.sac import SACHyper
@@ -485,3 +487,19 @@ def flat_items(obj: Any, prefix: str = "") -> dict[str, Any]:
         else:
             out[path] = value
     return out
+
+
+def effective_real_ratio(cfg: TrainConfig) -> float:
+    """The real share of every agent batch: ``algo.real_ratio`` for model-based presets, 1 for SAC
+    (which trains on real data only)."""
+    return cfg.algo.real_ratio if cfg.algo.model_based else 1.0
+
+
+def context_dim(cfg: TrainConfig) -> int:
+    """Width of the perturbation context the run stores and models (0 unless ``context=true``)."""
+    return robots.context_layout(cfg.robot).size if cfg.context else 0
+
+
+def stream_seed(seed: int, stream: int, index: int) -> int:
+    """A 32-bit seed for item ``index`` of random stream ``stream`` of a run (or search) seeded ``seed``."""
+    return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0])

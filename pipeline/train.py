@@ -39,16 +39,19 @@ from pipeline.config import (
     RESUMABLE_CHANGES,
     ConfigError,
     TrainConfig,
+    context_dim,
+    effective_real_ratio,
     flat_items,
     model_hyper,
     rollout_length,
     sac_hyper,
     scenario_names,
+    stream_seed,
     validate,
 )
 from pipeline.faults import MODEL_SKIPPED, NO_ROLLOUT, FaultLog
 from pipeline.interchange import import_dataset
-from pipeline.ledger import Ledger, append_event
+from pipeline.ledger import Ledger, anchored_summary, append_event
 from pipeline.mixer import Mixer
 from pipeline.model_env import ModelEnv, Rollout, rollout
 from pipeline.progress import progress_bar
@@ -97,11 +100,6 @@ class StopRequest:
         self.signum = signum
         log.warning("%s: stopping after this step and checkpointing it (Ctrl-C again stops now, losing the work "
                     "since the last checkpoint)", signal.Signals(signum).name)  # fmt: skip
-
-
-def stream_seed(seed: int, stream: int, index: int) -> int:
-    """A 32-bit seed for item ``index`` of random stream ``stream`` of a run seeded ``seed``."""
-    return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0])
 
 
 def resolve_device(name: str) -> torch.device:
@@ -184,11 +182,6 @@ class RunState:
             checkpoint.load_optimizer(self.model_opt, payload["model_opt"])
             self.gen_model.set_state(payload["gen_model"])
         self.faults.load_state_dict(payload.get("faults"))
-
-
-def context_dim(cfg: TrainConfig) -> int:
-    """Width of the perturbation context the run stores and models (0 unless ``context=true``)."""
-    return robots.context_layout(cfg.robot).size if cfg.context else 0
 
 
 def new_state(cfg: TrainConfig, obs_dim: int, act_dim: int, device: torch.device) -> RunState:
@@ -536,12 +529,8 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path, resuming: bool) -> None:
 
 
 def ledger_summary(state: RunState, cfg: TrainConfig) -> dict[str, Any]:
-    """The ledger's summary with this run's anchor rule: real data was consumed, and the synthetic
-    share never exceeds what the configured real ratio allows (one sample of rounding slack)."""
-    ratio = cfg.algo.real_ratio if cfg.algo.model_based else 1.0
-    out = state.ledger.summary(min_real=1, max_synthetic_share=1.0 - ratio + 1.0 / cfg.sac.batch_size)
-    out["configured_real_ratio"] = ratio
-    return out
+    """The ledger's summary with this run's anchor rule (:func:`pipeline.ledger.anchored_summary`)."""
+    return anchored_summary(state.ledger, effective_real_ratio(cfg), cfg.sac.batch_size)
 
 
 class Window:
@@ -768,7 +757,7 @@ def open_run(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]], 
     eval_env = robots.make(cfg.robot, **cfg.robot_settings)
     runlog: RunLog | None = None
     try:
-        mixer = Mixer(cfg.algo.real_ratio if cfg.algo.model_based else 1.0, cfg.sac.batch_size)
+        mixer = Mixer(effective_real_ratio(cfg), cfg.sac.batch_size)
         state = new_state(cfg, record.layout.size, record.action_dim, device)
         plants = Plants(env, cfg, exposures)
         found = checkpoint.load_latest(run_dir / "checkpoints")

@@ -46,12 +46,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 import robots
 from pipeline import checkpoint
-from pipeline.config import AlgoConfig, ModelConfig, model_hyper
+from pipeline.config import AlgoConfig, TrainConfig, model_hyper, stream_seed
 from pipeline.model_env import ModelEnv
+from pipeline.runs import Run, RunError, load_run
 from pipeline.sac import Actor
 from pipeline.world_model import EnsembleDynamics, fit, make_optimizer
 from robots.context import EVENT_FAMILIES, SENSING_FAMILIES, encode, push_velocity_change
@@ -81,11 +81,6 @@ never scores as a predicted failure."""
 
 class StressError(ValueError):
     """The stress search cannot run as asked; the message names the field, the value and what is allowed."""
-
-
-def stream_seed(seed: int, stream: int, index: int) -> int:
-    """A 32-bit seed for item ``index`` of random stream ``stream`` of a search seeded ``seed``."""
-    return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0])
 
 
 @dataclass(frozen=True)
@@ -513,61 +508,23 @@ def model_failures(
     return share, early, near.reshape(n, rollouts).mean(dim=1).numpy(), counts
 
 
-def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A run's config and its newest checkpoint payload.
-
-    Raises:
-        StressError: not a run directory, or no checkpoint.
-    """
-    path = run_dir / "config.yaml"
-    if not path.is_file():
-        raise StressError(f"{path} does not exist: is {run_dir} a synthgate run directory?")
-    cfg = yaml.safe_load(path.read_text())
-    found = checkpoint.load_latest(run_dir / "checkpoints")
-    if found is None:
-        raise StressError(f"{run_dir} has no checkpoint yet: there is no policy to stress")
-    return cfg, found[1]
+def _algo(cfg: TrainConfig) -> AlgoConfig:
+    if not cfg.algo.model_based:  # a SAC run has no model settings of its own: FTFL's model (the project's default)
+        return replace(cfg.algo, target="direct", target_norm="independent")
+    return cfg.algo
 
 
-def load_actor(cfg: dict[str, Any], payload: dict[str, Any]) -> Actor:
-    """The run's policy, rebuilt from its config and checkpoint."""
-    record = robots.get(cfg["robot"])
-    sac = cfg.get("sac", {})
-    actor = Actor(record.layout.size, record.action_dim, int(sac.get("hidden", 256)), int(sac.get("depth", 2)),
-                  float(sac.get("log_std_min", -5.0)), float(sac.get("log_std_max", 2.0)))  # fmt: skip
-    actor.load_state_dict(payload["agent"]["actor"])
-    actor.eval()
-    return actor
-
-
-def _algo(cfg: dict[str, Any]) -> AlgoConfig:
-    algo = dict(cfg.get("algo", {}))
-    model = ModelConfig(**{k: v for k, v in algo.pop("model", {}).items() if k in ModelConfig.__dataclass_fields__})
-    keep = {k: v for k, v in algo.items() if k in AlgoConfig.__dataclass_fields__}
-    out = AlgoConfig(**{**keep, "model": model})
-    if not out.model_based:  # a SAC run has no model settings of its own: FTFL's model (the project's default)
-        out = replace(out, target="direct", target_norm="independent")
-    return out
-
-
-def run_model(cfg: dict[str, Any], payload: dict[str, Any], scenario: str, ctx_dim: int) -> EnsembleDynamics | None:
+def run_model(run: Run, scenario: str, ctx_dim: int) -> EnsembleDynamics | None:
     """The run's checkpointed world model if it has context for ``scenario``: a model-based run that
     trained with real exposure to it and a model whose context has the robot's layout; else None."""
-    state = payload.get("model")
-    if state is None or scenario not in cfg.get("scenarios", []) or not cfg.get("exposure", 0.0) > 0:
+    if run.model is None or scenario not in run.config.scenarios or not run.config.exposure > 0:
         return None
-    record = robots.get(cfg["robot"])
-    if "ctx_inputs.mean" not in state or int(state["ctx_inputs.mean"].shape[0]) != ctx_dim:
-        return None
-    model = EnsembleDynamics(record.layout.size, record.action_dim, model_hyper(_algo(cfg)), ctx_dim=ctx_dim)
-    model.load_state_dict(state)
-    model.eval()
-    return model
+    return run.model if run.model.ctx_dim == ctx_dim else None
 
 
 def fit_model(
     scenario: Scenario,
-    cfg: dict[str, Any],
+    cfg: TrainConfig,
     payload: dict[str, Any],
     actor: Actor,
     conf: StressConfig,
@@ -592,7 +549,7 @@ def fit_model(
     points = [space.perturbations(u[i], c[i]) for i in range(conf.fit_episodes)]
     seeds = [stream_seed(conf.seed, _FIT, 1 + i) for i in range(conf.fit_episodes)]
     gen = torch.Generator().manual_seed(stream_seed(conf.seed, _FIT, 10**6))
-    res = plant_episodes(scenario, cfg.get("robot_settings", {}), actor, points, seeds, horizon, on_step=keep,
+    res = plant_episodes(scenario, dict(cfg.robot_settings), actor, points, seeds, horizon, on_step=keep,
                          explore=lambda i: i % 2 == 1, generator=gen, margin=margin)  # fmt: skip
     widths = ((record.layout.size,), (record.action_dim,), (), (record.layout.size,), (layout.size,))
     obs, act, rew, nxt, ctx = (
@@ -703,13 +660,16 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
     conf.validate()
     t_start = time.perf_counter()
     torch.set_num_threads(conf.threads)
-    cfg, payload = load_run(run_dir)
-    scenario = resolve(conf.scenario, cfg["robot"])
+    try:
+        run = load_run(run_dir)
+    except RunError as err:
+        raise StressError(str(err)) from None
+    cfg, payload, actor = run.config, run.payload, run.actor
+    scenario = resolve(conf.scenario, cfg.robot)
     space = Space(scenario)
     record = robots.get(scenario.robot)
-    settings = dict(cfg.get("robot_settings", {}))
+    settings = dict(cfg.robot_settings)
     horizon = conf.horizon or int(settings.get("max_episode_steps", record.defaults["max_episode_steps"]))
-    actor = load_actor(cfg, payload)
     layout = robots.context_layout(scenario.robot)
 
     margin = None
@@ -718,7 +678,7 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
             margin = record.margin(scenario.predicate)
         except UnknownNameError as err:
             raise StressError(f"closeness=true: {err}; pass closeness=false") from None
-    model = run_model(cfg, payload, scenario.name, layout.size) if conf.model in ("auto", "run") else None
+    model = run_model(run, scenario.name, layout.size) if conf.model in ("auto", "run") else None
     if conf.model == "run" and model is None:
         raise StressError(
             f"model=run: {run_dir} has no world model with context for {scenario.name!r} (it needs a model-based "

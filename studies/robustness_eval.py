@@ -139,8 +139,8 @@ def evaluate_block(robot: str, budget: int, workers: int = 1, fresh: bool = Fals
     real panels' chunks on a local pool (the same episodes as in one process). Only what the block's
     log lacks is evaluated, unless ``fresh``: then every run, and the log is replaced."""
     import scenarios
+    from pipeline.runs import load_run
     from validation.panels import PanelSpec, real_panel, synthetic_panel
-    from validation.runs import load_run
 
     t0 = time.perf_counter()
     scenario_list = tuple(scenarios.get(n) for n in ROBOTS[robot])
@@ -241,8 +241,8 @@ def model_errors(robot: str, budget: int) -> Path:
     import torch
 
     from pipeline import checkpoint, diagnostics
+    from pipeline.runs import load_run
     from pipeline.train import new_state
-    from validation.runs import load_run
 
     log = read_log(robot, budget)
     if log is None:

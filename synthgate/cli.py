@@ -282,10 +282,10 @@ def _export_panels(run_dir: Path, out: Path, max_episodes: int | None) -> int:
 
     from pipeline.buffer import ReplayBuffer, Source
     from pipeline.interchange import export_buffer
+    from pipeline.runs import RunError, load_run
     from robots.lerobot_format import DatasetError
     from validation.panels import PanelSpec, record_real_panel
     from validation.report import ReportError, find_report, read_report
-    from validation.runs import RunError, load_run
 
     try:
         report = read_report(find_report(run_dir))

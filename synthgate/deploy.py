@@ -20,12 +20,12 @@ from typing import Any, NoReturn
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
 import robots
 from deploy.bundle import Bundle, BundleError, GateRefusal, check_gate, load_bundle, make_bundle, sha256_file
 from deploy.export import ExportError, Normalization, export_policy
+from pipeline.runs import Run, RunError, load_run
 
 EXIT_REFUSED, EXIT_BAD_BUNDLE, EXIT_SIGINT = 3, 4, 130
 
@@ -47,25 +47,13 @@ class DeterministicActor(nn.Module):
         return out
 
 
-def load_run_policy(run_dir: Path) -> tuple[dict[str, Any], Path, dict[str, Any], nn.Module]:
-    """A run's config, newest good checkpoint (path and payload) and deterministic policy."""
-    from pipeline import checkpoint
-    from pipeline.sac import Actor
-
-    config_path = run_dir / "config.yaml"
-    if not config_path.is_file():
-        _fail(f"{config_path} does not exist: is {run_dir} a synthgate run directory?")
-    cfg = yaml.safe_load(config_path.read_text())
-    found = checkpoint.load_latest(run_dir / "checkpoints")
-    if found is None:
-        _fail(f"{run_dir} has no checkpoint: nothing to export")
-    path, payload = found
-    record = robots.get(cfg["robot"])
-    sac = cfg["sac"]
-    actor = Actor(record.layout.size, record.action_dim, sac["hidden"], sac["depth"], sac["log_std_min"],
-                  sac["log_std_max"])  # fmt: skip
-    actor.load_state_dict(payload["agent"]["actor"])
-    return cfg, path, payload, DeterministicActor(actor.cpu().eval()).eval()
+def load_run_policy(run_dir: Path) -> tuple[Run, nn.Module]:
+    """A run (``pipeline.runs.load_run``: config, newest good checkpoint) and its deterministic policy."""
+    try:
+        run = load_run(run_dir)
+    except RunError as err:
+        _fail(f"{err}; nothing to export")
+    return run, DeterministicActor(run.actor.cpu().eval()).eval()
 
 
 def _ledger_summary(run_dir: Path) -> dict[str, Any]:
@@ -94,8 +82,9 @@ def export_command(args: Sequence[str]) -> int:
                         help="export although the gate did not promote the run; the reason is recorded")  # fmt: skip
     parser.add_argument("--parity-random", type=int, default=1000, help="random observations for the ONNX check")
     opts = parser.parse_args(list(args))
-    cfg, ckpt_path, payload, policy = load_run_policy(opts.run_dir)
-    robot = cfg["robot"]
+    run, policy = load_run_policy(opts.run_dir)
+    cfg, ckpt_path, payload = run.config, run.checkpoint, run.payload
+    robot = cfg.robot
     gate = check_gate(opts.run_dir, robot)
     if not gate.promoted and opts.override is None:
         print(f"synthgate deploy export: refused: {'; '.join(gate.problems)}", file=sys.stderr)
@@ -107,7 +96,7 @@ def export_command(args: Sequence[str]) -> int:
     if opts.out.exists():
         _fail(f"--out {opts.out} already exists; choose a new bundle directory")
     record = robots.get(robot)
-    settings = dict(cfg.get("robot_settings") or {})
+    settings = dict(cfg.robot_settings)
     env: Any = robots.make(robot, **settings)
     dt = float(env.unwrapped.control_timestep)
     ctrlrange = np.asarray(env.unwrapped.mj_model.actuator_ctrlrange, dtype=np.float64)
@@ -149,7 +138,7 @@ def export_command(args: Sequence[str]) -> int:
             },
             "run": {"run_dir": str(opts.run_dir.resolve()), "checkpoint": ckpt_path.name,
                     "checkpoint_sha256": sha256_file(ckpt_path), "step": int(payload["step"]),
-                    "algo": cfg["algo"]["name"], "seed": cfg["seed"]},
+                    "algo": cfg.algo.name, "seed": cfg.seed},
         }  # fmt: skip
         ledger = _ledger_summary(opts.run_dir)
         manifest = make_bundle(opts.out, exported_dir=staging, exported_files=result.files, gate=gate,

@@ -48,7 +48,7 @@ def play(opts: argparse.Namespace) -> list[dict[str, Any]]:
 
     import robots
     import scenarios
-    from validation.runs import load_run
+    from pipeline.runs import load_run
 
     run = load_run(opts.run_dir)
     cfg = run.config
@@ -109,7 +109,7 @@ def _write(writer: Any, frame: np.ndarray, opts: argparse.Namespace, env: Any) -
 
 def main(args: Sequence[str]) -> int:
     import scenarios
-    from validation.runs import RunError
+    from pipeline.runs import RunError
 
     opts = parse(args)
     try:

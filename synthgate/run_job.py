@@ -150,9 +150,9 @@ def main(args: Sequence[str]) -> int:
 
     from pipeline.config import ConfigError
     from pipeline.executor import Executor, ExecutorError, make_executor
+    from pipeline.runs import RunError, load_run
     from synthgate.validation_cli import _print_decision, _scenarios, compose_arms, gate_overrides
     from validation.arms import ArmsConfig, arms_table, markdown, run_dir, train_arms
-    from validation.runs import RunError, load_run
     from validation.validate import PanelOptions, run_gate, write_all
 
     if args and args[0] in ("-h", "--help"):

@@ -55,7 +55,7 @@ def _scenarios(names: Sequence[str], robot: str, command: str) -> list[scenarios
 def validate_main(args: Sequence[str]) -> int:
     """``synthgate validate``: exit 0 on PROMOTE, 1 on REJECT, 2 on a usage error."""
     from pipeline.executor import ExecutorError, make_executor
-    from validation.runs import RunError, load_run
+    from pipeline.runs import RunError, load_run
     from validation.validate import PanelOptions, run_gate, write_all
 
     parser = argparse.ArgumentParser(

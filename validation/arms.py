@@ -26,12 +26,12 @@ import numpy as np
 from pipeline.checkpoint import atomic_write
 from pipeline.config import TrainConfig
 from pipeline.executor import Executor
+from pipeline.runs import load_run
 from pipeline.train import train
 from robots.perturbations import Perturbation
 from scenarios import Scenario
 from scenarios.generator import for_config
 from validation.gate import GateConfig
-from validation.runs import load_run
 from validation.stats import bootstrap_mean
 from validation.validate import PanelOptions, run_gate, write_all
 

@@ -14,6 +14,7 @@ import numpy as np
 
 import robots
 from pipeline.executor import Executor
+from pipeline.runs import Run, RunError
 from pipeline.sac import Actor
 from scenarios import Scenario
 from validation import report as reports
@@ -30,7 +31,6 @@ from validation.panels import (
     real_panel,
     synthetic_panel,
 )
-from validation.runs import Run, RunError
 from validation.stats import bootstrap_mean
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import scenarios_for_tests as sft
 from helpers import synthgate
 
+from pipeline.runs import load_run
 from validation.report import read_report
-from validation.runs import load_run
 from validation.validate import PanelOptions, run_gate
 
 SCENARIOS = f"{sft.PAYLOAD},{sft.WEAK_THIGH}"

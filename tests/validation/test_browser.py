@@ -12,7 +12,7 @@ import pytest
 import scenarios_for_tests as sft
 from browser import find_chromium, open_page
 
-from validation.runs import load_run
+from pipeline.runs import load_run
 from validation.validate import PanelOptions, run_gate, write_all
 
 CHROMIUM = find_chromium()

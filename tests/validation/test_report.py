@@ -11,8 +11,8 @@ import pytest
 import scenarios_for_tests as sft
 from helpers import synthgate
 
+from pipeline.runs import load_run
 from validation.report import ReportError, check, read_report, render_html, write_report
-from validation.runs import load_run
 from validation.validate import PanelOptions, run_gate
 
 MINIMAL: dict[str, Any] = {

@@ -1,10 +1,11 @@
-"""A training run as validation sees it: the policy, the world model and the ledger of its newest
-checkpoint, rebuilt from the run directory without the training machinery (no buffers are
-allocated, no plant is built)."""
+"""A finished (or checkpointed) training run, loaded: the one way every later stage (validation,
+the stress search, deploy, ``synthgate play``) reads a run directory. Its config, its newest
+verified checkpoint, the policy and the world model rebuilt from them, and the ledger summary,
+without the training machinery (no buffers are allocated, no plant is built)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,27 +15,33 @@ from omegaconf import OmegaConf
 
 import robots
 from pipeline import checkpoint
-from pipeline.config import TrainConfig, model_hyper
-from pipeline.ledger import Ledger
+from pipeline.config import TrainConfig, context_dim, effective_real_ratio, model_hyper
+from pipeline.ledger import Ledger, anchored_summary
 from pipeline.sac import Actor
-from pipeline.train import context_dim
 from pipeline.world_model import EnsembleDynamics
 
 
 class RunError(ValueError):
-    """A run directory cannot be used for validation; the message names the path and the reason."""
+    """A run directory cannot be loaded; the message names the path and the reason."""
 
 
 @dataclass
 class Run:
-    """One trained run, loaded for validation."""
+    """One trained run, loaded."""
 
     path: Path
     config: TrainConfig
     step: int
     actor: Actor
+    """The policy, in eval mode."""
     model: EnsembleDynamics | None
+    """The world model (model-based runs), in eval mode, with its context input when the run had one."""
     ledger: dict[str, Any]
+    """The ledger summary with the run's anchor rule."""
+    checkpoint: Path
+    """The checkpoint file everything was loaded from."""
+    payload: dict[str, Any] = field(repr=False)
+    """That checkpoint's contents (buffers, optimizer states, random streams)."""
 
     @property
     def name(self) -> str:
@@ -58,14 +65,6 @@ def read_config(run_dir: Path) -> TrainConfig:
     return cfg
 
 
-def ledger_summary(ledger: Ledger, cfg: TrainConfig) -> dict[str, Any]:
-    """The ledger summary with the run's own anchor rule (as :func:`pipeline.train.ledger_summary`)."""
-    ratio = cfg.algo.real_ratio if cfg.algo.model_based else 1.0
-    out = ledger.summary(min_real=1, max_synthetic_share=1.0 - ratio + 1.0 / cfg.sac.batch_size)
-    out["configured_real_ratio"] = ratio
-    return out
-
-
 def load_run(run_dir: str | Path) -> Run:
     """The newest verified checkpoint of ``run_dir``: actor, world model (model-based runs; with its context
     input when the run was trained with ``context=true``) and ledger.
@@ -78,7 +77,7 @@ def load_run(run_dir: str | Path) -> Run:
     found = checkpoint.load_latest(path / "checkpoints")
     if found is None:
         raise RunError(f"{path} has no checkpoint yet: train it first (synthgate train run_dir={path})")
-    payload = found[1]
+    where, payload = found
     record = robots.get(cfg.robot)
     obs_dim, act_dim = record.layout.size, record.action_dim
     actor = Actor(obs_dim, act_dim, cfg.sac.hidden, cfg.sac.depth, cfg.sac.log_std_min, cfg.sac.log_std_max)
@@ -91,7 +90,8 @@ def load_run(run_dir: str | Path) -> Run:
         model.eval()
     ledger = Ledger()
     ledger.load_state_dict(payload["ledger"])
-    return Run(path, cfg, int(payload["step"]), actor, model, ledger_summary(ledger, cfg))
+    summary = anchored_summary(ledger, effective_real_ratio(cfg), cfg.sac.batch_size)
+    return Run(path, cfg, int(payload["step"]), actor, model, summary, where, payload)
 
 
 def actor_device(actor: Actor) -> torch.device:

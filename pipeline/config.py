@@ -31,10 +31,19 @@ class AlgoSpec:
     target: str = "direct"
     target_norm: str = "independent"
     likelihood: str = "gaussian_nll"
+    utd: int = 20
+    """Agent updates per env step by default (MBPO's 20 for model-based presets, 1 for SAC)."""
+
+    def preset(self, name: str) -> dict[str, Any]:
+        """The ``algo`` config group's entry for this preset (``synthgate.cli`` registers one per name)."""
+        out: dict[str, Any] = {"name": name, "utd": self.utd, "model_based": self.model_based}
+        if self.model_based:
+            out.update(target=self.target, target_norm=self.target_norm, model={"likelihood": self.likelihood})
+        return out
 
 
 ALGORITHMS: dict[str, AlgoSpec] = {
-    "sac": AlgoSpec("Soft Actor-Critic on real transitions only (the baseline).", model_based=False),
+    "sac": AlgoSpec("Soft Actor-Critic on real transitions only (the baseline).", model_based=False, utd=1),
     "mbpo": AlgoSpec("MBPO's original model: residual targets, raw jointly scaled targets.", True, "residual", "joint"),
     "ftfl": AlgoSpec(
         "FTFL: direct next-state targets, independent target normalization.", True, "direct", "independent"
@@ -49,7 +58,8 @@ ALGORITHMS: dict[str, AlgoSpec] = {
         "beta_nll",
     ),
 }
-"""Every algorithm ``algo.name`` may take (the Hydra group ``algo`` has one preset per name)."""
+"""Every algorithm ``algo.name`` may take: the one source of the presets (the Hydra group ``algo`` is
+made from it, :meth:`AlgoSpec.preset`)."""
 
 
 class ConfigError(ValueError):

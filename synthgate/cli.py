@@ -17,11 +17,13 @@ from omegaconf import DictConfig, OmegaConf
 import robots
 import scenarios
 from pipeline.checkpoint import CheckpointError
-from pipeline.config import ConfigError, TrainConfig
+from pipeline.config import ALGORITHMS, ConfigError, TrainConfig
 from pipeline.faults import RunStopped
 from synthgate import preflight
 
 ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+for _name, _spec in ALGORITHMS.items():  # the Hydra group ``algo``: one preset per registered algorithm
+    ConfigStore.instance().store(group="algo", name=_name, node=_spec.preset(_name))
 
 USAGE = """usage: synthgate <command> [key=value ...]
 

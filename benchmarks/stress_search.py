@@ -37,17 +37,16 @@ import torch
 from scipy import stats
 
 from pipeline import checkpoint
+from pipeline.config import stream_seed
+from pipeline.runs import load_run
 from scenarios.search import Z95, Proposal
 from scenarios.stress import (
-    _NAIVE,
+    NAIVE_STREAM,
     Space,
     StressConfig,
-    load_actor,
-    load_run,
     parse_option,
     plant_episodes,
     resolve,
-    stream_seed,
     stress,
 )
 
@@ -62,10 +61,10 @@ def wilson(k: int, n: int) -> tuple[float, float]:
 
 def reference(args: argparse.Namespace, path: Path) -> dict[str, Any]:
     """Naive Monte Carlo on the plant, resumed from ``path`` when it exists."""
-    cfg, payload = load_run(args.run)
-    scenario = resolve(args.scenario, cfg["robot"])
+    run = load_run(args.run)
+    cfg, actor = run.config, run.actor
+    scenario = resolve(args.scenario, cfg.robot)
     space = Space(scenario)
-    actor = load_actor(cfg, payload)
     empty = {"n": 0, "fail_idx": [], "t_fail": [], "s": 0.0}
     done: dict[str, Any] = json.loads(path.read_text()) if path.exists() else empty
     key = {"run": str(args.run), "scenario": args.scenario, "horizon": args.horizon, "seed": args.ref_seed}
@@ -73,15 +72,15 @@ def reference(args: argparse.Namespace, path: Path) -> dict[str, Any]:
         raise SystemExit(
             f"{path} holds a reference for {done['key']}, not {key}: move it away or pass another --ref-out"
         )
-    rng = np.random.default_rng(stream_seed(args.ref_seed, _NAIVE, 0))
+    rng = np.random.default_rng(stream_seed(args.ref_seed, NAIVE_STREAM, 0))
     u, c = space.nominal_sample(args.reference, rng)  # the whole sequence, so resuming draws the same points
     while done["n"] < args.reference:
         begin = done["n"]
         end = min(begin + args.chunk, args.reference)
         t0 = time.perf_counter()
         points = [space.perturbations(u[i], c[i]) for i in range(begin, end)]
-        seeds = [stream_seed(args.ref_seed, _NAIVE, 1 + i) for i in range(begin, end)]
-        res = plant_episodes(scenario, cfg.get("robot_settings", {}), actor, points, seeds, args.horizon)
+        seeds = [stream_seed(args.ref_seed, NAIVE_STREAM, 1 + i) for i in range(begin, end)]
+        res = plant_episodes(scenario, dict(cfg.robot_settings), actor, points, seeds, args.horizon)
         done["fail_idx"] += [begin + int(i) for i in np.flatnonzero(res.failed)]
         done["t_fail"] += [int(t) for t in res.t_fail[res.failed]]
         done["n"], done["s"], done["key"] = end, done["s"] + time.perf_counter() - t0, key

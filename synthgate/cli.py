@@ -5,6 +5,7 @@ Commands take Hydra overrides; ``synthgate <command> --help`` lists its keys wit
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,6 +71,14 @@ def _train(cfg: DictConfig) -> None:
     config = OmegaConf.to_object(cfg)
     assert isinstance(config, TrainConfig)
     _execute(config)
+
+
+def _console_log() -> None:
+    """INFO and above of every logger on stdout, in the line format of ``train.log`` (what Hydra's
+    job logging did when ``synthgate train`` went through ``@hydra.main``)."""
+    from pipeline.runfiles import LOG_FORMAT
+
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stdout, force=True)
 
 
 def _execute(config: TrainConfig, command: str = "train") -> None:
@@ -146,6 +155,7 @@ def _resume(args: Sequence[str]) -> int:
         validate(config)
     except ConfigError as err:
         _fail("resume", str(err))
+    _console_log()
     _execute(config, "resume")
     return 0
 
@@ -414,13 +424,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "train":
         rest = _train_preset(rest)
-        try:
-            if preflight.train_command(rest):  # every input checked before work starts; --check stops here
-                return 0
+        if any(a.startswith("-") and a != "--check" for a in rest):  # Hydra's own flags (--cfg job, -m ...)
+            sys.argv = ["synthgate train", *rest]
+            _train()
+            return 0
+        try:  # the config is composed and checked once, before work starts; --check stops here
+            config = preflight.train_command(rest)
         except preflight.UsageError as err:
             _fail("train", str(err))
-        sys.argv = ["synthgate train", *rest]
-        _train()
+        if config is not None:
+            _console_log()
+            _execute(config)
         return 0
     if command == "resume":
         return _resume(rest)

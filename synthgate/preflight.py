@@ -274,25 +274,22 @@ def check_train(overrides: list[str]) -> TrainConfig:
     return cfg
 
 
-def train_command(args: list[str]) -> bool:
-    """The checks of ``synthgate train args``; True when ``--check`` asked for them only.
-
-    Flags for Hydra itself (``--help``, ``--cfg``, ``-m`` ...) skip these checks: Hydra handles them.
+def train_command(args: list[str]) -> TrainConfig | None:
+    """The config of ``synthgate train args``, composed and checked once; None when ``--check``
+    asked for the checks only (the config is printed).
 
     Raises:
         UsageError: an input that would be rejected.
     """
     check_only = "--check" in args
-    rest = [a for a in args if a != "--check"]
-    if any(a.startswith("-") for a in rest):
-        return False
-    cfg = check_train(rest)
-    if check_only:
-        import yaml
+    cfg = check_train([a for a in args if a != "--check"])
+    if not check_only:
+        return cfg
+    import yaml
 
-        print(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False), end="")
-        print(f"synthgate train: config OK (run_dir {cfg.run_dir})")
-    return check_only
+    print(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False), end="")
+    print(f"synthgate train: config OK (run_dir {cfg.run_dir})")
+    return None
 
 
 def fail_run(err: BaseException, run_dir: str) -> NoReturn:

@@ -191,6 +191,23 @@ def test_help_lists_every_key_with_its_description() -> None:
     assert any(line.split()[:2] == ["samples=400", "Points"] for line in stress.stdout.splitlines())
 
 
+def test_train_composes_and_checks_its_config_once(tmp_path: Path, monkeypatch: Any) -> None:
+    """Issue 20: the config preflight composed and checked is the one trained; Hydra is not entered
+    a second time to compose (and import datasets) again."""
+    from pipeline.config import TrainConfig
+    from synthgate import cli, preflight
+
+    composed: list[Any] = []
+    executed: list[Any] = []
+    original = preflight.compose
+    monkeypatch.setattr(preflight, "compose", lambda overrides: composed.append(original(overrides)) or composed[-1])
+    monkeypatch.setattr(cli, "_execute", lambda config, command="train": executed.append(config))
+    monkeypatch.setattr(cli, "_train", lambda: pytest.fail("entered @hydra.main to compose the config again"))
+    assert cli.main(["train", "robot=cartpole-swingup", "steps=10", "sac.hidden=8", f"run_dir={tmp_path}/r"]) == 0
+    assert len(composed) == 1 and executed == composed and isinstance(executed[0], TrainConfig)
+    assert executed[0].sac.hidden == 8
+
+
 def test_progress_in_a_redirected_log_is_plain_lines(tmp_path: Path) -> None:
     """Issue 21, item 8: with stderr not a terminal (a log file, a pipe) the progress bar writes
     whole lines at a coarse interval, never carriage returns."""

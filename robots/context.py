@@ -38,7 +38,7 @@ import mujoco
 import numpy as np
 
 from robots.layout import ObsLayout
-from robots.perturbations import FAMILIES, _id, actuator_names, body_names, root_velocity_change
+from robots.perturbations import FAMILIES, actuator_names, body_names, object_id, root_velocity_change
 
 CONTEXT_FAMILIES = (
     "friction_scale",
@@ -189,7 +189,7 @@ def push_velocity_change(
     Raises:
         ValueError: an unknown body, or a root whose slide joints have no named velocity column.
     """
-    body = _id(model, mujoco.mjtObj.mjOBJ_BODY, str(params["body"]), "body")
+    body = object_id(model, mujoco.mjtObj.mjOBJ_BODY, str(params["body"]), "body")
     direction = np.asarray(params.get("direction", (1.0, 0.0, 0.0)), dtype=np.float64)
     direction = direction / max(float(np.linalg.norm(direction)), 1e-12)
     magnitude = float(params["force"])

@@ -123,7 +123,8 @@ Edit = tuple[str, Any, np.ndarray]
 """``(model field, index, new value)`` applied as ``model.<field>[index] = value``."""
 
 
-def _id(model: mujoco.MjModel, kind: mujoco.mjtObj, name: str, what: str) -> int:
+def object_id(model: mujoco.MjModel, kind: mujoco.mjtObj, name: str, what: str) -> int:
+    """The index of the MuJoCo object ``name`` of ``kind``; an unknown name lists the valid ones."""
     if kind == mujoco.mjtObj.mjOBJ_ACTUATOR:
         names = actuator_names(model)
         if name in names:
@@ -164,28 +165,28 @@ def friction_scale(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.r
 
 def mass_scale(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.random.Generator) -> list[Edit]:
     """Scales a named body's mass and inertia. ``body``; ``scale``: e.g. Uniform(0.8, 1.5)."""
-    b = _id(model, mujoco.mjtObj.mjOBJ_BODY, str(params["body"]), "body")
+    b = object_id(model, mujoco.mjtObj.mjOBJ_BODY, str(params["body"]), "body")
     scale = draw(params["scale"], rng)
     return [("body_mass", b, model.body_mass[b] * scale), ("body_inertia", b, model.body_inertia[b] * scale)]
 
 
 def payload(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.random.Generator) -> list[Edit]:
     """Adds a point payload of ``mass`` kg (e.g. Uniform(1, 5)) at a named body's centre of mass."""
-    b = _id(model, mujoco.mjtObj.mjOBJ_BODY, str(params["body"]), "body")
+    b = object_id(model, mujoco.mjtObj.mjOBJ_BODY, str(params["body"]), "body")
     mass = draw(params["mass"], rng)
     return [("body_mass", b, model.body_mass[b] + mass)]
 
 
 def actuator_scale(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.random.Generator) -> list[Edit]:
     """Weakens (or strengthens) a named actuator's gear by ``scale`` (e.g. Uniform(0.2, 0.5))."""
-    a = _id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, str(params["actuator"]), "actuator")
+    a = object_id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, str(params["actuator"]), "actuator")
     scale = draw(params["scale"], rng)
     return [("actuator_gear", (a, 0), model.actuator_gear[a, 0] * scale)]
 
 
 def dead_actuator(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.random.Generator) -> list[Edit]:
     """A named actuator (or one drawn with Choice) produces no force."""
-    a = _id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, str(draw(params["actuator"], rng)), "actuator")
+    a = object_id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, str(draw(params["actuator"], rng)), "actuator")
     return [("actuator_gear", (a, 0), np.zeros(()))]
 
 
@@ -195,7 +196,7 @@ def damping_scale(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.ra
     joint = str(params.get("joint", "all"))
     if joint == "all":
         return [("dof_damping", slice(None), model.dof_damping * scale)]
-    j = _id(model, mujoco.mjtObj.mjOBJ_JOINT, joint, "joint")
+    j = object_id(model, mujoco.mjtObj.mjOBJ_JOINT, joint, "joint")
     dof = model.jnt_dofadr[j]
     return [("dof_damping", dof, model.dof_damping[dof] * scale)]
 
@@ -287,7 +288,7 @@ class PerturbedEnv(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
             if p.family in MODEL_FAMILIES:
                 MODEL_FAMILIES[p.family](self._model, p.params, np.random.default_rng(0))
             if p.family == "push":
-                _id(self._model, mujoco.mjtObj.mjOBJ_BODY, str(p.params["body"]), "body")
+                object_id(self._model, mujoco.mjtObj.mjOBJ_BODY, str(p.params["body"]), "body")
             for f in p.params.get("fields", ()) if p.family.startswith("obs_") else ():  # type: ignore[union-attr]
                 self.layout.slice(str(f))
 
@@ -311,7 +312,7 @@ class PerturbedEnv(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
             shape = self.action_space.shape or (0,)
             self._queue = deque(np.zeros(shape, dtype=np.float32) for _ in range(self._latency))
         elif p.family == "push":
-            body = _id(self._model, mujoco.mjtObj.mjOBJ_BODY, str(drawn["body"]), "body")
+            body = object_id(self._model, mujoco.mjtObj.mjOBJ_BODY, str(drawn["body"]), "body")
             direction = np.asarray(drawn.get("direction", (1.0, 0.0, 0.0)), dtype=np.float64)
             direction = direction / max(float(np.linalg.norm(direction)), 1e-12)
             if drawn.get("mode", "force") == "velocity":  # an instantaneous change of the body's root velocity

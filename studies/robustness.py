@@ -148,13 +148,13 @@ def train_block(robot: str, budget: int, workers: int, fresh: bool = False) -> N
     import scenarios
     from pipeline.executor import make_executor
     from studies.robustness_eval import runs_to_load
-    from validation.arms import _finished, train_one
+    from validation.arms import finished, train_one
 
     configs = train_configs(robot, budget)
     scenario_list = [scenarios.get(n) for n in ROBOTS[robot]]
     needed = runs_to_load(robot, budget, fresh)
     todo = [(key, cfg) for key, cfg in sorted(configs.items(), key=lambda kv: kv[0][1])
-            if f"{key[0]}-s{key[1]}" in needed and not _finished(cfg)]  # fmt: skip
+            if f"{key[0]}-s{key[1]}" in needed and not finished(cfg)]  # fmt: skip
     print(f"{block_name(robot, budget)}: {len(needed)} of its {len(configs)} runs needed by the evaluation, "
           f"{len(todo)} of them to train", flush=True)  # fmt: skip
     if not todo:

@@ -151,7 +151,7 @@ def main(args: Sequence[str]) -> int:
     from pipeline.config import ConfigError
     from pipeline.executor import Executor, ExecutorError, make_executor
     from pipeline.runs import RunError, load_run
-    from synthgate.validation_cli import _print_decision, _scenarios, compose_arms, gate_overrides
+    from synthgate.validation_cli import compose_arms, gate_overrides, load_scenarios, print_decision
     from validation.arms import ArmsConfig, arms_table, markdown, run_dir, train_arms
     from validation.validate import PanelOptions, run_gate, write_all
 
@@ -175,7 +175,7 @@ def main(args: Sequence[str]) -> int:
     preset = QUICK if cfg.preset == "quick" else []
     # every run's config passes synthgate train's checks (robot first, then its scenarios) before work starts
     configs = compose_arms(arms_cfg, JOB_ARMS, ["progress=true", *preset, *passed], "run")
-    scenario_list = _scenarios(cfg.scenario, cfg.robot, "run")
+    scenario_list = load_scenarios(cfg.scenario, cfg.robot, "run")
     print(f"synthgate run: {cfg.robot}, scenarios {', '.join(cfg.scenario)}, {cfg.steps} real env steps per run, "
           f"{cfg.seeds} seed(s), preset={cfg.preset}, into {cfg.out}")  # fmt: skip
 
@@ -231,7 +231,7 @@ def main(args: Sequence[str]) -> int:
 
     banner(4, 4, "summary")
     print(markdown(report["arms_table"]))
-    _print_decision(report)
+    print_decision(report)
     minutes = (time.perf_counter() - start) / 60
     print(f"\nreport:      {page}\ngate report: {report_path}")
     print(f"TensorBoard: tensorboard --logdir {cfg.out}/runs   (validation: {validation_dir / 'tb'})")

@@ -39,7 +39,9 @@ def gate_overrides(items: Sequence[str], command: str) -> Any:
         _fail(command, str(err))
 
 
-def _scenarios(names: Sequence[str], robot: str, command: str) -> list[scenarios.Scenario]:
+def load_scenarios(names: Sequence[str], robot: str, command: str) -> list[scenarios.Scenario]:
+    """The named scenarios (names or paths), each checked to be one of ``robot``'s; a problem ends
+    ``synthgate <command>`` with one line."""
     out = []
     for name in names:
         try:
@@ -102,7 +104,7 @@ def validate_main(args: Sequence[str]) -> int:
     names = opts.scenarios.split(",") if opts.scenarios else list(cands[0].config.scenarios)
     if not names:
         _fail("validate", f"{cands[0].path} was trained without scenarios: name the panel's with --scenarios a,b")
-    scenario_list = _scenarios(names, cands[0].config.robot, "validate")
+    scenario_list = load_scenarios(names, cands[0].config.robot, "validate")
     try:
         panel = PanelOptions(opts.episodes, opts.max_steps, opts.seed, opts.num_envs)
         executor = None
@@ -115,12 +117,12 @@ def validate_main(args: Sequence[str]) -> int:
         _fail("validate", str(err))
     out = opts.out or (opts.candidate[0] / "validation")
     path, page = write_all(report, out)
-    _print_decision(report)
+    print_decision(report)
     print(f"wrote {path}, {page} and TensorBoard summaries in {out / 'tb'}")
     return 0 if report["decision"] == "PROMOTE" else 1
 
 
-def _print_decision(report: dict[str, Any]) -> None:
+def print_decision(report: dict[str, Any]) -> None:
     print(f"{report['decision']}: {report['robot']}, scenarios {', '.join(report['scenarios'])}")
     for rule in report["rules"]:
         where = f" [{rule['scenario']}]" if rule.get("scenario") else ""
@@ -141,7 +143,7 @@ def report_main(args: Sequence[str]) -> int:
     except ReportError as err:
         _fail("report", str(err))
     page = write_html(report, path.parent)
-    _print_decision(report)
+    print_decision(report)
     print(f"wrote {page}")
     return 0
 
@@ -211,13 +213,13 @@ def arms_main(args: Sequence[str]) -> int:
     gate = gate_overrides(gate_items, "arms")
     configs: dict[tuple[str, int], TrainConfig] = {}
     configs = compose_arms(cfg, ARMS, ["progress=false", *passed], "arms")  # train's checks: the robot first
-    scenario_list = _scenarios(cfg.scenarios, cfg.robot, "arms")
+    scenario_list = load_scenarios(cfg.scenarios, cfg.robot, "arms")
     try:
         train_arms(configs, scenario_list)
     except ConfigError as err:
         _fail("arms", str(err))
     report = evaluate_arms(cfg, scenario_list, gate)
-    _print_decision(report)
+    print_decision(report)
     from validation.arms import markdown
 
     print(markdown(report["arms_table"]))

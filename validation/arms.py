@@ -74,7 +74,8 @@ def run_dir(cfg: ArmsConfig, arm: str, seed: int) -> Path:
     return Path(cfg.out) / "runs" / f"{arm}-s{seed}"
 
 
-def _finished(cfg: TrainConfig) -> bool:
+def finished(cfg: TrainConfig) -> bool:
+    """Whether the run ``cfg`` describes has trained its ``steps`` (its ``summary.json`` says so)."""
     path = Path(cfg.run_dir) / "summary.json"
     return path.is_file() and int(json.loads(path.read_text())["steps"]) >= cfg.steps
 
@@ -101,7 +102,7 @@ def train_arms(
     its config (its seed included), not on where it ran."""
     todo = []
     for (arm, seed), cfg in sorted(configs.items(), key=lambda kv: (kv[0][1], ARMS.index(kv[0][0]))):
-        if _finished(cfg):
+        if finished(cfg):
             log(f"{arm} seed {seed}: already trained ({cfg.run_dir})")
         else:
             todo.append((arm, seed, cfg))

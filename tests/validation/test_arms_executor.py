@@ -10,7 +10,7 @@ import scenarios_for_tests as sft
 
 import synthgate.cli  # noqa: F401 - registers the train schema that compose_arms composes against
 from pipeline.executor import LocalExecutor
-from synthgate.validation_cli import _scenarios, compose_arms
+from synthgate.validation_cli import compose_arms, load_scenarios
 from validation.arms import ArmsConfig, train_arms
 
 TRAIN = [
@@ -23,7 +23,7 @@ def _summaries(out: Path, workers: int) -> dict[str, dict]:
     cfg = ArmsConfig(robot="Hopper-v5", scenarios=[sft.PAYLOAD], steps=250, seeds=[0, 1], out=str(out))
     configs = compose_arms(cfg, ("real_only",), TRAIN, "test")
     logged: list[str] = []
-    train_arms(configs, _scenarios(cfg.scenarios, cfg.robot, "test"), log=logged.append,
+    train_arms(configs, load_scenarios(cfg.scenarios, cfg.robot, "test"), log=logged.append,
                executor=LocalExecutor(workers=workers) if workers > 1 else None)  # fmt: skip
     assert len([line for line in logged if "eval return" in line]) == 2, logged
     runs = sorted((out / "runs").iterdir())

@@ -292,6 +292,12 @@ def train_command(args: list[str]) -> TrainConfig | None:
     return None
 
 
+def fail(command: str, message: str) -> NoReturn:
+    """Ends ``synthgate <command>`` with one error line on stderr and exit status 2 (a usage error)."""
+    print(f"synthgate {command}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def fail_run(err: BaseException, run_dir: str) -> NoReturn:
     """Reports a failure after the start in one line and exits (1: a refused write; 2: no usable
     checkpoint in the run directory; 3: stopped by a numerical fault)."""

@@ -66,4 +66,4 @@ def test_train_defaults_to_one_torch_thread() -> None:
 
     assert TrainConfig().threads == 1
     out = synthgate("train", "--help")
-    assert out.returncode == 0 and "threads: 1" in out.stdout
+    assert out.returncode == 0 and "\n  threads=1 " in out.stdout

@@ -38,22 +38,13 @@ import mujoco
 import numpy as np
 
 from robots.layout import ObsLayout
-from robots.perturbations import FAMILIES, actuator_names, body_names, object_id, root_velocity_change
+from robots.perturbations import FAMILIES, FAMILY_TABLE, actuator_names, body_names, object_id, root_velocity_change
 
-CONTEXT_FAMILIES = (
-    "friction_scale",
-    "mass_scale",
-    "payload",
-    "actuator_scale",
-    "dead_actuator",
-    "damping_scale",
-    "action_latency",
-    "action_noise",
-)
-"""Families with context slots."""
-EVENT_FAMILIES = ("push",)
+CONTEXT_FAMILIES = tuple(n for n, f in FAMILY_TABLE.items() if f.context)
+"""Families with context slots, in slot order (``robots.perturbations.FAMILY_TABLE``'s)."""
+EVENT_FAMILIES = tuple(n for n, f in FAMILY_TABLE.items() if f.acts_on == "state")
 """Families applied to the state by the targeted generator, not through the context."""
-SENSING_FAMILIES = ("obs_noise", "obs_bias", "obs_dropout")
+SENSING_FAMILIES = tuple(n for n, f in FAMILY_TABLE.items() if f.acts_on == "sensing")
 """Families that corrupt observations; neither context nor state impulse."""
 
 

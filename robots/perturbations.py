@@ -201,30 +201,46 @@ def damping_scale(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.ra
     return [("dof_damping", dof, model.dof_damping[dof] * scale)]
 
 
-MODEL_FAMILIES: dict[str, Callable[[mujoco.MjModel, Mapping[str, Param], np.random.Generator], list[Edit]]] = {
-    "friction_scale": friction_scale,
-    "mass_scale": mass_scale,
-    "payload": payload,
-    "actuator_scale": actuator_scale,
-    "dead_actuator": dead_actuator,
-    "damping_scale": damping_scale,
+ModelEdit = Callable[[mujoco.MjModel, Mapping[str, Param], np.random.Generator], list[Edit]]
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a perturbation family is: its parameters, how it acts on the plant, and how a world
+    model is told about it."""
+
+    params: tuple[str, ...]
+    """Its parameters (the scenario loader validates against them)."""
+    acts_on: str
+    """``model`` (MuJoCo model arrays, :attr:`edit`), ``state`` (a push), ``sensing`` (observations)
+    or ``actuation`` (actions)."""
+    context: bool
+    """It has slots in the perturbation context (``robots.context``) that conditions a world model."""
+    edit: ModelEdit | None = None
+    """The model edit of a ``model`` family."""
+    modes: tuple[str, ...] = ()
+    """Valid values of its ``mode`` parameter, if it has one."""
+
+
+FAMILY_TABLE: dict[str, Family] = {
+    "friction_scale": Family(("scale",), "model", True, friction_scale),
+    "mass_scale": Family(("body", "scale"), "model", True, mass_scale),
+    "payload": Family(("body", "mass"), "model", True, payload),
+    "actuator_scale": Family(("actuator", "scale"), "model", True, actuator_scale),
+    "dead_actuator": Family(("actuator",), "model", True, dead_actuator),
+    "damping_scale": Family(("scale", "joint"), "model", True, damping_scale),
+    "push": Family(("body", "force", "direction", "mode"), "state", False, modes=("force", "velocity")),
+    "obs_noise": Family(("std", "fields"), "sensing", False),
+    "obs_bias": Family(("bias", "fields"), "sensing", False),
+    "obs_dropout": Family(("mode", "fields"), "sensing", False, modes=("zeros", "hold")),
+    "action_latency": Family(("steps",), "actuation", True),
+    "action_noise": Family(("std",), "actuation", True),
 }
-OTHER_FAMILIES = ("push", "obs_noise", "obs_bias", "obs_dropout", "action_latency", "action_noise")
-FAMILIES = (*MODEL_FAMILIES, *OTHER_FAMILIES)
-PARAMS: dict[str, tuple[str, ...]] = {
-    "friction_scale": ("scale",),
-    "mass_scale": ("body", "scale"),
-    "payload": ("body", "mass"),
-    "actuator_scale": ("actuator", "scale"),
-    "dead_actuator": ("actuator",),
-    "damping_scale": ("scale", "joint"),
-    "push": ("body", "force", "direction", "mode"),
-    "obs_noise": ("std", "fields"),
-    "obs_bias": ("bias", "fields"),
-    "obs_dropout": ("mode", "fields"),
-    "action_latency": ("steps",),
-    "action_noise": ("std",),
-}
+"""Every perturbation family, the one place they are listed; the tuples below are derived from it."""
+FAMILIES = tuple(FAMILY_TABLE)
+MODEL_FAMILIES: dict[str, ModelEdit] = {n: f.edit for n, f in FAMILY_TABLE.items() if f.edit is not None}
+OTHER_FAMILIES = tuple(n for n, f in FAMILY_TABLE.items() if f.edit is None)
+PARAMS: dict[str, tuple[str, ...]] = {n: f.params for n, f in FAMILY_TABLE.items()}
 """Every family's parameters (the scenario loader validates against this)."""
 
 LOWER_BOUNDS: dict[tuple[str, str], tuple[float, bool, str]] = {

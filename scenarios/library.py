@@ -32,6 +32,7 @@ import yaml
 import robots
 from robots.perturbations import (
     FAMILIES,
+    FAMILY_TABLE,
     HOOKS,
     LOWER_BOUNDS,
     PARAMS,
@@ -134,7 +135,6 @@ def _param(source: str, path: str, value: Any) -> Param:
 
 _NAMED = {"body": "body", "actuator": "actuator", "joint": "joint"}
 _NUMERIC = ("scale", "mass", "force", "std", "bias", "steps")
-_MODES = {"push": ("force", "velocity"), "obs_dropout": ("zeros", "hold")}
 
 
 def _perturbation(source: str, path: str, data: Any, robot: str) -> Perturbation:
@@ -173,8 +173,9 @@ def _perturbation(source: str, path: str, data: Any, robot: str) -> Perturbation
                 raise _fail(source, where, f"{value!r} is not physical: {why}")
         if key == "steps" and not all(isinstance(o, int) and not isinstance(o, bool) and o >= 1 for o in options):
             raise _fail(source, where, f"must be an integer >= 1 (or a choice of them), got {value!r}")
-        if key == "mode" and any(o not in _MODES[family] for o in options):
-            raise _fail(source, where, f"{value!r} is not a mode of {family}; valid: {list(_MODES[family])}")
+        modes = FAMILY_TABLE[family].modes
+        if key == "mode" and any(o not in modes for o in options):
+            raise _fail(source, where, f"{value!r} is not a mode of {family}; valid: {list(modes)}")
         if key in _NAMED and not all(isinstance(o, str) for o in options):
             raise _fail(source, where, f"must be a {key} name, got {value!r}")
         if key in _NAMED:

@@ -45,7 +45,7 @@ JOB_ARMS = ("real_only", "mixed")
 """The baseline and the candidate (validation.arms.ARM_OVERRIDES says what each trains)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunJobConfig:
     """``synthgate run``'s own keys; every other ``key=value`` goes to ``synthgate train``."""
 
@@ -138,8 +138,8 @@ def parse(args: Sequence[str]) -> tuple[RunJobConfig, list[str], list[str]]:
                          "deploy_episodes >= 0")  # fmt: skip
     if not cfg.scenario:
         raise ValueError("scenario=[...] is empty; name at least one (synthgate scenarios lists them)")
-    if not cfg.steps:
-        cfg.steps = 3000 if cfg.preset == "quick" else 100_000
+    if not cfg.steps:  # the preset's budget, in a new config: a config is never changed after parsing
+        cfg = dataclasses.replace(cfg, steps=3000 if cfg.preset == "quick" else 100_000)
     if any(a.split("=", 1)[0] in ("run_dir", "seed", "algo") for a in passed):
         raise ValueError("run_dir, seed and algo are set by the job per arm and seed; do not pass them")
     return cfg, passed, gate

@@ -44,7 +44,7 @@ ARM_OVERRIDES: dict[str, list[str]] = {
 """Training-config overrides that make each arm (applied before the user's own)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class ArmsConfig:
     """``synthgate arms``: every other ``key=value`` is a training override applied to all arms."""
 

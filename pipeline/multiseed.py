@@ -39,7 +39,16 @@ from torch import nn
 
 from pipeline.buffer import Batch
 from pipeline.nets import EnsembleLinear, EnsembleMLP
-from pipeline.sac import Actor, SACHyper, SACState, make_sac
+from pipeline.sac import (
+    Actor,
+    SACHyper,
+    SACState,
+    alpha_loss,
+    make_sac,
+    policy_loss,
+    soft_target,
+    twin_critic_loss,
+)
 
 
 class StackedActor(Actor):
@@ -342,10 +351,9 @@ def stacked_sac_update(
         next_act, next_logp = state.actor.sample(batch.next_obs, eps_next)
         q_next = state.critic_target(batch.next_obs, next_act).min(dim=1).values  # [S, B]
         alpha = state.log_alpha.exp().unsqueeze(1)
-        not_done = (~batch.terminated).to(batch.rew.dtype)
-        target = batch.rew + hp.gamma * not_done * (q_next - alpha * next_logp)
+        target = soft_target(batch.rew, batch.terminated, q_next, next_logp, alpha, hp.gamma)
     q = state.critic(batch.obs, batch.act)  # [S, 2, B]
-    q_losses = (q - target.unsqueeze(1)).pow(2).mean(dim=2).sum(dim=1)  # [S]
+    q_losses = twin_critic_loss(q, target)  # [S]
     critic_ok = torch.isfinite(q_losses)
     skipped = _bad_seeds(critic_ok)
     whole = _Snapshot(state, skipped, ("actor", "critic", "critic_target", "alpha")) if skipped else None
@@ -357,8 +365,8 @@ def stacked_sac_update(
     state.critic.requires_grad_(False)
     act, logp = state.actor.sample(batch.obs, eps)
     q_pi = state.critic(batch.obs, act).min(dim=1).values
-    pi_losses = (state.log_alpha.detach().exp().unsqueeze(1) * logp - q_pi).mean(dim=1)  # [S]
-    a_losses = -(state.log_alpha.unsqueeze(1) * (logp.detach() + hp.target_entropy)).mean(dim=1)  # [S]
+    pi_losses = policy_loss(state.log_alpha.detach().exp().unsqueeze(1), logp, q_pi)  # [S]
+    a_losses = alpha_loss(state.log_alpha.unsqueeze(1), logp.detach(), hp.target_entropy)  # [S]
     actor_ok = torch.isfinite(pi_losses) & torch.isfinite(a_losses)
     actor_skipped = [s for s in _bad_seeds(actor_ok) if s not in skipped]
     partial = _Snapshot(state, actor_skipped, ("actor", "alpha")) if actor_skipped else None

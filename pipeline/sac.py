@@ -179,6 +179,31 @@ def make_sac(
     )
 
 
+def soft_target(
+    rew: torch.Tensor,
+    terminated: torch.Tensor,
+    q_next: torch.Tensor,
+    next_logp: torch.Tensor,
+    alpha: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """The soft Bellman target ``r + gamma (1 - terminated) (Q'(s', a') - alpha log pi(a'|s'))``,
+    elementwise over ``[..., B]`` (one agent, or stacked seeds with ``alpha`` shaped to broadcast)."""
+    not_done = (~terminated).to(rew.dtype)
+    return rew + gamma * not_done * (q_next - alpha * next_logp)
+
+
+def twin_critic_loss(q: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Sum over the twin critics of the mean squared error to the target: ``q`` is ``[..., 2, B]``,
+    ``target`` is ``[..., B]``; one loss per leading index (stacked seeds), a scalar for one agent."""
+    return (q - target.unsqueeze(-2)).pow(2).mean(dim=-1).sum(dim=-1)
+
+
+def policy_loss(alpha: torch.Tensor, logp: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``mean(alpha log pi(a|s) - min_i Q_i(s, a))`` over the last (batch) dimension."""
+    return (alpha * logp - q).mean(dim=-1)
+
+
 def critic_loss(
     state: SACState, batch: Batch, eps_next: torch.Tensor, hp: SACHyper
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -190,11 +215,9 @@ def critic_loss(
     with torch.no_grad():
         next_act, next_logp = state.actor.sample(batch.next_obs, eps_next)
         q_next = state.critic_target(batch.next_obs, next_act, batch.ctx).min(dim=0).values
-        alpha = state.log_alpha.exp()
-        not_done = (~batch.terminated).to(batch.rew.dtype)
-        target = batch.rew + hp.gamma * not_done * (q_next - alpha * next_logp)
+        target = soft_target(batch.rew, batch.terminated, q_next, next_logp, state.log_alpha.exp(), hp.gamma)
     q = state.critic(batch.obs, batch.act, batch.ctx)
-    loss = (q - target.unsqueeze(0)).pow(2).mean(dim=1).sum()
+    loss = twin_critic_loss(q, target)
     return loss, {"critic/loss": loss.detach(), "critic/q_mean": q.detach().mean(), "critic/target_mean": target.mean()}
 
 
@@ -207,14 +230,14 @@ def actor_loss(
     """
     act, logp = state.actor.sample(batch.obs, eps)
     q = state.critic(batch.obs, act, batch.ctx).min(dim=0).values
-    alpha = state.log_alpha.detach().exp()
-    loss = (alpha * logp - q).mean()
+    loss = policy_loss(state.log_alpha.detach().exp(), logp, q)
     return loss, logp.detach(), {"actor/loss": loss.detach(), "actor/entropy": -logp.detach().mean()}
 
 
 def alpha_loss(log_alpha: torch.Tensor, logp: torch.Tensor, target_entropy: float) -> torch.Tensor:
-    """Temperature loss ``-mean(log_alpha (log pi + target_entropy))`` (automatic entropy tuning)."""
-    return -(log_alpha * (logp + target_entropy)).mean()
+    """Temperature loss ``-mean(log_alpha (log pi + target_entropy))`` (automatic entropy tuning);
+    with leading seed dimensions (``log_alpha`` shaped to broadcast), one loss per seed."""
+    return -(log_alpha * (logp + target_entropy)).mean(dim=-1)
 
 
 def sac_update(state: SACState, batch: Batch, generator: torch.Generator, hp: SACHyper) -> dict[str, torch.Tensor]:

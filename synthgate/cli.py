@@ -47,7 +47,7 @@ def _console_log() -> None:
 
 def _execute(config: TrainConfig, command: str = "train") -> None:
     """Trains (or resumes) the run ``config`` describes and prints its summary."""
-    from pipeline.train import Interrupted, train  # heavy imports only when training
+    from pipeline.train import Interrupted  # heavy imports only when training
 
     try:
         chosen = scenarios.resolve(config.scenarios, config.scenario)
@@ -56,20 +56,12 @@ def _execute(config: TrainConfig, command: str = "train") -> None:
     for scenario in chosen:
         if scenario.robot != config.robot:
             _fail("train", f"scenarios: {scenario.name} is a scenario of {scenario.robot}, not of robot={config.robot}")
-    exposures = {scenario.name: scenario.perturbations for scenario in chosen}
-    from scenarios.generator import for_config
+    from scenarios.training import train_with_scenarios
 
     try:
-        targeter = for_config(config, chosen)
+        summaries = train_with_scenarios(config, chosen)
     except scenarios.ScenarioError as err:
         _fail("train", f"targeted: {err}")
-    try:
-        if config.stacked_seeds:
-            from pipeline.stacked_train import train_stacked
-
-            summaries = train_stacked(config, exposures)
-        else:
-            summaries = [train(config, exposures, targeter)]
     except ConfigError as err:
         _fail("train", str(err))
     except (OSError, RunStopped, CheckpointError) as err:  # a refused write, a stopped run, no usable checkpoint

@@ -27,10 +27,8 @@ from pipeline.checkpoint import atomic_write
 from pipeline.config import TrainConfig
 from pipeline.executor import Executor
 from pipeline.runs import load_run
-from pipeline.train import train
-from robots.perturbations import Perturbation
 from scenarios import Scenario
-from scenarios.generator import for_config
+from scenarios.training import train_with_scenarios
 from validation.gate import GateConfig
 from validation.stats import bootstrap_mean
 from validation.validate import PanelOptions, run_gate, write_all
@@ -84,8 +82,7 @@ def train_one(item: tuple[TrainConfig, Sequence[Scenario]]) -> dict[str, Any]:
     """Trains one run (an executor job: picklable in, picklable out): its real exposure and
     (``targeted=true``) targeted generator cover the scenarios. Returns the run's summary."""
     cfg, scenario_list = item
-    exposures: dict[str, Sequence[Perturbation]] = {s.name: s.perturbations for s in scenario_list}
-    return train(cfg, exposures, for_config(cfg, scenario_list))
+    return train_with_scenarios(cfg, scenario_list)[0]
 
 
 def train_arms(

@@ -22,9 +22,9 @@ def _log() -> dict[str, Any]:
     runs = {f"sac-s{s}": _run(v) for s, v in enumerate((100.0, 110.0, 120.0))}
     runs |= {f"ftfl-s{s}": _run(v) for s, v in enumerate((110.0, 130.0, 150.0))}  # +10, +20, +30
     runs |= {f"sac_utd-s{s}": _run(v) for s, v in enumerate((140.0, 150.0, 160.0))}  # +40 each
-    runs["mbpo-s0"] = _run(50.0, r2=[(1250, 0.5), (1500, -0.2)], q=[(2000, 1.0), (3000, 3.0)])
-    runs["mbpo-s1"] = _run(105.0, r2=[(1250, 0.5)], q=[(2000, 2.5)])
-    runs["mbpo-s2"] = _run(90.0, r2=[(1250, 0.4)], q=[(2000, 0.1)])
+    runs["mbpo-s0"] = _run(40.0, r2=[(1250, 0.5), (1500, -0.2)], q=[(2000, 1.0), (3000, 3.0)])
+    runs["mbpo-s1"] = _run(60.0, r2=[(1250, 0.5)], q=[(2000, 2.5)])  # above half of sac's lowest (100)
+    runs["mbpo-s2"] = _run(30.0, r2=[(1250, 0.4)], q=[(2000, 0.1), (2500, 1.0), (3000, 0.2)])
     return {"task": "cartpole-swingup", "scale": online.asdict(online.REDUCED), "runs": runs}
 
 
@@ -44,10 +44,11 @@ def test_finals_pairs_and_verdicts_by_hand() -> None:
 
 def test_collapse_rule_and_first_diagnostic() -> None:
     log = _log()
-    assert online_report.collapsed(log) == ["mbpo-s0", "mbpo-s2"]  # below 100, sac's lowest seed
+    assert online_report.collapsed(log) == ["mbpo-s0", "mbpo-s2"]  # below half of 100, sac's lowest seed
     assert online_report.collapse_diagnosis(log, "mbpo-s0") == {"reward_r2_step": 1500, "q_step": 3000,
                                                                 "first": "reward R²"}  # fmt: skip
-    assert online_report.collapse_diagnosis(log, "mbpo-s2") == {"reward_r2_step": None, "q_step": 2000,
+    # Q/MC outside the range at 2000 had never been inside it: it left at 3000, after 2500 inside
+    assert online_report.collapse_diagnosis(log, "mbpo-s2") == {"reward_r2_step": None, "q_step": 3000,
                                                                 "first": "critic Q/MC"}  # fmt: skip
 
 
@@ -56,7 +57,9 @@ def test_render_names_rows_collapses_and_missing_runs(tmp_path: Path) -> None:
     page = online_report.render([log])
     assert "| cartpole-swingup | `sac_utd` | 3 |" in page and "| higher |" in page
     assert "| cartpole-swingup | `ftfl` | 3 | 130.0 [" in page and "| not distinguishable |" in page
-    assert "`mbpo-s0` (final 50.0): reward R² < 0 first at step 1500" in page
+    assert "`mbpo-s0` (final 40.0): reward R² < 0 first at step 1500" in page
+    assert "| `ftfl` | 3 | 130.0 [110.0, 150.0] | 110, 130, 150 | 20.0 [-4.8, 44.8] | not distinguishable | " \
+           "-20.0 [-44.8, 4.8] | not distinguishable |" in page  # fmt: skip
     assert "- cartpole-swingup: 13 of 25 runs." in page and "- walker-walk: 25 of 25 runs." in page
     paths = online_report.plot(log, tmp_path, reps=50)
     assert all(p.stat().st_size > 1000 for p in paths)

@@ -292,6 +292,15 @@ def train_command(args: list[str]) -> TrainConfig | None:
     return None
 
 
+def seed_list(arg: str) -> str:
+    """``seeds=N`` (a count) as ``seeds=[0,...,N-1]``; any other argument unchanged. ``seeds`` is a
+    list of seeds wherever it is a key (``synthgate run``, ``synthgate arms``); a count is shorthand."""
+    key, _, value = arg.partition("=")
+    if key == "seeds" and value.strip().isdigit():
+        return f"seeds=[{','.join(str(s) for s in range(int(value)))}]"
+    return arg
+
+
 def fail(command: str, message: str) -> NoReturn:
     """Ends ``synthgate <command>`` with one error line on stderr and exit status 2 (a usage error)."""
     print(f"synthgate {command}: error: {message}", file=sys.stderr)

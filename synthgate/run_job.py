@@ -55,8 +55,8 @@ class RunJobConfig:
     """Scenarios: real exposure, targeted rollouts and the panels (``scenarios`` is accepted too)."""
     steps: int = 0
     """Real env steps per run; 0: 3,000 under preset=quick, 100,000 under preset=full."""
-    seeds: int = 1
-    """Training seeds per arm (0 .. seeds-1)."""
+    seeds: list[int] = field(default_factory=lambda: [0])
+    """Training seeds of each arm (a count N is shorthand for 0..N-1: ``seeds=3``)."""
     preset: str = "quick"
     """quick: small networks for a run of minutes; full: the library's MBPO-sized defaults."""
     out: str = "runs/main"
@@ -106,7 +106,7 @@ def parse(args: Sequence[str]) -> tuple[RunJobConfig, list[str], list[str]]:
 
     own = {f.name for f in dataclasses.fields(RunJobConfig)}
     mine, passed, gate = [], [], []
-    for arg in args:
+    for arg in map(preflight.seed_list, args):
         key = arg.split("=", 1)[0]
         if key == "scenarios":
             arg, key = "scenario" + arg[len("scenarios") :], "scenario"
@@ -132,9 +132,12 @@ def parse(args: Sequence[str]) -> tuple[RunJobConfig, list[str], list[str]]:
     if cfg.executor not in EXECUTORS or cfg.workers < 1:
         raise ValueError(f"executor={cfg.executor!r}, workers={cfg.workers}: executor must be one of "
                          f"{', '.join(EXECUTORS)} and workers >= 1")  # fmt: skip
-    if cfg.seeds < 1 or cfg.steps < 0 or cfg.episodes < 2 or cfg.deploy_episodes < 0:
-        raise ValueError(f"seeds={cfg.seeds}, steps={cfg.steps}, episodes={cfg.episodes}, "
-                         f"deploy_episodes={cfg.deploy_episodes}: need seeds >= 1, steps >= 0, episodes >= 2, "
+    if not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds) or min(cfg.seeds) < 0:
+        raise ValueError(f"seeds={cfg.seeds}: need seeds >= 1 distinct non-negative seeds (a count N for 0..N-1, "
+                         "or a list [a,b])")  # fmt: skip
+    if cfg.steps < 0 or cfg.episodes < 2 or cfg.deploy_episodes < 0:
+        raise ValueError(f"steps={cfg.steps}, episodes={cfg.episodes}, "
+                         f"deploy_episodes={cfg.deploy_episodes}: need steps >= 0, episodes >= 2, "
                          "deploy_episodes >= 0")  # fmt: skip
     if not cfg.scenario:
         raise ValueError("scenario=[...] is empty; name at least one (synthgate scenarios lists them)")
@@ -169,7 +172,7 @@ def main(args: Sequence[str]) -> int:
         return _fail(str(err))
     start = time.perf_counter()
     gate = gate_overrides(gate_items, "run")
-    arms_cfg = ArmsConfig(robot=cfg.robot, scenarios=list(cfg.scenario), steps=cfg.steps, seeds=list(range(cfg.seeds)),
+    arms_cfg = ArmsConfig(robot=cfg.robot, scenarios=list(cfg.scenario), steps=cfg.steps, seeds=list(cfg.seeds),
                           out=cfg.out, exposure=cfg.exposure, episodes=cfg.episodes, max_steps=cfg.max_steps,
                           threads=cfg.threads)  # fmt: skip
     preset = QUICK if cfg.preset == "quick" else []
@@ -177,7 +180,7 @@ def main(args: Sequence[str]) -> int:
     configs = compose_arms(arms_cfg, JOB_ARMS, ["progress=true", *preset, *passed], "run")
     scenario_list = load_scenarios(cfg.scenario, cfg.robot, "run")
     print(f"synthgate run: {cfg.robot}, scenarios {', '.join(cfg.scenario)}, {cfg.steps} real env steps per run, "
-          f"{cfg.seeds} seed(s), preset={cfg.preset}, into {cfg.out}")  # fmt: skip
+          f"{len(cfg.seeds)} seed(s), preset={cfg.preset}, into {cfg.out}")  # fmt: skip
 
     executor: Executor | None = None
     if cfg.executor == "ray" or cfg.workers > 1:
@@ -186,7 +189,7 @@ def main(args: Sequence[str]) -> int:
         except ExecutorError as err:
             return _fail(str(err))
 
-    banner(1, 4, f"train: baseline (real_only, SAC) and candidate (mixed, FTFL + targeted) x {cfg.seeds} seed(s)")
+    banner(1, 4, f"train: baseline (real_only, SAC) and candidate (mixed, FTFL + targeted) x {len(cfg.seeds)} seed(s)")
     try:
         train_arms(configs, scenario_list, executor=executor)
     except (ConfigError, ExecutorError) as err:
@@ -197,7 +200,8 @@ def main(args: Sequence[str]) -> int:
         candidates = [load_run(run_dir(arms_cfg, "mixed", s)) for s in arms_cfg.seeds]
         baselines = [load_run(run_dir(arms_cfg, "real_only", s)) for s in arms_cfg.seeds]
         small = " (small networks: a demonstration, not a trained policy)" if cfg.preset == "quick" else ""
-        note = f"synthgate run, preset={cfg.preset}: {cfg.steps} real env steps per run, {cfg.seeds} seed(s){small}"
+        runs = f"{cfg.steps} real env steps per run, {len(cfg.seeds)} seed(s)"
+        note = f"synthgate run, preset={cfg.preset}: {runs}{small}"
         options = PanelOptions(cfg.episodes, cfg.max_steps, 0)
         report = run_gate(candidates, baselines, scenario_list, options=options, config=gate, note=note,
                           executor=executor, progress=lambda line: print(f"  {line}", flush=True))  # fmt: skip

@@ -188,6 +188,7 @@ def arms_main(args: Sequence[str]) -> int:
     from omegaconf import OmegaConf
 
     from pipeline.config import ConfigError, TrainConfig
+    from synthgate import preflight
     from validation.arms import ARMS, ArmsConfig, evaluate_arms, train_arms
 
     if args and args[0] in ("-h", "--help"):
@@ -198,6 +199,7 @@ def arms_main(args: Sequence[str]) -> int:
         print("any other key=value is a `synthgate train` override applied to every arm (e.g. algo.utd=5)")
         return 0
     own = {f.name for f in dataclasses.fields(ArmsConfig)}
+    args = [preflight.seed_list(a) for a in args]
     mine = [a for a in args if a.split("=", 1)[0] in own]
     passed = [a for a in args if a.split("=", 1)[0] not in own]
     gate_items = [a[len("gate.") :] for a in passed if a.startswith("gate.")]

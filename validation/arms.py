@@ -53,7 +53,7 @@ class ArmsConfig:
     steps: int = 10_000
     """Real env steps per run (the shared real budget)."""
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    """Training seeds; each arm is trained once per seed."""
+    """Training seeds; each arm is trained once per seed (a count N is shorthand for 0..N-1: ``seeds=3``)."""
     out: str = "runs/arms"
     """Output directory: runs/<arm>-s<seed>/, validation/ (gate report of mixed vs real_only), arms.json, arms.md."""
     exposure: float = 0.1

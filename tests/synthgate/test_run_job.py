@@ -85,6 +85,19 @@ def test_scenarios_alias_and_defaults() -> None:
     assert (cfg.executor, cfg.workers, cfg.ray_address) == ("ray", 2, "auto")
 
 
+def test_seeds_is_a_list_of_seeds_and_a_count_is_shorthand() -> None:
+    """Issue 20: ``seeds`` has one type wherever it is a key (synthgate run and synthgate arms)."""
+    from synthgate.preflight import seed_list
+    from validation.arms import ArmsConfig
+
+    assert parse([])[0].seeds == [0]
+    assert parse(["seeds=3"])[0].seeds == [0, 1, 2] and parse(["seeds=[4,7]"])[0].seeds == [4, 7]
+    assert isinstance(ArmsConfig().seeds, list) and seed_list("seeds=2") == "seeds=[0,1]"
+    assert seed_list("steps=2") == "steps=2" and seed_list("seeds=[1]") == "seeds=[1]"
+    with pytest.raises(ValueError, match=r"seeds=\[1, 1\]: need seeds >= 1 distinct"):
+        parse(["seeds=[1,1]"])
+
+
 def test_unknown_scenario_of_another_robot_is_refused(tmp_path: Path) -> None:
     run = synthgate("run", f"out={tmp_path}", "scenario=[push_recovery]")  # a walker-walk scenario
     assert run.returncode == 2 and "push_recovery is a scenario of walker-walk, not of robot=Hopper-v5" in run.stderr

@@ -243,6 +243,7 @@ def plot(log: Mapping[str, Any], directory: Path = IMG, reps: int = 2000) -> lis
 
     rng = np.random.default_rng(0)
     task = log["task"]
+    colors = {a.key: f"C{i}" for i, a in enumerate(ARMS)}  # one colour per arm in every panel
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for arm in (a.key for a in ARMS):
         runs = [r for n, r in log["runs"].items() if n.rpartition("-s")[0] == arm and r["evals"]]
@@ -254,8 +255,8 @@ def plot(log: Mapping[str, Any], directory: Path = IMG, reps: int = 2000) -> lis
         mean = curves.mean(0)
         boot = curves[rng.integers(0, len(curves), (reps, len(curves)))].mean(1)
         low, high = np.quantile(boot, [0.025, 0.975], axis=0)
-        ax.plot(steps, mean, label=f"{arm} ({len(curves)} seeds)")
-        ax.fill_between(steps, low, high, alpha=0.2)
+        ax.plot(steps, mean, color=colors[arm], label=f"{arm} ({len(curves)} seeds)")
+        ax.fill_between(steps, low, high, color=colors[arm], alpha=0.2)
     ax.set(xlabel="env steps", ylabel="evaluation return", title=f"{task}: online comparison")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -268,6 +269,7 @@ def plot(log: Mapping[str, Any], directory: Path = IMG, reps: int = 2000) -> lis
     panels = (("diag/reward_r2", "world model: holdout reward R²", "retrains"),
               ("model/reward_mse_share", "reward share of the model's MSE", "retrains"),
               ("q_over_mc", "critic: mean Q / Monte-Carlo return", "evals"))  # fmt: skip
+    # medians over seeds: one seed whose evaluation episodes return almost nothing makes Q/MC huge
     for ax, (key, title, source) in zip(axes, panels, strict=True):
         for arm in (a.key for a in ARMS):
             runs = [r for n, r in log["runs"].items() if n.rpartition("-s")[0] == arm and r[source]]
@@ -276,11 +278,12 @@ def plot(log: Mapping[str, Any], directory: Path = IMG, reps: int = 2000) -> lis
             n = min(len(r[source]) for r in runs)
             steps = [p["step"] for p in runs[0][source][:n]]
             values = np.array([[p.get(key, np.nan) for p in r[source][:n]] for r in runs], dtype=float)
-            ax.plot(steps, np.nanmean(values, 0), label=arm)
-        ax.set(title=title, xlabel="env steps")
+            ax.plot(steps, np.nanmedian(values, 0), color=colors[arm], label=arm)
+        ax.set(title=f"{title} (median)", xlabel="env steps")
         if key == "diag/reward_r2":
             ax.set_ylim(-1, 1.05)
-    axes[-1].legend(fontsize=8)
+    for ax in axes:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     diag_path = directory / f"online_{task}_diagnostics.png"
     fig.savefig(diag_path, dpi=110)

@@ -23,7 +23,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check $(CODE) tests benchmarks experiments studies
 	$(BIN)/ruff format --check $(CODE) tests benchmarks experiments studies
-	$(BIN)/mypy $(CODE)
+	$(BIN)/mypy $(CODE) studies
 
 test: lint
 	$(BIN)/python -m pytest -m "not slow" -q -n $(PYTEST_WORKERS) --durations=15

@@ -113,7 +113,7 @@ def arms_of(budget: int) -> list[Arm]:
     return [arm for arm in ARMS if budget in arm.budgets]
 
 
-def run_path(robot: str, budget: int, arm: str, seed: int) -> Path:
+def run_path(robot: str, budget: int, arm: str, seed: int | str) -> Path:
     return RUNS / robot / str(budget) / f"{arm}-s{seed}"
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ def last_scalars(run_dir: Path, tags: tuple[str, ...]) -> dict[str, float]:
     return {t: float(acc.Scalars(t)[-1].value) for t in tags if t in have}
 
 
-def synthetic_policies(model_run: str, runs: Mapping[str, Any]) -> list[str]:
+def synthetic_policies(model_run: str, runs: Collection[str]) -> list[str]:
     """The policies whose synthetic panel ``model_run``'s world model makes: those of every comparison
     the report gates with it (``studies.robustness_report.model_for``): the run itself and its
     same-seed baseline; its null partner (:data:`~studies.robustness_report.NULL_PAIRS`); and, for
@@ -181,6 +181,7 @@ def evaluate_block(robot: str, budget: int, workers: int = 1, fresh: bool = Fals
     synthetic: dict[str, Any] = dict(old["gate_synthetic"]) if old is not None else {}
     for name in sorted(models):
         run = runs[name]
+        assert run.model is not None  # models holds model-based runs only
         policies = {p: actors[p] for p in synthetic_policies(name, names)}
         panel = synthetic_panel(gate_spec, starts, policies, run.model, run.config.algo.drop_range_factor)
         synthetic[name] = {p: {c: episodes_json(e) for c, e in per.items()} for p, per in panel.items()}

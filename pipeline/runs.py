@@ -40,8 +40,9 @@ class Run:
     """The ledger summary with the run's anchor rule."""
     checkpoint: Path
     """The checkpoint file everything was loaded from."""
-    payload: dict[str, Any] = field(repr=False)
-    """That checkpoint's contents (buffers, optimizer states, random streams)."""
+    payload: dict[str, Any] | None = field(repr=False)
+    """That checkpoint's contents (buffers, optimizer states, random streams) when asked for
+    (``load_run(..., payload=True)``); None otherwise, so loading many runs keeps no buffers."""
 
     @property
     def name(self) -> str:
@@ -65,9 +66,10 @@ def read_config(run_dir: Path) -> TrainConfig:
     return cfg
 
 
-def load_run(run_dir: str | Path) -> Run:
+def load_run(run_dir: str | Path, payload: bool = False) -> Run:
     """The newest verified checkpoint of ``run_dir``: actor, world model (model-based runs; with its context
-    input when the run was trained with ``context=true``) and ledger.
+    input when the run was trained with ``context=true``) and ledger; with ``payload``, the whole
+    checkpoint too (its buffers: the stress search's fit and deploy's parity check read them).
 
     Raises:
         RunError: not a run directory, or it has no checkpoint yet.
@@ -77,21 +79,21 @@ def load_run(run_dir: str | Path) -> Run:
     found = checkpoint.load_latest(path / "checkpoints")
     if found is None:
         raise RunError(f"{path} has no checkpoint yet: train it first (synthgate train run_dir={path})")
-    where, payload = found
+    where, contents = found
     record = robots.get(cfg.robot)
     obs_dim, act_dim = record.layout.size, record.action_dim
     actor = Actor(obs_dim, act_dim, cfg.sac.hidden, cfg.sac.depth, cfg.sac.log_std_min, cfg.sac.log_std_max)
-    actor.load_state_dict(payload["agent"]["actor"])
+    actor.load_state_dict(contents["agent"]["actor"])
     actor.eval()
     model = None
-    if payload.get("model") is not None:
+    if contents.get("model") is not None:
         model = EnsembleDynamics(obs_dim, act_dim, model_hyper(cfg.algo), context_dim(cfg))
-        model.load_state_dict(payload["model"])
+        model.load_state_dict(contents["model"])
         model.eval()
     ledger = Ledger()
-    ledger.load_state_dict(payload["ledger"])
+    ledger.load_state_dict(contents["ledger"])
     summary = anchored_summary(ledger, effective_real_ratio(cfg), cfg.sac.batch_size)
-    return Run(path, cfg, int(payload["step"]), actor, model, summary, where, payload)
+    return Run(path, cfg, int(contents["step"]), actor, model, summary, where, contents if payload else None)
 
 
 def actor_device(actor: Actor) -> torch.device:

@@ -50,7 +50,7 @@ class DeterministicActor(nn.Module):
 def load_run_policy(run_dir: Path) -> tuple[Run, nn.Module]:
     """A run (``pipeline.runs.load_run``: config, newest good checkpoint) and its deterministic policy."""
     try:
-        run = load_run(run_dir)
+        run = load_run(run_dir, payload=True)
     except RunError as err:
         _fail(f"{err}; nothing to export")
     return run, DeterministicActor(run.actor.cpu().eval()).eval()
@@ -84,6 +84,7 @@ def export_command(args: Sequence[str]) -> int:
     opts = parser.parse_args(list(args))
     run, policy = load_run_policy(opts.run_dir)
     cfg, ckpt_path, payload = run.config, run.checkpoint, run.payload
+    assert payload is not None  # loaded with payload=True
     robot = cfg.robot
     gate = check_gate(opts.run_dir, robot)
     if not gate.promoted and opts.override is None:

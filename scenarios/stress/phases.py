@@ -100,10 +100,11 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
     t_start = time.perf_counter()
     torch.set_num_threads(conf.threads)
     try:
-        run = load_run(run_dir)
+        run = load_run(run_dir, payload=True)
     except RunError as err:
         raise StressError(str(err)) from None
     cfg, payload, actor = run.config, run.payload, run.actor
+    assert payload is not None  # loaded with payload=True
     scenario = resolve(conf.scenario, cfg.robot)
     space = Space(scenario)
     record = robots.get(scenario.robot)

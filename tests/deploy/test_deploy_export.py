@@ -18,6 +18,7 @@ from synthgate.deploy import load_run_policy
 def test_onnx_matches_torch_within_1e_5_on_1000_random_and_real_observations(tiny_run: Path, tmp_path: Path) -> None:
     run, policy = load_run_policy(tiny_run)
     payload = run.payload
+    assert payload is not None
     real = payload["buffer"]["obs"][: payload["buffer"]["size"]].numpy()
     result = export_policy(policy, 17, 6, tmp_path, real_observations=real, n_random=1000)
     print("parity:", result.parity)

@@ -21,8 +21,8 @@ run: $(STAMP)
 	$(BIN)/synthgate run
 
 lint: $(STAMP)
-	$(BIN)/ruff check $(CODE) tests benchmarks experiments studies
-	$(BIN)/ruff format --check $(CODE) tests benchmarks experiments studies
+	$(BIN)/ruff check $(CODE) tests benchmarks studies
+	$(BIN)/ruff format --check $(CODE) tests benchmarks studies
 	$(BIN)/mypy $(CODE) studies
 
 test: lint

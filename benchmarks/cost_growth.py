@@ -1,7 +1,7 @@
 """How the cost of the MBPO loop's parts grows with ensemble size, batch, UTD and observation size.
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/cost_growth.py [--repeats 3] \
-        [--out docs/performance/cost_growth.json] [--plot docs/performance/cost_growth.png]
+        [--out results/performance/cost_growth.json] [--plot docs/img/cost_growth.png]
 
 Four sweeps, each varying one thing from the MBPO defaults at cheetah-run's sizes (obs 17, act 6):
 

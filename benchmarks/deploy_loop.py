@@ -7,7 +7,7 @@ policy: the plant's control step is 10 ms), exports it with ``--override`` (a be
 gate decision; the override is printed by every command), then runs ``synthgate deploy run`` on
 the stand-in (ONNX Runtime, nominal plant, no reality gap) for ``steps`` control steps in episodes
 of 500 steps, and writes the runtime's own timing figures (p50 / p99 loop time, overruns) to
-``benchmarks/deploy_loop.json``. Loop time is observe -> policy -> safety -> act; an overrun is a
+``results/performance/deploy_loop.json``. Loop time is observe -> policy -> safety -> act; an overrun is a
 step that ends after the next tick was due. Train and export are not timed.
 """
 
@@ -72,7 +72,7 @@ def main() -> None:
         "wall_s_run_command": wall, "load_average_after": os.getloadavg(), "cpu_count": os.cpu_count(),
         "machine": platform.platform(), "command": " ".join(sys.argv),
     }  # fmt: skip
-    path = Path(__file__).with_suffix(".json")
+    path = Path(__file__).resolve().parents[1] / "results" / "performance" / "deploy_loop.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

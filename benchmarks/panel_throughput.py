@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--actor-hidden", type=int, default=256, help="width of the actor's 2 hidden layers")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", help="also write the result as JSON to this file (benchmarks/panel_throughput.json)")
+    parser.add_argument("--out", help="also write the result as JSON here (results/performance/panel_throughput.json)")
     opts = parser.parse_args()
     torch.set_num_threads(opts.threads)
     torch.manual_seed(0)

@@ -4,7 +4,7 @@ this machine can afford?
     PYTHONPATH=. python studies/online.py plan                       # tasks, arms, settings, what exists
     PYTHONPATH=. python studies/online.py train cartpole-swingup     # train a task's runs (resumes them)
     PYTHONPATH=. python studies/online.py train quadruped-walk --seeds 0,1 --workers 2
-    PYTHONPATH=. python studies/online.py collect cartpole-swingup   # runs -> studies/online_logs/<task>.json
+    PYTHONPATH=. python studies/online.py collect cartpole-swingup   # runs -> results/online/<task>.json
     PYTHONPATH=. python studies/online.py report [--check]           # docs/results.md's online part + plots
 
 Every arm of a task trains for the same :data:`STEPS` env steps under the same reduced settings
@@ -97,7 +97,7 @@ ARMS = (
     Arm("ftfl_beta_nll", "ftfl_beta_nll", True, "FTFL with a beta-NLL likelihood (beta 0.5)"),
 )  # fmt: skip
 RUNS = ROOT / "runs" / "study" / "online"
-LOGS = ROOT / "studies" / "online_logs"
+LOGS = ROOT / "results" / "online"
 RETRAIN_KEYS = (
     "diag/reward_r2", "model/reward_mse_share", "diag/reward_nrmse", "diag/model_error_pct_k1",
     "diag/no_change_error_pct_k1", "model/holdout_mse_elites", "model/epochs",
@@ -205,7 +205,7 @@ def run_record(path: Path) -> dict[str, Any]:
 
 
 def collect(task: str, root: Path = RUNS, host: str = "") -> Path:
-    """Writes (or extends) ``studies/online_logs/<task>.json`` with every finished run of the task."""
+    """Writes (or extends) ``results/online/<task>.json`` with every finished run of the task."""
     from pipeline.checkpoint import atomic_write
 
     log_path = LOGS / f"{task}.json"

@@ -150,14 +150,14 @@ def _iv(iv: tuple[float, float, float], digits: int = 1) -> str:
 def render(logs: Sequence[Mapping[str, Any]]) -> str:
     out = ["### Online comparison (issue 19)", ""]
     if not logs:
-        return "\n".join([*out, "No task's log exists yet (`studies/online_logs/`).", ""])
+        return "\n".join([*out, "No task's log exists yet (`results/online/`).", ""])
     scale = logs[0]["scale"]
     out += [
         f"Reduced settings, every arm alike: {scale['steps']:,} env steps, {scale['learning_starts']:,} of them "
         f"random; evaluation every {scale['eval_every']:,} steps (5 episodes); model-based arms and `sac_utd` "
         f"at UTD {scale['utd']}; {scale['rollouts_per_step']} model rollouts per env step (length 1), "
         "MBPO's ensemble (7 members, 5 elites, 4 x 200) retrained every 250 env steps; SAC 2 x 256. "
-        "One torch thread per run. Sources: `studies/online_logs/<task>.json`.",
+        "One torch thread per run. Sources: `results/online/<task>.json`.",
         "",
         "| task | arm | seeds | final return IQM [95% CI] | per seed | minus `sac`, mean [95% CI] | vs `sac` "
         "| minus `sac_utd`, mean [95% CI] | vs `sac_utd` |",
@@ -231,6 +231,13 @@ def render(logs: Sequence[Mapping[str, Any]]) -> str:
             out.append(f"- {task}: {len(lack)} of {len(ARMS) * len(SEEDS)} runs.")
     if not missing:
         out.append("- none.")
+    out += ["", "**Where the runs trained** (the machine decides speed, never a run's settings):", ""]
+    for log in logs:
+        hosts: dict[str, list[str]] = {}
+        for name, run in sorted(log["runs"].items()):
+            hosts.setdefault(run.get("host", "this machine"), []).append(name)
+        for host, names in sorted(hosts.items()):
+            out.append(f"- {log['task']}, {host}: {', '.join(names)}.")
     return "\n".join(out) + "\n"
 
 

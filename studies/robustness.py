@@ -3,7 +3,7 @@ real plant, and does the gate promote exactly then?
 
     PYTHONPATH=. python studies/robustness.py plan                 # the blocks and what each holds
     PYTHONPATH=. python studies/robustness.py train Hopper-v5:2000 # train one block (resumes its runs)
-    PYTHONPATH=. python studies/robustness.py eval Hopper-v5:2000  # its panels -> studies/robustness_logs/
+    PYTHONPATH=. python studies/robustness.py eval Hopper-v5:2000  # its panels -> results/robustness/
     PYTHONPATH=. python studies/robustness.py block Hopper-v5:2000 # train, then eval
     PYTHONPATH=. python studies/robustness.py all                  # every block, smallest budget first
     PYTHONPATH=. python studies/robustness.py errors Hopper-v5:2000 # world-model vs no-change error, into its log
@@ -89,7 +89,7 @@ GT_SEED = 1
 GATE_EPISODES = 20
 """The gate's default panel size (episodes per condition)."""
 RUNS = ROOT / "runs" / "study" / "robustness"
-LOGS = ROOT / "studies" / "robustness_logs"
+LOGS = ROOT / "results" / "robustness"
 
 
 def block_name(robot: str, budget: int) -> str:

@@ -1,6 +1,6 @@
 """The evaluation phase of one block of the robustness study (``studies/robustness.py eval``).
 
-Writes ``studies/robustness_logs/<robot>-<budget>.json``, everything the report needs and nothing
+Writes ``results/robustness/<robot>-<budget>.json``, everything the report needs and nothing
 it could not rebuild from (no checkpoints, no buffers):
 
 * ``ground_truth[run][condition]``: the large held-out real panel, per episode;

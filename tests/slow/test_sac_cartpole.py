@@ -1,7 +1,7 @@
 """Slow: SAC learns cartpole-swingup (issue 2). Three seeds, 50k env steps each, default settings.
 
 Run with ``make slow`` (about 30 minutes on 2 CPU cores: the seeds run side by side, one thread
-each). The recorded run is in experiments/sac_cartpole/ with its curves (docs/foundation.md).
+each). The recorded run is in studies/sac_cartpole/ with its curves (docs/foundation.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""docs/results.md's tables are what the saved logs give (benchmarks/results.py), and a changed log
+"""docs/results.md's tables are what the saved logs give (studies/results.py), and a changed log
 changes them."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _results_module():  # benchmarks/ is not a package
-    spec = importlib.util.spec_from_file_location("results", ROOT / "benchmarks" / "results.py")
+def _results_module():  # run as a script, not imported as studies.results
+    spec = importlib.util.spec_from_file_location("results", ROOT / "studies" / "results.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules["results"] = module
@@ -27,7 +27,7 @@ def test_the_results_page_matches_the_saved_logs(monkeypatch: pytest.MonkeyPatch
     monkeypatch.chdir(ROOT)
     text = (ROOT / "docs" / "results.md").read_text()
     generated = text.split(results.BEGIN, 1)[1].split(results.END, 1)[0]
-    assert generated == "\n" + results.generate(), "docs/results.md is stale: run python benchmarks/results.py"
+    assert generated == "\n" + results.generate(), "docs/results.md is stale: run python studies/results.py"
 
 
 def test_a_changed_log_row_changes_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

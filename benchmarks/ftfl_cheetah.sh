@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Steady-state throughput of algo=ftfl on cheetah-run at MBPO's settings (UTD 20, 400 rollout
 # starts per env step, retrain every 250 env steps), issue 3's throughput check.
-# Usage: bash experiments/throughput/ftfl_cheetah.sh <run_dir> [steps]
+# Usage: bash benchmarks/ftfl_cheetah.sh <run_dir> [steps]
 # SYNTHGATE and PYTHON may hold a command with arguments (SYNTHGATE="python -m synthgate").
 set -euo pipefail
-run_dir=${1:-experiments/throughput/ftfl_cheetah}
+run_dir=${1:-results/performance/ftfl_cheetah}
 steps=${2:-7500}
 read -r -a synthgate <<<"${SYNTHGATE:-.venv/bin/synthgate}"
 read -r -a python <<<"${PYTHON:-.venv/bin/python}"

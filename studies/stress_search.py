@@ -18,7 +18,7 @@ For one run's policy and one scenario whose plant failure probability is small:
 Writes ``--out`` (JSON) and prints a markdown table. Example (the command behind
 docs/stress_search.md)::
 
-    PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/stress_search.py \\
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 python studies/stress_search.py \\
         --run runs/hopper-sac-s0 --scenario hopper_push --horizon 60 --reference 20000 --seeds 0 1 2 3 4
 """
 
@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--only-reference", action="store_true")
     parser.add_argument("--option", action="append", default=[], help="a stress option key=value (repeatable)")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/stress_search.json"))
+    parser.add_argument("--out", type=Path, default=Path("results/stress_search/stress_search.json"))
     parser.add_argument("--ref-out", type=Path, default=None, help="naive outcomes (default: next to --out)")
     parser.add_argument("--combine", type=Path, nargs="+", default=None,
                         help="merge the stress rows of result files of the same reference into --out")  # fmt: skip

@@ -1,6 +1,6 @@
 """Cheaper world-model retraining: does stopping a warm-started retrain earlier lose accuracy? (issue 10)
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/retrain_budget.py [--task walker-run] [--seeds 2]
+    PYTHONPATH=. OMP_NUM_THREADS=1 python studies/retrain_budget.py [--task walker-run] [--seeds 2]
                                                                         [--variants 5:redraw 2:fixed] [--out F.json]
 
 The training loop retrains its world model every ``retrain_every`` env steps, warm-started from the
@@ -11,8 +11,8 @@ saved data and compares patience values and the holdout kind (``redraw``: MBPO's
 holdout at every retrain; ``fixed``: rows keep their membership, ``pipeline.world_model.fixed_holdout``),
 everything else equal:
 
-* data: the chronological replay buffer of a 20k-step SAC run (``benchmarks/data/model_study/<task>.npz``,
-  made by ``benchmarks/model_study.py``); the stream is its first ``--end`` transitions;
+* data: the chronological replay buffer of a 20k-step SAC run (``studies/data/model_study/<task>.npz``,
+  made by ``studies/model_study.py``); the stream is its first ``--end`` transitions;
 * schedule: a first fit on ``--start`` transitions, then a warm retrain after every ``--every`` new
   ones up to ``--end`` (the loop's MBPO settings: 250), with the production
   ``pipeline.world_model.fit`` and the library's ftfl model (7 members, 5 elites, 4 x 200);
@@ -103,7 +103,7 @@ def summary(run: dict[str, object]) -> dict[str, float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="walker-run")
-    p.add_argument("--data", type=Path, default=Path("benchmarks/data/model_study"))
+    p.add_argument("--data", type=Path, default=Path("studies/data/model_study"))
     p.add_argument("--start", type=int, default=5000)
     p.add_argument("--end", type=int, default=10000)
     p.add_argument("--every", type=int, default=250)
@@ -115,17 +115,19 @@ def main() -> None:
         default=["5:redraw", "2:redraw", "1:redraw"],
         help="patience:holdout pairs (holdout: redraw, MBPO's, or fixed)",
     )
-    p.add_argument("--out", type=Path, default=Path("benchmarks/retrain_budget.json"))
+    p.add_argument("--out", type=Path, default=Path("results/retrain_budget/retrain_budget.json"))
     args = p.parse_args()
     torch.set_num_threads(1)
     arrays = dict(np.load(args.data / f"{args.task}.npz"))
-    runs = []
+    runs: list[dict[str, object]] = []
+    summaries: dict[str, list[dict[str, float]]] = {}
     for seed in range(args.seeds):
         for variant in args.variants:
             run = replay(arrays, variant, seed, args)
-            run["summary"] = summary(run)
+            s = summary(run)
+            run["summary"] = s
             runs.append(run)
-            s = run["summary"]
+            summaries.setdefault(variant, []).append(s)
             print(
                 f"seed {seed} {variant}: warm retrains {s['warm_steps']:.0f} steps, "
                 f"{s['warm_cpu_s']:.1f} CPU s, "
@@ -139,7 +141,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|")
     for variant in args.variants:
-        sel = [r["summary"] for r in runs if r["variant"] == variant]
+        sel = summaries[variant]
         cell = {k: np.mean([s[k] for s in sel]) for k in sel[0]}
         print(
             f"| {variant} | {len(sel)} | {cell['warm_steps']:.0f} | {cell['warm_cpu_s']:.1f} | "

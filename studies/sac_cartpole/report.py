@@ -1,8 +1,8 @@
 """Learning curves and a table from the SAC cartpole-swingup runs (issue 2's learning check).
 
-Usage: python experiments/sac_cartpole/report.py <runs_dir> [<runs_dir> ...]
-Each runs_dir holds seed*/ run directories made by experiments/sac_cartpole/run.sh. Writes
-curves.png beside the first runs_dir and prints a markdown table.
+Usage: python studies/sac_cartpole/report.py <runs_dir> [<runs_dir> ...]
+Each runs_dir holds seed*/ run directories made by studies/sac_cartpole/run.sh. Writes
+docs/img/sac_cartpole_curves.png and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def main(dirs: list[Path]) -> None:
         ax.set(title=f"SAC cartpole-swingup, action_repeat={repeat}", xlabel="plant steps", ylabel="eval return")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    out = dirs[0].parent / "curves.png"
+    out = Path(__file__).resolve().parents[2] / "docs" / "img" / "sac_cartpole_curves.png"
     fig.savefig(out, dpi=110)
     print(f"\nwrote {out}")
 

@@ -228,7 +228,7 @@ def _lazy(module: str, function: str = "main") -> Callable[[list[str]], int]:
 
 COMMANDS: dict[str, Command] = {
     "run": Command("""the main job end to end: train baseline and candidate, panels, gate, reports, bundle if promoted:
-synthgate run [robot=<name> scenario=[a,b] seeds=N steps=N preset=quick|full out=<dir>] (--help)""",
+synthgate run [robot=<name> scenarios=[a,b] seeds=N steps=N preset=quick|full out=<dir>] (--help)""",
                    _lazy("synthgate.run_job"), own_help=True),
     "train": Command("""train a policy: synthgate train robot=<name> algo=sac steps=<n> seed=<s> run_dir=<path>
 (an existing run_dir is resumed from its last good checkpoint; --check: validate only;

@@ -1,7 +1,7 @@
 """``synthgate run``: the main job, end to end, on an embedded default.
 
     synthgate run                                   # the embedded default (make run)
-    synthgate run robot=walker-walk scenario=[push_recovery,slippery_floor] seeds=5 preset=full
+    synthgate run robot=walker-walk scenarios=[push_recovery,slippery_floor] seeds=5 preset=full
     synthgate run seeds=3 executor=ray workers=2          # runs and real panels as Ray tasks
 
 Phases, each with a banner:
@@ -51,8 +51,9 @@ class RunJobConfig:
 
     robot: str = "Hopper-v5"
     """Registered robot."""
-    scenario: list[str] = field(default_factory=lambda: ["hopper_heavy_torso", "hopper_weak_thigh"])
-    """Scenarios: real exposure, targeted rollouts and the panels (``scenarios`` is accepted too)."""
+    scenarios: list[str] = field(default_factory=lambda: ["hopper_heavy_torso", "hopper_weak_thigh"])
+    """Scenarios: real exposure, targeted rollouts and the panels. As in ``synthgate train``,
+    ``scenario=<name>`` names one (it becomes ``scenarios=[<name>]``)."""
     steps: int = 0
     """Real env steps per run; 0: 3,000 under preset=quick, 100,000 under preset=full."""
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -108,8 +109,12 @@ def parse(args: Sequence[str]) -> tuple[RunJobConfig, list[str], list[str]]:
     mine, passed, gate = [], [], []
     for arg in map(preflight.seed_list, args):
         key = arg.split("=", 1)[0]
-        if key == "scenarios":
-            arg, key = "scenario" + arg[len("scenarios") :], "scenario"
+        if key == "scenario":  # one scenario, as train's Hydra group ``scenario`` takes one
+            value = arg.partition("=")[2]
+            if value.startswith("["):
+                raise ValueError(f"{arg}: scenario= takes one name, as in synthgate train; for several, "
+                                 f"scenarios={value}")  # fmt: skip
+            arg, key = f"scenarios=[{value}]", "scenarios"
         if key == "ray.address":
             arg, key = "ray_address" + arg[len("ray.address") :], "ray_address"
         if key.startswith("gate."):
@@ -139,8 +144,8 @@ def parse(args: Sequence[str]) -> tuple[RunJobConfig, list[str], list[str]]:
         raise ValueError(f"steps={cfg.steps}, episodes={cfg.episodes}, "
                          f"deploy_episodes={cfg.deploy_episodes}: need steps >= 0, episodes >= 2, "
                          "deploy_episodes >= 0")  # fmt: skip
-    if not cfg.scenario:
-        raise ValueError("scenario=[...] is empty; name at least one (synthgate scenarios lists them)")
+    if not cfg.scenarios:
+        raise ValueError("scenarios=[...] is empty; name at least one (synthgate scenarios lists them)")
     if not cfg.steps:  # the preset's budget, in a new config: a config is never changed after parsing
         cfg = dataclasses.replace(cfg, steps=3000 if cfg.preset == "quick" else 100_000)
     if any(a.split("=", 1)[0] in ("run_dir", "seed", "algo") for a in passed):
@@ -172,14 +177,14 @@ def main(args: Sequence[str]) -> int:
         return _fail(str(err))
     start = time.perf_counter()
     gate = gate_overrides(gate_items, "run")
-    arms_cfg = ArmsConfig(robot=cfg.robot, scenarios=list(cfg.scenario), steps=cfg.steps, seeds=list(cfg.seeds),
+    arms_cfg = ArmsConfig(robot=cfg.robot, scenarios=list(cfg.scenarios), steps=cfg.steps, seeds=list(cfg.seeds),
                           out=cfg.out, exposure=cfg.exposure, episodes=cfg.episodes, max_steps=cfg.max_steps,
                           threads=cfg.threads)  # fmt: skip
     preset = QUICK if cfg.preset == "quick" else []
     # every run's config passes synthgate train's checks (robot first, then its scenarios) before work starts
     configs = compose_arms(arms_cfg, JOB_ARMS, ["progress=true", *preset, *passed], "run")
-    scenario_list = load_scenarios(cfg.scenario, cfg.robot, "run")
-    print(f"synthgate run: {cfg.robot}, scenarios {', '.join(cfg.scenario)}, {cfg.steps} real env steps per run, "
+    scenario_list = load_scenarios(cfg.scenarios, cfg.robot, "run")
+    print(f"synthgate run: {cfg.robot}, scenarios {', '.join(cfg.scenarios)}, {cfg.steps} real env steps per run, "
           f"{len(cfg.seeds)} seed(s), preset={cfg.preset}, into {cfg.out}")  # fmt: skip
 
     executor: Executor | None = None

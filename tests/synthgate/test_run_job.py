@@ -63,7 +63,8 @@ def test_main_job_end_to_end_on_a_tiny_budget(tmp_path: Path) -> None:
     [
         (["preset=huge"], "preset='huge'; valid: quick, full"),
         (["seeds=0"], "need seeds >= 1"),
-        (["scenario=[]"], "scenario=[...] is empty"),
+        (["scenarios=[]"], "scenarios=[...] is empty"),
+        (["scenario=[a,b]"], "scenario= takes one name"),
         (["seed=3"], "run_dir, seed and algo are set by the job"),
         (["seeds=two"], "seeds"),
         (["executor=dask"], "executor='dask', workers=1: executor must be one of local, ray"),
@@ -75,10 +76,11 @@ def test_bad_job_options_are_clear_errors(args: list[str], message: str) -> None
         parse(args)
 
 
-def test_scenarios_alias_and_defaults() -> None:
+def test_scenario_names_one_and_defaults() -> None:
+    assert parse(["scenario=push_recovery", "robot=walker-walk"])[0].scenarios == ["push_recovery"]
     cfg, passed, gate = parse(["scenarios=[push_recovery,slippery_floor]", "robot=walker-walk", "preset=full",
                                "algo.utd=10", "gate.max_mmrv=0.2"])  # fmt: skip
-    assert cfg.scenario == ["push_recovery", "slippery_floor"] and cfg.steps == 100_000
+    assert cfg.scenarios == ["push_recovery", "slippery_floor"] and cfg.steps == 100_000
     assert passed == ["algo.utd=10"] and gate == ["max_mmrv=0.2"]
     assert parse([])[0].steps == 3000
     cfg = parse(["executor=ray", "workers=2", "ray.address=auto"])[0]
@@ -99,7 +101,7 @@ def test_seeds_is_a_list_of_seeds_and_a_count_is_shorthand() -> None:
 
 
 def test_unknown_scenario_of_another_robot_is_refused(tmp_path: Path) -> None:
-    run = synthgate("run", f"out={tmp_path}", "scenario=[push_recovery]")  # a walker-walk scenario
+    run = synthgate("run", f"out={tmp_path}", "scenario=push_recovery")  # a walker-walk scenario
     assert run.returncode == 2 and "push_recovery is a scenario of walker-walk, not of robot=Hopper-v5" in run.stderr
 
 

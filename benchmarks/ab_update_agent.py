@@ -154,7 +154,7 @@ def breakdown(state: RunState, cfg: TrainConfig, mixer: Mixer, updates: int) -> 
 
     for _ in range(updates):
         t = time.perf_counter(), time.thread_time()
-        batch = mixer.sample(state.buffer, state.synthetic, state.gen_update)
+        batch = mixer.sample(state.buffer, state.pools(), state.gen_update)
         t = tick("sample", t)
         metrics = sac_update(state.agent, batch, state.gen_update, hp)
         t = tick("sac_update", t)
@@ -217,7 +217,7 @@ def optimizers(payload: dict[str, Any] | None, cfg: TrainConfig, mixer: Mixer, r
     s = states["fused"]
     assert s.synthetic is not None
     gen = torch.Generator().manual_seed(3)
-    batches = [mixer.sample(s.buffer, s.synthetic, gen) for _ in range(cfg.algo.utd)]
+    batches = [mixer.sample(s.buffer, s.pools(), gen) for _ in range(cfg.algo.utd)]
     gens = {k: torch.Generator().manual_seed(7) for k in states}
 
     def run(name: str) -> Callable[[], int]:

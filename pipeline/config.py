@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 import robots
-from pipeline.interchange import DatasetImportConfig
+from pipeline.interchange import GENERATED, DatasetImportConfig
 from pipeline.sac import SACHyper
 from pipeline.world_model import ModelHyper
 
@@ -238,7 +238,11 @@ class TrainConfig:
     exposure: float = 0.0
     """Probability that a real training episode runs under one of ``scenarios`` (drawn uniformly)."""
     import_datasets: list[DatasetImportConfig] = field(default_factory=list)
-    """LeRobot datasets loaded into the real buffer before a new run starts (see docs/data.md)."""
+    """LeRobot datasets loaded before a new run starts: real logs into the real buffer, an outside
+    generator's episodes (``synthetic: true``) into a synthetic pool of their own (docs/data.md)."""
+    synthetic_shares: dict[str, float] = field(default_factory=dict)
+    """Weights of the synthetic sources within the synthetic part of each batch: ``model`` and
+    ``generated:<generator>@<version>`` (pipeline.mixer.Mixer); a source left out weighs 1."""
     context: bool = False
     """Store each transition's perturbation context (robots.context) and condition the world model on it."""
     critic_context: bool = False
@@ -360,6 +364,7 @@ def validate(cfg: TrainConfig) -> None:
     for i, ds in enumerate(cfg.import_datasets):
         if not Path(ds.path).is_dir():
             raise ConfigError(f"import_datasets[{i}].path={ds.path!r}: no such directory")
+    _check_synthetic_sources(cfg)
     if cfg.critic_context and not cfg.context:
         raise ConfigError("critic_context=true needs context=true (the buffers store no context otherwise)")
     if cfg.targeted:
@@ -499,10 +504,31 @@ def flat_items(obj: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _check_synthetic_sources(cfg: TrainConfig) -> None:
+    """``synthetic_shares`` names sources this run can have, with positive weights; a generated
+    import's declared origin has the ``generated:<generator>@<version>`` form."""
+    for i, ds in enumerate(cfg.import_datasets):
+        if ds.origin is not None and not ds.synthetic:
+            raise ConfigError(f"import_datasets[{i}].origin={ds.origin!r} needs synthetic=true (a real log's origin "
+                              "is its path)")  # fmt: skip
+        if ds.origin is not None and not GENERATED.fullmatch(ds.origin):
+            raise ConfigError(f"import_datasets[{i}].origin={ds.origin!r}: must be generated:<generator>@<version>")
+    for name, weight in cfg.synthetic_shares.items():
+        if name == "model" and not cfg.algo.model_based:
+            raise ConfigError(f"synthetic_shares.model: algo={cfg.algo.name} has no world model")
+        if name != "model" and not GENERATED.fullmatch(name):
+            raise ConfigError(
+                f"synthetic_shares: {name!r} is not a source; valid: model, generated:<generator>@<version>"
+            )
+        if not weight > 0:
+            raise ConfigError(f"synthetic_shares[{name!r}]={weight!r}: must be > 0 (leave a source out to weigh 1)")
+
+
 def effective_real_ratio(cfg: TrainConfig) -> float:
-    """The real share of every agent batch: ``algo.real_ratio`` for model-based presets, 1 for SAC
-    (which trains on real data only)."""
-    return cfg.algo.real_ratio if cfg.algo.model_based else 1.0
+    """The real share of every agent batch: ``algo.real_ratio`` when the run has a synthetic source
+    (a model-based preset, or an outside generator's import), else 1 (SAC on real data only)."""
+    generated = any(ds.synthetic for ds in cfg.import_datasets)
+    return cfg.algo.real_ratio if cfg.algo.model_based or generated else 1.0
 
 
 def context_dim(cfg: TrainConfig) -> int:

@@ -6,8 +6,12 @@ and cumulatively; and, through the origin ``model/<version>``, the model version
 synthetic sample. ``held = generated - evicted`` equals the buffers' contents at all times (a
 test checks it after a run and after a resume). Synthetic transitions the targeted generator
 made and threw away (the ensemble disagreed beyond its threshold) are counted as ``dropped``.
-Per scenario (the part of an origin after ``:``, e.g. ``model/<version>:push_recovery``; origins
-without one are ``nominal``) the ledger reports generated, dropped, held and consumed counts, the
+Per synthetic source (``model``: the run's world model; ``generated:<generator>@<version>``: an
+outside generator's imported episodes) it reports generated, held and consumed counts and the
+source's share of everything the policy consumed; the real-anchor check is over all synthetic
+sources together. Per scenario (the part of an origin after its source, e.g.
+``model/<version>:push_recovery`` or ``generated:cosmos@1.0:push_recovery``; origins without one
+are ``nominal``) the ledger reports generated, dropped, held and consumed counts, the
 scenario's synthetic share of everything the policy consumed, and its drop rate. Events go to
 ``ledger.jsonl`` in the run directory (append-only; a resume drops lines after its checkpoint);
 counters go in checkpoints.
@@ -153,6 +157,21 @@ class Ledger:
             row["drop_rate"] = row["synthetic_dropped"] / made if made else 0.0
         return dict(sorted(out.items()))
 
+    def by_synthetic_source(self) -> dict[str, dict[str, float]]:
+        """Per synthetic source (:func:`synthetic_source_of`): generated, held and consumed counts and
+        ``share``, its part of everything the policy consumed (real included)."""
+        consumed = self.consumed_counts()
+        total = sum(consumed.values())
+        out: dict[str, dict[str, float]] = {}
+        for name, counter in (("generated", self.generated), ("held", self.held()), ("consumed", consumed)):
+            for (source, origin), count in counter.items():
+                if source == Source.SYNTHETIC.name.lower():
+                    row = out.setdefault(synthetic_source_of(origin), {"generated": 0, "held": 0, "consumed": 0})
+                    row[name] += count
+        for row in out.values():
+            row["share"] = row["consumed"] / total if total else 0.0
+        return dict(sorted(out.items()))
+
     def summary(self, min_real: int = 0, max_synthetic_share: float = 1.0) -> dict[str, Any]:
         """A JSON-friendly summary, with the real-anchor check.
 
@@ -173,13 +192,25 @@ class Ledger:
             "consumed_by_origin": {f"{s}:{o}": c for (s, o), c in sorted(self.consumed.items())},
             "dropped_by_origin": {f"{s}:{o}": c for (s, o), c in sorted(self.dropped.items())},
             "by_scenario": self.by_scenario(),
+            "by_synthetic_source": self.by_synthetic_source(),
         }
 
 
+def synthetic_source_of(origin: str) -> str:
+    """The synthetic source behind an origin: ``model`` for ``model/<version>[:<scenario>]``,
+    ``generated:<generator>@<version>`` for an outside generator's rows (scenario stripped)."""
+    if origin.startswith("generated:"):
+        return ":".join(origin.split(":", 2)[:2])
+    return "model" if origin.startswith("model/") else origin
+
+
 def scenario_of(origin: str) -> str:
-    """The scenario a plant or model origin names (``model/ab12:push_recovery`` and
-    ``walker-walk/plant:push_recovery`` -> ``push_recovery``); ``nominal`` for every other origin
-    (nominal plant and model data, imported logs)."""
+    """The scenario a plant, model or generator origin names (``model/ab12:push_recovery``,
+    ``walker-walk/plant:push_recovery`` and ``generated:cosmos@1.0:push_recovery`` ->
+    ``push_recovery``); ``nominal`` for every other origin (nominal plant and model data, imported logs)."""
+    if origin.startswith("generated:"):
+        parts = origin.split(":", 2)
+        return parts[2] if len(parts) == 3 else "nominal"
     if origin.startswith("model/") or "/plant:" in origin:
         return origin.split(":", 1)[1] if ":" in origin else "nominal"
     return "nominal"
@@ -201,6 +232,11 @@ def format_table(summary: dict[str, Any]) -> str:
     for source in ("real", "synthetic"):
         share = con[source] / total if total else 0.0
         lines.append(f"{source:10s} {gen[source]:12d} {held[source]:12d} {con[source]:12d} {share:20.3f}")
+    sources = summary.get("by_synthetic_source", {})
+    if len(sources) > 1 or any(name != "model" for name in sources):
+        for name, row in sources.items():
+            lines.append(f"  {name:30s} {row['generated']:12d} {row['held']:12d} {row['consumed']:12d} "
+                         f"{row['share']:20.3f}")  # fmt: skip
     lines.append("")
     lines.append(f"update batches: {summary['batches']}; mean synthetic share per batch "
                  f"{summary['synthetic_share_mean_per_batch']:.3f}")  # fmt: skip

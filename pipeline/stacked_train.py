@@ -78,7 +78,7 @@ def _update(runs: Sequence[Run], stacked: StackedSAC) -> None:
     """``algo.utd`` stacked updates, booked per seed as :func:`pipeline.train.update_agent` books them."""
     gens = [r.state.gen_update for r in runs]
     for _ in range(runs[0].cfg.algo.utd):
-        batches = [r.mixer.sample(r.state.buffer, r.state.synthetic, r.state.gen_update) for r in runs]
+        batches = [r.mixer.sample(r.state.buffer, r.state.pools(), r.state.gen_update) for r in runs]
         metrics = stacked_sac_update(stacked, stack_batches(batches), gens, runs[0].hp)
         skipped, actor_skipped = metrics.pop(SKIPPED).tolist(), metrics.pop(ACTOR_SKIPPED).tolist()
         for s, run in enumerate(runs):

@@ -22,6 +22,7 @@ import logging
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,9 +51,9 @@ from pipeline.config import (
     validate,
 )
 from pipeline.faults import MODEL_SKIPPED, NO_ROLLOUT, FaultLog
-from pipeline.interchange import import_dataset
+from pipeline.interchange import import_dataset, import_generated
 from pipeline.ledger import Ledger, anchored_summary, append_event
-from pipeline.mixer import Mixer
+from pipeline.mixer import MODEL, Mixer
 from pipeline.model_env import ModelEnv, Rollout, rollout
 from pipeline.progress import progress_bar
 from pipeline.sac import SACHyper, SACState, make_sac, sac_update
@@ -122,6 +123,9 @@ class RunState:
     gen_update: torch.Generator
     ledger: Ledger = field(default_factory=Ledger)
     synthetic: ReplayBuffer | None = None
+    generated: dict[str, ReplayBuffer] = field(default_factory=dict)
+    """One pool per imported outside generator (``generated:<generator>@<version>``), filled once
+    when a new run starts and never evicted."""
     model: EnsembleDynamics | None = None
     model_opt: torch.optim.Optimizer | None = None
     gen_model: torch.Generator | None = None
@@ -134,6 +138,10 @@ class RunState:
     episode_actions: list[np.ndarray] = field(default_factory=list)
     obs: np.ndarray | None = None
     faults: FaultLog = field(default_factory=FaultLog)
+
+    def pools(self) -> dict[str, ReplayBuffer | None]:
+        """The synthetic pools the mixer draws from, by source: the model's, then each generator's."""
+        return {MODEL: self.synthetic, **self.generated}
 
     def payload(self) -> dict[str, Any]:
         """The checkpoint payload."""
@@ -158,6 +166,7 @@ class RunState:
             "model_opt": self.model_opt.state_dict() if self.model_opt is not None else None,
             "gen_model": self.gen_model.get_state() if self.gen_model is not None else None,
             "faults": self.faults.state_dict(),
+            "generated": {name: pool.state_dict() for name, pool in self.generated.items()},
         }
 
     def restore(self, payload: dict[str, Any]) -> None:
@@ -177,6 +186,12 @@ class RunState:
         self.retrains, self.model_version = payload["retrains"], payload["model_version"]
         if self.synthetic is not None:
             self.synthetic.load_state_dict(payload["synthetic"])
+        self.generated = {}
+        for name, saved in payload.get("generated", {}).items():  # absent before generated imports
+            pool = ReplayBuffer(saved["obs"].shape[1], saved["act"].shape[1], saved["capacity"], self.buffer.device,
+                                self.buffer.origins, self.buffer.ctx_dim)  # fmt: skip
+            pool.load_state_dict(saved)
+            self.generated[name] = pool
         if self.model is not None and self.model_opt is not None and self.gen_model is not None:
             self.model.load_state_dict(payload["model"])
             checkpoint.load_optimizer(self.model_opt, payload["model_opt"])
@@ -398,12 +413,34 @@ def rollout_model(
     return {"k": k, "version": state.model_version, **result.counts, "disagreement": result.disagreement}, lines
 
 
+def import_all(state: RunState, cfg: TrainConfig) -> None:
+    """Loads ``cfg.import_datasets`` into a new run: real logs into the real buffer, an outside
+    generator's episodes into that generator's own pool; the ledger books each origin."""
+    for ds in cfg.import_datasets:
+        if ds.synthetic:
+            origin, pool, added = import_generated(ds, cfg.robot, state.buffer.origins, state.buffer.device,
+                                                   state.buffer.ctx_dim)  # fmt: skip
+            if origin in state.generated:
+                raise ConfigError(f"import_datasets: two datasets declare {origin}; give each generator version once")
+            state.generated[origin] = pool
+        else:
+            added = import_dataset(ds, cfg.robot, state.buffer)
+        source = Source.SYNTHETIC if ds.synthetic else Source.REAL
+        for name, n in added.items():
+            state.ledger.on_stored(source, name, n, Counter())
+        log.info("imported %d %s transitions from %s", sum(added.values()), source.name.lower(), ds.path)
+    unknown = sorted(set(cfg.synthetic_shares) - set(state.pools()))
+    if unknown:
+        raise ConfigError(f"synthetic_shares names {unknown}, but this run's synthetic sources are "
+                          f"{sorted(state.pools())}")  # fmt: skip
+
+
 def update_agent(
     state: RunState, cfg: TrainConfig, hp: SACHyper, mixer: Mixer, totals: dict[str, torch.Tensor]
 ) -> None:
     """``algo.utd`` SAC gradient steps on batches the mixer draws (all real for ``algo=sac``)."""
     for _ in range(cfg.algo.utd):
-        batch = mixer.sample(state.buffer, state.synthetic, state.gen_update)
+        batch = mixer.sample(state.buffer, state.pools(), state.gen_update)
         count_update(state, batch, sac_update(state.agent, batch, state.gen_update, hp), totals)
 
 
@@ -508,7 +545,7 @@ def _merge(defaults: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
 def prepare_run_dir(cfg: TrainConfig, run_dir: Path, resuming: bool) -> None:
     """Writes ``config.yaml`` for a new run; for a resumed run, refuses a changed config."""
     path = run_dir / "config.yaml"
-    current = flat_items(cfg)
+    current = flat_items(dataclasses.asdict(cfg))  # lists of dataclasses (import_datasets) as plain dicts
     if resuming and path.exists():
         saved = yaml.safe_load(path.read_text())
         # A field added to the schema after the run began reads as its default.
@@ -578,6 +615,8 @@ class Window:
         out["ledger/real_generated"] = float(summary["generated"]["real"])
         out["ledger/synthetic_generated"] = float(summary["generated"]["synthetic"])
         out["ledger/synthetic_held"] = float(summary["held"]["synthetic"])
+        for name, row in summary["by_synthetic_source"].items():  # each source's share of the experience
+            out[f"ledger/share/{name}"] = float(row["share"])
         for name, row in summary["by_scenario"].items():
             if name != "nominal" or len(summary["by_scenario"]) > 1:
                 for key in (
@@ -757,7 +796,7 @@ def open_run(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]], 
     eval_env = robots.make(cfg.robot, **cfg.robot_settings)
     runlog: RunLog | None = None
     try:
-        mixer = Mixer(effective_real_ratio(cfg), cfg.sac.batch_size)
+        mixer = Mixer(effective_real_ratio(cfg), cfg.sac.batch_size, cfg.synthetic_shares)
         state = new_state(cfg, record.layout.size, record.action_dim, device)
         plants = Plants(env, cfg, exposures)
         found = checkpoint.load_latest(run_dir / "checkpoints")
@@ -773,10 +812,7 @@ def open_run(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]], 
         else:
             state.obs = plants.reset(0)
             log.info("new run %s: %s, %s, %d steps, seed %d", run_dir, cfg.robot, cfg.algo.name, cfg.steps, cfg.seed)
-            for ds in cfg.import_datasets:
-                n, evicted = import_dataset(ds, cfg.robot, state.buffer)
-                state.ledger.on_stored(Source.REAL, state.buffer.origins[-1], n, evicted)
-                log.info("imported %d real transitions from %s", n, ds.path)
+            import_all(state, cfg)
         if state.step < cfg.steps <= cfg.learning_starts:
             log.warning("steps=%d <= learning_starts=%d: this run only takes random actions and trains nothing "
                         "(0 updates). Set learning_starts below steps, e.g. learning_starts=%d",

@@ -170,15 +170,18 @@ def _check_datasets(cfg: TrainConfig) -> None:
     """Reads and maps each dataset onto the robot exactly as the run will, into a scratch buffer."""
     import robots
     from pipeline.buffer import ReplayBuffer
-    from pipeline.interchange import import_dataset
+    from pipeline.interchange import import_dataset, import_generated
     from robots.lerobot_format import DatasetError, read_dataset
 
     record = robots.get(cfg.robot)
     for i, ds in enumerate(cfg.import_datasets):
         try:
             frames = len(read_dataset(Path(ds.path)).frames["index"])
-            scratch = ReplayBuffer(record.layout.size, record.action_dim, max(min(frames, cfg.buffer_capacity), 1))
-            import_dataset(ds, cfg.robot, scratch)
+            if ds.synthetic:
+                import_generated(ds, cfg.robot, [])
+            else:
+                scratch = ReplayBuffer(record.layout.size, record.action_dim, max(min(frames, cfg.buffer_capacity), 1))
+                import_dataset(ds, cfg.robot, scratch)
         except (DatasetError, OSError, ValueError, KeyError) as err:
             raise UsageError(f"import_datasets[{i}].path={ds.path!r}: {' '.join(str(err).split())}") from None
 

@@ -38,3 +38,24 @@ def rollout(env: Any, seed: int, steps: int) -> np.ndarray:
     for _ in range(steps):
         out.append(env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))[0])
     return np.asarray(out)
+
+
+def books_and_buffers(run_dir: Any) -> tuple[dict[str, Any], dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+    """The newest checkpoint of a run, what its ledger says the buffers hold, and what they hold:
+    the real buffer, the model's pool and every generated pool, counted by ``(source, origin)``."""
+    from pipeline import checkpoint
+    from pipeline.buffer import ReplayBuffer
+    from pipeline.ledger import Ledger
+
+    found = checkpoint.load_latest(run_dir / "checkpoints")
+    assert found is not None
+    payload = found[1]
+    ledger = Ledger()
+    ledger.load_state_dict(payload["ledger"])
+    contents: dict[tuple[str, str], int] = {}
+    states = [payload["buffer"], payload["synthetic"], *payload.get("generated", {}).values()]
+    for state in (s for s in states if s is not None):
+        buf = ReplayBuffer(state["obs"].shape[1], state["act"].shape[1], state["capacity"])
+        buf.load_state_dict(state)
+        contents.update(buf.counts())
+    return payload, dict(ledger.held()), contents

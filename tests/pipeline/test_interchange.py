@@ -70,8 +70,8 @@ def test_export_then_import_gives_back_the_transitions(tmp_path: Path) -> None:
     assert "provenance.source" in info["synthgate"]["provenance_features"]
 
     fresh = ReplayBuffer(3, 1, 1000)
-    n, evicted = import_dataset(DatasetImportConfig(path=str(tmp_path / "real")), ROBOT, fresh)
-    assert n == 60 and not evicted
+    added = import_dataset(DatasetImportConfig(path=str(tmp_path / "real")), ROBOT, fresh)
+    assert added == {f"lerobot:{tmp_path / 'real'}|{ROBOT}/plant": 60}
     for name in ("obs", "act", "rew", "next_obs", "terminated"):
         torch.testing.assert_close(getattr(fresh, name)[:60], getattr(buf, name)[:60], rtol=0, atol=0)
     assert (fresh.source[:60] == Source.REAL).all()
@@ -94,8 +94,7 @@ def test_next_observation_from_the_following_frame(tmp_path: Path) -> None:
     export_buffer(buf, ROBOT, tmp_path / "real", "real")
     fresh = ReplayBuffer(3, 1, 1000)
     cfg = DatasetImportConfig(path=str(tmp_path / "real"), next_observation=None, terminated=None)
-    n, _ = import_dataset(cfg, ROBOT, fresh)
-    assert n == 58  # each episode's last frame has no following frame
+    assert sum(import_dataset(cfg, ROBOT, fresh).values()) == 58  # each episode's last frame has no following frame
     torch.testing.assert_close(fresh.next_obs[:29], buf.next_obs[:29], rtol=0, atol=0)
 
 
@@ -158,5 +157,6 @@ def test_element_names_must_match_unless_told_otherwise(tmp_path: Path) -> None:
     (root / "meta" / "info.json").write_text(json.dumps(info))
     with pytest.raises(DatasetError, match=r"element names differ.*\('cos', 'orientation.zz'\)"):
         import_dataset(DatasetImportConfig(path=str(root)), ROBOT, ReplayBuffer(3, 1, 100))
-    n, _ = import_dataset(DatasetImportConfig(path=str(root), check_names=False), ROBOT, ReplayBuffer(3, 1, 100))
+    added = import_dataset(DatasetImportConfig(path=str(root), check_names=False), ROBOT, ReplayBuffer(3, 1, 100))
+    n = sum(added.values())
     assert n == 60

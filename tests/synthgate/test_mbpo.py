@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from helpers import synthgate
-
-from pipeline import checkpoint
-from pipeline.buffer import ReplayBuffer
-from pipeline.ledger import Ledger
+from helpers import books_and_buffers, synthgate
 
 SMALL = [
     "robot=cartpole-swingup", "seed=1", "learning_starts=500", "eval_every=0", "eval_episodes=1", "log_every=250",
@@ -20,20 +17,9 @@ SMALL = [
 ]  # fmt: skip
 
 
-def _books_match_buffers(run_dir: Path) -> dict[str, object]:
-    found = checkpoint.load_latest(run_dir / "checkpoints")
-    assert found is not None
-    payload = found[1]
-    ledger = Ledger()
-    ledger.load_state_dict(payload["ledger"])
-    held = ledger.held()
-    contents = {}
-    for name in ("buffer", "synthetic"):
-        state = payload[name]
-        buf = ReplayBuffer(state["obs"].shape[1], state["act"].shape[1], state["capacity"])
-        buf.load_state_dict(state)
-        contents.update(buf.counts())
-    assert dict(held) == contents
+def _books_match_buffers(run_dir: Path) -> dict[str, Any]:
+    payload, held, contents = books_and_buffers(run_dir)
+    assert held == contents
     return payload
 
 

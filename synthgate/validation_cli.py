@@ -155,11 +155,11 @@ def compose_arms(cfg: Any, arms: Sequence[str], extra: Sequence[str], command: s
     first problem stops ``command`` with train's one-line error (exit 2), naming the arm when the
     other arms do not share it."""
     from synthgate import preflight
-    from validation.arms import ARM_OVERRIDES, run_dir
+    from validation.arms import arm_overrides, run_dir
 
     def check(arm: str, seed: int) -> Any:
         return preflight.check_train([
-            *ARM_OVERRIDES[arm], f"robot={cfg.robot}", f"steps={cfg.steps}", f"seed={seed}",
+            *arm_overrides(cfg, arm), f"robot={cfg.robot}", f"steps={cfg.steps}", f"seed={seed}",
             f"run_dir={run_dir(cfg, arm, seed)}", f"scenarios=[{','.join(cfg.scenarios)}]",
             f"exposure={cfg.exposure}", f"threads={cfg.threads}", *extra,
         ])  # fmt: skip
@@ -179,17 +179,17 @@ def compose_arms(cfg: Any, arms: Sequence[str], extra: Sequence[str], command: s
             except preflight.UsageError as err:
                 if all(problem(other, seed) == str(err) for other in arms if other != arm):
                     _fail(command, str(err))
-                _fail(command, f"{err} (in the {arm} arm, which trains with {' '.join(ARM_OVERRIDES[arm])})")
+                _fail(command, f"{err} (in the {arm} arm, which trains with {' '.join(arm_overrides(cfg, arm))})")
     return configs
 
 
 def arms_main(args: Sequence[str]) -> int:
-    """``synthgate arms key=value ...``: train the three arms, then evaluate them on the panels."""
+    """``synthgate arms key=value ...``: train the arms, then evaluate them on the panels."""
     from omegaconf import OmegaConf
 
     from pipeline.config import ConfigError, TrainConfig
     from synthgate import preflight
-    from validation.arms import ARMS, ArmsConfig, evaluate_arms, train_arms
+    from validation.arms import ArmsConfig, check_arms, evaluate_arms, train_arms
 
     if args and args[0] in ("-h", "--help"):
         from synthgate.keyhelp import render
@@ -212,9 +212,12 @@ def arms_main(args: Sequence[str]) -> int:
     assert isinstance(cfg, ArmsConfig)
     if not cfg.scenarios:
         _fail("arms", "scenarios=[...] is required (synthgate scenarios lists them)")
+    problem = check_arms(cfg)
+    if problem:
+        _fail("arms", problem)
     gate = gate_overrides(gate_items, "arms")
     configs: dict[tuple[str, int], TrainConfig] = {}
-    configs = compose_arms(cfg, ARMS, ["progress=false", *passed], "arms")  # train's checks: the robot first
+    configs = compose_arms(cfg, cfg.arms, ["progress=false", *passed], "arms")  # train's checks: the robot first
     scenario_list = load_scenarios(cfg.scenarios, cfg.robot, "arms")
     try:
         train_arms(configs, scenario_list)

@@ -5,7 +5,13 @@ evaluated on the three matched panels, giving the arm x panel table per conditio
 * ``synthetic_only``: the FTFL model-based preset with ``algo.real_ratio=0``: every agent update
   draws model transitions only (the model itself is fitted on the real data).
 * ``mixed``: FTFL with its configured real ratio, a context-conditioned world model and targeted
-  scenario rollouts (``context=true targeted=true``: scenarios/generator.py).
+  scenario rollouts (``context=true targeted=true``: scenarios/generator.py): real + model.
+* ``generated``: SAC on real data and an outside generator's episodes (``generated=[<dataset>]``,
+  imported as synthetic, half of every batch): real + generated.
+* ``both``: the ``mixed`` arm with the generated episodes too: real + model + generated.
+
+``arms=[...]`` chooses which arms train (default the first three) and ``candidate`` which one
+the gate judges against ``real_only``.
 
 Every arm collects the same number of real env steps (``steps``) under the same real exposure to
 the scenarios, so the arms differ only in how they use synthetic data. Runs are trained seed by
@@ -33,11 +39,17 @@ from validation.gate import GateConfig
 from validation.stats import bootstrap_mean
 from validation.validate import PanelOptions, run_gate, write_all
 
-ARMS = ("real_only", "synthetic_only", "mixed")
+ARMS = ("real_only", "synthetic_only", "mixed", "generated", "both")
+GENERATED_ARMS = ("generated", "both")
+"""The arms that import ``ArmsConfig.generated``."""
+MODEL_ARMS = ("synthetic_only", "mixed", "both")
+"""The arms that train a world model."""
 ARM_OVERRIDES: dict[str, list[str]] = {
     "real_only": ["algo=sac"],
     "synthetic_only": ["algo=ftfl", "algo.real_ratio=0.0"],
     "mixed": ["algo=ftfl", "context=true", "targeted=true"],
+    "generated": ["algo=sac", "algo.real_ratio=0.5"],
+    "both": ["algo=ftfl", "context=true", "targeted=true"],
 }
 """Training-config overrides that make each arm (applied before the user's own)."""
 
@@ -66,6 +78,41 @@ class ArmsConfig:
     """Panel seed."""
     threads: int = 1
     """torch threads per run."""
+    arms: list[str] = field(default_factory=lambda: ["real_only", "synthetic_only", "mixed"])
+    """Arms to train and evaluate (real_only always among them): real_only, synthetic_only, mixed, generated, both."""
+    candidate: str = "mixed"
+    """The arm the gate judges against real_only."""
+    generated: list[str] = field(default_factory=list)
+    """Generated datasets (LeRobot, declaring generated:<generator>@<version>) the generated and both arms import."""
+    model: str = ""
+    """Run directory whose world model makes the synthetic panel; empty: the candidate's seed-0 run if it has
+    a world model, else the seed-0 run of the first arm that has one."""
+
+
+def arm_overrides(cfg: ArmsConfig, arm: str) -> list[str]:
+    """The training overrides that make ``arm``: its preset, and the generated imports where it takes them."""
+    out = list(ARM_OVERRIDES[arm])
+    if arm in GENERATED_ARMS:
+        out.append("+import_datasets=[" + ",".join(f"{{path: '{p}', synthetic: true}}" for p in cfg.generated) + "]")
+    return out
+
+
+def check_arms(cfg: ArmsConfig) -> str | None:
+    """What is wrong with the choice of arms, or None."""
+    unknown = sorted(set(cfg.arms) - set(ARMS))
+    if unknown:
+        return f"arms={cfg.arms}: unknown {unknown}; valid: {', '.join(ARMS)}"
+    if "real_only" not in cfg.arms or cfg.candidate not in cfg.arms or cfg.candidate == "real_only":
+        return (
+            f"arms={cfg.arms}, candidate={cfg.candidate}: need real_only (the baseline) and the candidate, another arm"
+        )
+    if any(a in GENERATED_ARMS for a in cfg.arms) and not cfg.generated:
+        return f"arms={cfg.arms}: the generated and both arms need generated=[<dataset>, ...]"
+    if cfg.generated and not any(a in GENERATED_ARMS for a in cfg.arms):
+        return f"generated={cfg.generated}: no arm imports it; add generated or both to arms"
+    if not cfg.model and not any(a in MODEL_ARMS for a in cfg.arms):
+        return f"arms={cfg.arms}: none has a world model for the synthetic panel; add mixed, or give model=<run_dir>"
+    return None
 
 
 def run_dir(cfg: ArmsConfig, arm: str, seed: int) -> Path:
@@ -149,12 +196,16 @@ def markdown(table: Mapping[str, Any]) -> str:
 def evaluate_arms(
     cfg: ArmsConfig, scenario_list: Sequence[Scenario], gate: GateConfig, context_fn: Any = None, note: str = ""
 ) -> dict[str, Any]:
-    """Evaluates every trained run on the matched panels; the gate compares mixed (candidate) with
-    real_only (baseline), synthetic_only runs join the ranking rule. Writes the reports and tables."""
-    runs = {arm: [load_run(run_dir(cfg, arm, s)) for s in cfg.seeds] for arm in ARMS}
+    """Evaluates every trained run on the matched panels; the gate compares the candidate arm with
+    real_only (baseline), the other arms join the ranking rule. Writes the reports and tables."""
+    runs = {arm: [load_run(run_dir(cfg, arm, s)) for s in cfg.seeds] for arm in ARMS if arm in cfg.arms}
+    order = [cfg.candidate, *(a for a in runs if a != cfg.candidate)]  # the candidate's own model first
+    modelled = [runs[a][0] for a in order if runs[a][0].model is not None]
+    model_run = load_run(Path(cfg.model)) if cfg.model else modelled[0]
+    others = [r for arm, rs in runs.items() if arm not in ("real_only", cfg.candidate) for r in rs]
     report = run_gate(
-        runs["mixed"], runs["real_only"], scenario_list, references=runs["synthetic_only"],
-        model_run=runs["mixed"][0], options=PanelOptions(cfg.episodes, cfg.max_steps, cfg.panel_seed),
+        runs[cfg.candidate], runs["real_only"], scenario_list, references=others,
+        model_run=model_run, options=PanelOptions(cfg.episodes, cfg.max_steps, cfg.panel_seed),
         config=gate, context_fn=context_fn, note=note,
     )  # fmt: skip
     members = {arm: [r.name for r in rs] for arm, rs in runs.items()}

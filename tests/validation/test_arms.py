@@ -47,3 +47,24 @@ def test_arms_trains_three_arms_on_one_real_budget_and_tabulates_them(tmp_path: 
     # A second call finds every run trained and only evaluates.
     again = synthgate("arms", *TINY, f"out={tmp_path}", timeout=900)
     assert again.returncode == 0 and again.stdout.count("already trained") == 3
+
+
+def test_arms_compare_a_generated_set_with_real_only(tmp_path: Path) -> None:
+    """Issue 22: real + generated as an arm, judged by the gate against real_only; mixed gives the model."""
+    from pipeline.interchange import write_generated
+    from studies.standin_generator import episodes
+
+    data = tmp_path / "gen"
+    write_generated(data, "Hopper-v5", episodes("Hopper-v5", sft.PAYLOAD, "shortcut", 300, 0, 100),
+                    "generated:standin@shortcut", scenario=sft.PAYLOAD)  # fmt: skip
+    missing = synthgate("arms", *TINY, f"out={tmp_path / 'x'}", "arms=[real_only,generated]", "candidate=generated")
+    assert missing.returncode == 2 and "need generated=[<dataset>, ...]" in missing.stderr
+    res = synthgate("arms", *TINY, f"out={tmp_path / 'out'}", "arms=[real_only,generated,mixed]",
+                    "candidate=generated", f"generated=[{data}]", timeout=900)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    summary = json.loads((tmp_path / "out" / "runs" / "generated-s0" / "summary.json").read_text())
+    source = summary["ledger"]["by_synthetic_source"]["generated:standin@shortcut"]
+    assert summary["algo"] == "sac" and source["generated"] == 300 and source["share"] > 0
+    report = read_report(tmp_path / "out" / "validation" / "gate_report.json")
+    assert report["arms"] == {"candidate": ["generated-s0"], "baseline": ["real_only-s0"], "references": ["mixed-s0"]}
+    assert set(report["arms_table"]["nominal"]["arms"]) == {"real_only", "generated", "mixed"}

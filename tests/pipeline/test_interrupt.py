@@ -45,6 +45,7 @@ def test_a_signal_checkpoints_the_current_step_and_the_resume_is_exact(
     reference = tmp_path / "reference"
     train(tiny_config(reference, **cfg))
     run_dir = tmp_path / "stopped"
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))  # SIG_IGN when run in the background
     _signal_at(monkeypatch, 250, signum)
     with pytest.raises(Interrupted) as info:
         train(tiny_config(run_dir, **cfg))
@@ -52,7 +53,7 @@ def test_a_signal_checkpoints_the_current_step_and_the_resume_is_exact(
     assert info.value.checkpoints == [run_dir / "checkpoints" / "ckpt-000000250.pt"]
     assert _steps(run_dir) == [250]  # without the signal, nothing would have been saved before step 400
     assert not (run_dir / "summary.json").exists()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are put back
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # the handlers are put back
     monkeypatch.undo()
     train(tiny_config(run_dir, **cfg))
     assert_same_run(run_dir, reference)

@@ -42,6 +42,7 @@ class Mixer:
         self.real_ratio, self.batch_size = real_ratio, batch_size
         self.n_real = round(real_ratio * batch_size)
         self.shares = dict(shares or {})
+        self._splits: dict[tuple[str, ...], dict[str, int]] = {}  # per set of ready sources: off the hot path
 
     def split(self, sources: list[str]) -> dict[str, int]:
         """Synthetic rows per batch for each of ``sources`` (the ones holding data, in order)."""
@@ -64,8 +65,11 @@ class Mixer:
         ready = [name for name, pool in pools.items() if pool is not None and pool.size > 0]
         if not ready or self.n_real == self.batch_size:
             return real.sample(self.batch_size, generator)
+        key = tuple(ready)
+        if key not in self._splits:
+            self._splits[key] = self.split(ready)
         parts = []
-        for name, count in self.split(ready).items():
+        for name, count in self._splits[key].items():
             pool = pools[name]
             assert pool is not None
             if pool.origins is not real.origins:

@@ -37,8 +37,9 @@ from pipeline.buffer import ReplayBuffer, Source
 from robots.lerobot_format import Dataset, DatasetError, Episode, Feature, read_dataset, write_dataset
 
 PROVENANCE_DOC = {
-    "provenance.source": "0 = real (a plant or a recorded log), 1 = synthetic (the world model)",
-    "provenance.origin": "index into synthgate.origins: '<robot>/plant', 'lerobot:<path>' or 'model/<version>'",
+    "provenance.source": "0 = real (a plant or a recorded log), 1 = synthetic (world model or outside generator)",
+    "provenance.origin": "index into synthgate.origins: '<robot>/plant', 'lerobot:<path>', 'model/<version>' or "
+    "'generated:<generator>@<version>[:<scenario>]'",
     "provenance.model_version": "index into synthgate.model_versions; -1 for real transitions",
     "provenance.scenario": "index into synthgate.scenarios; -1 for nominal (no scenario)",
     "provenance.seed": "the plant episode's reset seed, or the seed of the rollout batch",
@@ -139,6 +140,21 @@ def synthetic_rollout_rows(buffer: ReplayBuffer) -> list[np.ndarray]:
     return [np.asarray(c) for c in chains]
 
 
+def generated_episode_rows(buffer: ReplayBuffer) -> list[np.ndarray]:
+    """Row indices of each imported generated episode in a generated pool, in time order: a new
+    episode starts where the episode seed or origin changes or the step within the episode does
+    not follow the previous row's (:func:`import_generated` stores steps 1, 2, ...)."""
+    n = buffer.size
+    rows = np.arange(n) if n < buffer.capacity else (np.arange(n) + buffer.ptr) % buffer.capacity
+    rows = rows[buffer.source[rows].numpy() == int(Source.SYNTHETIC)]
+    if len(rows) == 0:
+        return []
+    seed, step = buffer.seed[rows].numpy(), buffer.rollout_step[rows].numpy()
+    origin = buffer.origin[rows].numpy()
+    cont = (seed[:-1] == seed[1:]) & (origin[:-1] == origin[1:]) & (step[1:] == step[:-1] + 1)
+    return np.split(rows, np.flatnonzero(~cont) + 1)
+
+
 def export_buffer(
     buffer: ReplayBuffer,
     robot: str,
@@ -148,6 +164,7 @@ def export_buffer(
     max_episodes: int | None = None,
     render: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     task: str | None = None,
+    generated: str | None = None,
 ) -> dict[str, Any]:
     """Writes the buffer's real (``what="real"``) or synthetic transitions as a LeRobot dataset:
     an episode is a plant episode (:func:`real_episode_rows`) or one model rollout
@@ -156,6 +173,12 @@ def export_buffer(
     Args:
         render: for real episodes, ``render(seed, actions) -> [T, H, W, 3]`` frames (the
             plant replayed), written as ``observation.images.render`` video.
+        generated: ``buffer`` is the generated pool of this origin (``generated:<g>@<v>``,
+            ``what="synthetic"``): an episode is one generated episode
+            (:func:`generated_episode_rows`), the dataset declares the origin in ``meta/info.json``
+            (``synthgate.generated``, as :func:`write_generated` does, so :func:`import_generated`
+            takes it back), and rows tagged ``<origin>:<scenario>`` keep the scenario in
+            ``provenance.scenario``.
 
     Returns:
         A short summary (episodes, frames, path).
@@ -167,11 +190,19 @@ def export_buffer(
     if what == "real":
         groups = real_episode_rows(buffer)
     elif what == "synthetic":
-        groups = synthetic_rollout_rows(buffer)
+        groups = synthetic_rollout_rows(buffer) if generated is None else generated_episode_rows(buffer)
     else:
         raise ValueError(f"what={what!r}: valid: real, synthetic")
+    if generated is not None and (what != "synthetic" or not GENERATED.fullmatch(generated)):
+        raise ValueError(f"generated={generated!r} needs what='synthetic' and a generated:<g>@<v> origin")
     if not groups:
         raise DatasetError(f"the buffer holds no {what} transitions to export")
+    scenarios: list[str] = []
+    scenario_of: dict[int, int] = {}  # origin id -> index into scenarios (generated rows only)
+    if generated is not None:
+        tagged = {i: o.removeprefix(f"{generated}:") for i, o in enumerate(origins) if o.startswith(f"{generated}:")}
+        scenarios = sorted(set(tagged.values()))
+        scenario_of = {i: scenarios.index(name) for i, name in tagged.items()}
     groups = groups[:max_episodes] if max_episodes else groups
     episodes = []
     for rows in groups:
@@ -192,26 +223,29 @@ def export_buffer(
             "provenance.source": buffer.source[idx].numpy().astype(np.int64),
             "provenance.origin": origin_ids,
             "provenance.model_version": version_ids,
-            "provenance.scenario": np.full(len(rows), -1, dtype=np.int64),
+            "provenance.scenario": np.array([scenario_of.get(int(o), -1) for o in origin_ids], dtype=np.int64),
             "provenance.seed": buffer.seed[idx].numpy(),
             "provenance.rollout_step": buffer.rollout_step[idx].numpy().astype(np.int64),
         }
         videos = {}
         if render is not None and what == "real":
             videos["observation.images.render"] = render(buffer.seed[idx][0].numpy(), frames["action"])
-        episodes.append(Episode(frames, task or f"{robot}: {what} transitions", videos))
+        label = f"generated by {generated}" if generated else f"{what} transitions"
+        episodes.append(Episode(frames, task or f"{robot}: {label}", videos))
     fps = control_fps(robot)
     info = {
         "origins": origins,
         "model_versions": versions,
-        "scenarios": [],
+        "scenarios": scenarios,
         "provenance_features": PROVENANCE_DOC,
         "robot": robot,
         "observation_layout": record.layout.describe(),
         "episodes_are": "plant episodes" if what == "real" else
-        "one branched model rollout each (from a real state; not plant trajectories)",
+        "one branched model rollout each (from a real state; not plant trajectories)" if generated is None else
+        f"the episodes of the outside generator {generated}, as the run imported them",
         "lerobot_imported": False,
         "written_by": "synthgate (pyarrow; LeRobot is not importable on Python 3.11 with a CPU torch)",
+        **({"generated": generated} if generated else {}),
     }  # fmt: skip
     write_dataset(out, episodes, features, fps=fps, robot_type=robot, synthgate_info=info)
     return {"episodes": len(episodes), "frames": int(sum(len(g) for g in groups)), "path": str(out)}

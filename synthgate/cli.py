@@ -252,7 +252,8 @@ synthgate aggregate <sweep_dir> [--normalize max|none] [--reps 2000]""", _lazy("
 failure probability: synthgate stress <run_dir> scenario=<name> [key=value ...]""", _lazy("synthgate.stress"),
                       own_help=True),
     "export": Command("""write a run's transitions as a LeRobot v3.0 dataset:
-synthgate export <run_dir> --what real|synthetic|panels --out <dir> [--episodes N] [--video]""",
+synthgate export <run_dir> --what real|synthetic|panels --out <dir> [--episodes N] [--video]
+                 [--source model|generated:<generator>@<version>]  (--what synthetic: which pool)""",
                       _lazy("synthgate.export"), own_help=True),
     "deploy": Command("""export a promoted run as a bundle, verify it, run it on a robot (docs/deploy.md):
 synthgate deploy export <run_dir> --out <bundle> [--override "<reason>"]

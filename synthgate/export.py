@@ -30,7 +30,11 @@ def main(args: Sequence[str]) -> int:
     parser.add_argument("--episodes", type=int, default=None, help="export at most this many episodes")
     parser.add_argument("--video", action="store_true", help="render real episodes (plant replayed) as mp4; "
                         "--what real only")  # fmt: skip
+    parser.add_argument("--source", default="model", help="--what synthetic: the pool to export, 'model' (the "
+                        "world model's rollouts) or an imported 'generated:<generator>@<version>'")  # fmt: skip
     opts = parser.parse_args(list(args))
+    if opts.source != "model" and opts.what != "synthetic":
+        fail("export", f"--source {opts.source}: only --what synthetic has sources (model or an imported generator)")
     if opts.video and opts.what != "real":  # issue 21: it used to write no video and say nothing
         fail("export", f"--video: --what {opts.what} writes no video; only --what real is rendered (the run's real "
                         "episodes, replayed on the plant from their seeds): drop --video")  # fmt: skip
@@ -48,10 +52,19 @@ def main(args: Sequence[str]) -> int:
         fail("export", f"{opts.run_dir} has no checkpoint yet")
         return 2
     payload = found[1]
-    key = "buffer" if opts.what == "real" else "synthetic"
-    state = payload.get(key)
-    if state is None:
-        fail("export", f"{opts.run_dir} ({cfg['algo']['name']}) has no synthetic buffer: it is not model-based")
+    pools = dict(payload.get("generated", {}))  # absent in checkpoints from before generated imports
+    if opts.what == "real":
+        state = payload["buffer"]
+    elif opts.source == "model":
+        state = payload.get("synthetic")
+        if state is None:
+            also = f"; its generated pools: {', '.join(pools)} (--source NAME)" if pools else ""
+            fail("export", f"{opts.run_dir} ({cfg['algo']['name']}) has no model pool: it is not model-based{also}")
+    else:
+        if opts.source not in pools:
+            fail("export", f"--source {opts.source}: {opts.run_dir} imported no such generator; its synthetic pools: "
+                           + ", ".join(["model"] * (payload.get("synthetic") is not None) + list(pools)))  # fmt: skip
+        state = pools[opts.source]
     buffer = ReplayBuffer(state["obs"].shape[1], state["act"].shape[1], state["capacity"])
     buffer.load_state_dict(state)
     robot = cfg["robot"]
@@ -69,11 +82,13 @@ def main(args: Sequence[str]) -> int:
 
     try:
         summary = export_buffer(buffer, robot, opts.out, opts.what, max_episodes=opts.episodes,
-                                render=render if opts.video else None)  # fmt: skip
+                                render=render if opts.video else None,
+                                generated=None if opts.source == "model" else opts.source)  # fmt: skip
     except DatasetError as err:
         fail("export", str(err))
         return 2
-    print(f"wrote {summary['episodes']} episodes, {summary['frames']} frames of {opts.what} data to {summary['path']}")
+    what = opts.what if opts.what == "real" else f"{opts.what} ({opts.source})"
+    print(f"wrote {summary['episodes']} episodes, {summary['frames']} frames of {what} data to {summary['path']}")
     return 0
 
 

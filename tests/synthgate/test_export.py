@@ -107,4 +107,4 @@ def test_video_is_refused_where_it_cannot_be_rendered(tmp_path: Path, what: str,
     assert err.startswith(f"synthgate export: error: --video: --what {what} writes no video; only --what real"), err
     if what == "synthetic":  # the same export without --video works: the run is not what is refused
         assert main(["export", str(run), "--what", what, "--out", str(out)]) == 0
-        assert "wrote 8 episodes, 8 frames of synthetic data" in capsys.readouterr().out  # a rollout each
+        assert "wrote 8 episodes, 8 frames of synthetic (model) data" in capsys.readouterr().out  # a rollout each

@@ -61,6 +61,12 @@ ALGORITHMS: dict[str, AlgoSpec] = {
 """Every algorithm ``algo.name`` may take: the one source of the presets (the Hydra group ``algo`` is
 made from it, :meth:`AlgoSpec.preset`)."""
 
+DEFAULT_WORLD_MODEL = "ftfl"
+"""The model-based preset the product trains when the user names none: the model arms of
+``synthgate run`` and ``synthgate arms`` (:data:`validation.arms.ARM_OVERRIDES`), and so the model
+behind their targeted generator and synthetic panel. It follows the evidence in docs/results.md
+(the online comparison of issue 19 and the fixed-dataset model study); README.md says which table."""
+
 
 class ConfigError(ValueError):
     """A config value is invalid; the message names the field, the value and what is allowed."""

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.checkpoint import atomic_write
-from pipeline.config import TrainConfig
+from pipeline.config import DEFAULT_WORLD_MODEL, TrainConfig
 from pipeline.executor import Executor
 from pipeline.runs import load_run
 from scenarios import Scenario
@@ -46,10 +46,10 @@ MODEL_ARMS = ("synthetic_only", "mixed", "both")
 """The arms that train a world model."""
 ARM_OVERRIDES: dict[str, list[str]] = {
     "real_only": ["algo=sac"],
-    "synthetic_only": ["algo=ftfl", "algo.real_ratio=0.0"],
-    "mixed": ["algo=ftfl", "context=true", "targeted=true"],
+    "synthetic_only": [f"algo={DEFAULT_WORLD_MODEL}", "algo.real_ratio=0.0"],
+    "mixed": [f"algo={DEFAULT_WORLD_MODEL}", "context=true", "targeted=true"],
     "generated": ["algo=sac", "algo.real_ratio=0.5"],
-    "both": ["algo=ftfl", "context=true", "targeted=true"],
+    "both": [f"algo={DEFAULT_WORLD_MODEL}", "context=true", "targeted=true"],
 }
 """Training-config overrides that make each arm (applied before the user's own)."""
 

@@ -241,8 +241,19 @@ def render(logs: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
+def figure_caption(log: Mapping[str, Any]) -> str:
+    """What every figure of a task states: its budget, settings and seeds per arm."""
+    sc = log["scale"]
+    seeds = {a.key: sum(n.rpartition("-s")[0] == a.key for n in log["runs"]) for a in ARMS}
+    return (f"{log['task']}: {sc['steps']:,} env steps ({sc['learning_starts']:,} random), eval every "
+            f"{sc['eval_every']:,} (5 episodes)\nUTD {sc['utd']} (sac: 1), {sc['rollouts_per_step']} rollouts/step, "
+            "ensemble 7 x 4x200, SAC 2x256\nseeds: " + ", ".join(f"{k} {n}" for k, n in seeds.items() if n)
+            )  # fmt: skip
+
+
 def plot(log: Mapping[str, Any], directory: Path = IMG, reps: int = 2000) -> list[Path]:
-    """The task's learning curves and its diagnostics over training, as two PNGs."""
+    """The task's learning curves and its diagnostics over training, as two PNGs, each captioned
+    with its budget, settings and seeds (:func:`figure_caption`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -251,7 +262,8 @@ def plot(log: Mapping[str, Any], directory: Path = IMG, reps: int = 2000) -> lis
     rng = np.random.default_rng(0)
     task = log["task"]
     colors = {a.key: f"C{i}" for i, a in enumerate(ARMS)}  # one colour per arm in every panel
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    caption = figure_caption(log)
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
     for arm in (a.key for a in ARMS):
         runs = [r for n, r in log["runs"].items() if n.rpartition("-s")[0] == arm and r["evals"]]
         if not runs:
@@ -264,8 +276,9 @@ def plot(log: Mapping[str, Any], directory: Path = IMG, reps: int = 2000) -> lis
         low, high = np.quantile(boot, [0.025, 0.975], axis=0)
         ax.plot(steps, mean, color=colors[arm], label=f"{arm} ({len(curves)} seeds)")
         ax.fill_between(steps, low, high, color=colors[arm], alpha=0.2)
-    ax.set(xlabel="env steps", ylabel="evaluation return", title=f"{task}: online comparison")
+    ax.set(xlabel="env steps", ylabel="evaluation return (mean over seeds, 95% bootstrap CI)")
     ax.legend(fontsize=8)
+    fig.suptitle(caption, fontsize=8)
     fig.tight_layout()
     directory.mkdir(parents=True, exist_ok=True)
     curves_path = directory / f"online_{task}.png"
@@ -291,6 +304,7 @@ def plot(log: Mapping[str, Any], directory: Path = IMG, reps: int = 2000) -> lis
             ax.set_ylim(-1, 1.05)
     for ax in axes:
         ax.legend(fontsize=8)
+    fig.suptitle(caption, fontsize=8)
     fig.tight_layout()
     diag_path = directory / f"online_{task}_diagnostics.png"
     fig.savefig(diag_path, dpi=110)

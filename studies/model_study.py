@@ -15,10 +15,18 @@ Usage:
 3. Each variant is fitted with the production ``pipeline.world_model.fit`` for the same number of
    gradient steps (early stopping and the wall-clock cap switched off), 7 members, 5 elites,
    4 x 200, per seed.
-4. Test metrics: reward R² and NRMSE (overall and on the top quarter of rewards), percent model
-   error 1, 5 and 10 steps ahead on test trajectories, ensemble disagreement; plus the raw scale
-   of the state and reward targets. Results append to ``<out>/results.jsonl`` (an interrupted study
-   continues where it stopped); ``<out>/results.md`` is rewritten from it.
+4. Test metrics: reward R² and NRMSE (overall and on rewarded states, true reward above a tenth of
+   the largest), percent model error 1, 5 and 10 steps ahead on test trajectories, ensemble
+   disagreement; plus the raw scale of the state and reward targets. Results append to
+   ``<out>/results.jsonl`` (an interrupted study continues where it stopped); ``<out>/results.md``
+   is rewritten from it.
+5. Test set version 2 (issue 19, item 4) adds a second, reward-rich test set: :data:`STAND_TEST_EPISODES`
+   further upright-start episodes (seeds from :data:`STAND_TEST_SEED0`, never in the data file,
+   made at fit time), scored with the reward R² and NRMSE under the ``stand_`` prefix. The four-episode
+   test set holds few rewarded states (``test_rewarded_share``), so a reward R² on it says little
+   about the states a standing task pays for; ``stand_rewarded_share`` says how many the new one holds.
+   The training data and the fits are those of version 1: rows of both versions hold the version-1
+   metrics, and ``test_set`` tells them apart.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,19 +61,24 @@ TEST_EPISODES = 4
 UPRIGHT_EPISODES = 100
 UPRIGHT_STEPS = 100  # short: a falling robot is rewarded only in its first steps
 UPRIGHT_SEED0 = 1_000_000  # episode seeds of the upright-start episodes (the SAC run's are 32-bit hashes)
+STAND_TEST_EPISODES = 50
+STAND_TEST_SEED0 = 2_000_000  # the reward-rich test set's episodes: disjoint from every training episode
+TEST_SET = 2  # version of the test sets a new row is scored on (see the module docstring, point 5)
+REWARDED = 0.1  # a state is rewarded when its true reward is at least this (DMC rewards lie in [0, 1])
 
 
-def upright_episodes(task: str, episodes: int) -> dict[str, np.ndarray]:
-    """Random-action episodes started from the reference pose (qpos0, zero velocity)."""
+def upright_episodes(task: str, episodes: int, seed0: int = UPRIGHT_SEED0) -> dict[str, np.ndarray]:
+    """Random-action episodes started from the reference pose (qpos0, zero velocity); episode ``i``
+    has seed ``seed0 + i``, and the actions come from a generator seeded with ``seed0``."""
     import mujoco
 
     import robots
 
     env = robots.make(task, max_episode_steps=UPRIGHT_STEPS)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(0 if seed0 == UPRIGHT_SEED0 else seed0)  # 0: the data files of version 1
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("obs", "act", "rew", "next_obs", "terminated", "seed")}
     for ep in range(episodes):
-        env.reset(seed=UPRIGHT_SEED0 + ep)
+        env.reset(seed=seed0 + ep)
         model, data = env.unwrapped.mj_model, env.unwrapped.mj_data  # type: ignore[attr-defined]
         data.qpos[:] = model.qpos0
         data.qvel[:] = 0.0
@@ -74,7 +88,7 @@ def upright_episodes(task: str, episodes: int) -> dict[str, np.ndarray]:
         while not done:
             act = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
             nxt, rew, term, trunc, _ = env.step(act)
-            for key, value in zip(cols, (obs, act, rew, nxt, term, UPRIGHT_SEED0 + ep), strict=True):
+            for key, value in zip(cols, (obs, act, rew, nxt, term, seed0 + ep), strict=True):
                 cols[key].append(np.asarray(value))
             obs, done = nxt, term or trunc
     env.close()
@@ -114,8 +128,11 @@ def split(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return ~test, test
 
 
-def run_one(arrays: dict[str, np.ndarray], variant: str, seed: int, steps: int) -> dict[str, float]:
-    """Fits one variant on the training episodes and scores it on the test episodes."""
+def run_one(
+    arrays: dict[str, np.ndarray], stand: dict[str, np.ndarray], variant: str, seed: int, steps: int
+) -> dict[str, float]:
+    """Fits one variant on the training episodes and scores it on the test episodes and on the
+    reward-rich stand-start test set ``stand``."""
     train, test = split(arrays)
     t = {k: torch.as_tensor(v) for k, v in arrays.items()}
     obs, act, rew, nxt = t["obs"][train], t["act"][train], t["rew"][train], t["next_obs"][train]
@@ -133,36 +150,52 @@ def run_one(arrays: dict[str, np.ndarray], variant: str, seed: int, steps: int) 
     buf = ReplayBuffer(obs.shape[1], act.shape[1], int(test.sum()))
     buf.add(te["obs"], te["act"], te["rew"], te["next_obs"], te["terminated"], source=Source.REAL, origin="test",
             seed=te["seed"])  # fmt: skip
+    stand_metrics = diagnostics.reward_metrics(model, *(torch.as_tensor(stand[k]) for k in ("obs", "act", "rew")))
     out = {
         **diagnostics.reward_metrics(model, te["obs"], te["act"], te["rew"]),
         **diagnostics.kstep_errors(model, buf, (1, 5, 10), 1000, torch.Generator().manual_seed(0)),
         "diag/disagreement": diagnostics.disagreement(model, te["obs"], te["act"]),
         **diagnostics.target_scales(model, obs, rew, nxt),
+        "test_rewarded_share": float((te["rew"] >= REWARDED).float().mean()),
+        **{f"stand_{k.removeprefix('diag/')}": v for k, v in stand_metrics.items()},
+        "stand_rewarded_share": float((stand["rew"] >= REWARDED).mean()),
         "grad_steps": float(report.steps),
         "fit_s": seconds,
     }
     return {k.removeprefix("diag/"): float(v) for k, v in out.items()}
 
 
-def table(rows: list[dict[str, object]]) -> str:
-    """Mean ± std over seeds per task and variant."""
-    cols = ["reward_rmse", "reward_nrmse", "reward_nrmse_rewarded", "reward_r2", "model_error_pct_k1",
-            "model_error_pct_k5", "model_error_pct_k10", "disagreement"]  # fmt: skip
+def newest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each task's rows of its newest test-set version (see the module docstring, point 5)."""
+    version = {r["task"]: max(q.get("test_set", 1) for q in rows if q["task"] == r["task"]) for r in rows}
+    return [r for r in rows if r.get("test_set", 1) == version[r["task"]]]
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Mean ± std over seeds per task and variant, each task on its newest test-set version ("—":
+    a metric that version does not have)."""
+    cols = ["reward_rmse", "reward_nrmse", "reward_nrmse_rewarded", "reward_r2", "stand_reward_r2",
+            "stand_reward_nrmse", "model_error_pct_k1", "model_error_pct_k5", "model_error_pct_k10",
+            "disagreement"]  # fmt: skip
     lines = [
-        "| task | variant | seeds | " + " | ".join(cols) + " | state target std | reward target std |",
-        "|---|---|---|" + "---|" * (len(cols) + 2),
-    ]
+        "| task | test set | variant | seeds | " + " | ".join(cols)
+        + " | rewarded share: test / stand test | state target std | reward target std |",
+        "|---|---|---|---|" + "---|" * (len(cols) + 3),
+    ]  # fmt: skip
+    rows = newest(rows)
     for task in dict.fromkeys(r["task"] for r in rows):
         for variant in VARIANTS:
             sel = [r for r in rows if r["task"] == task and r["variant"] == variant]
             if not sel:
                 continue
             cells = []
-            for c in cols:
-                vals = np.array([float(r[c]) for r in sel])  # type: ignore[arg-type]
-                cells.append(f"{vals.mean():.3g} ± {vals.std():.2g}")
-            scale = [f"{np.mean([float(r[c]) for r in sel]):.3g}" for c in ("state_target_std", "reward_target_std")]  # type: ignore[arg-type]
-            lines.append(f"| {task} | {variant} | {len(sel)} | " + " | ".join(cells + scale) + " |")
+            for c in [*cols, "test_rewarded_share", "stand_rewarded_share"]:
+                vals = np.array([float(r[c]) for r in sel if c in r])
+                cells.append(f"{vals.mean():.3g} ± {vals.std():.2g}" if len(vals) else "—")
+            cells[-2:] = [" / ".join(cells[-2:])]
+            scale = [f"{np.mean([float(r[c]) for r in sel]):.3g}" for c in ("state_target_std", "reward_target_std")]
+            head = f"| {task} | v{sel[0].get('test_set', 1)} | {variant} | {len(sel)} | "
+            lines.append(head + " | ".join(cells + scale) + " |")
     return "\n".join(lines)
 
 
@@ -177,23 +210,27 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
     done = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
-    seen = {(r["task"], r["variant"], r["seed"], r["budget"]) for r in done}
+    seen = {(r["task"], r["variant"], r["seed"], r["budget"], r.get("test_set", 1)) for r in done}
     data = {task: make_data(task, args.data) for task in args.tasks}
+    stand = {task: upright_episodes(task, STAND_TEST_EPISODES, STAND_TEST_SEED0) for task in args.tasks}
     for seed in range(args.seeds):  # seed-major: an interrupted study still covers every task
         for task in args.tasks:
             arrays = dict(np.load(data[task]))
             for variant in VARIANTS:
-                if (task, variant, seed, args.steps) in seen:
+                if (task, variant, seed, args.steps, TEST_SET) in seen:
                     continue
-                row = {"task": task, "variant": variant, "seed": seed, "budget": args.steps,
-                       "transitions": len(arrays["obs"]), **run_one(arrays, variant, seed, args.steps)}  # fmt: skip
+                row = {"task": task, "variant": variant, "seed": seed, "budget": args.steps, "test_set": TEST_SET,
+                       "transitions": len(arrays["obs"]),
+                       **run_one(arrays, stand[task], variant, seed, args.steps)}  # fmt: skip
                 print(json.dumps(row), flush=True)
                 with open(results, "a") as f:
                     f.write(json.dumps(row) + "\n")
                 done.append(row)
     rows = [r for r in done if r["budget"] == args.steps]
     text = (f"Generated by `python studies/model_study.py --steps {args.steps} --seeds {args.seeds}`; "
-            "mean ± std over seeds; errors on 4 held-out test episodes per task.\n\n" + table(rows) + "\n")  # fmt: skip
+            "mean ± std over seeds; errors on 4 held-out test episodes per task, and (test set v2) reward "
+            f"errors on {STAND_TEST_EPISODES} held-out upright-start episodes (`stand_`).\n\n"
+            + table(rows) + "\n")  # fmt: skip
     (args.out / "results.md").write_text(text)
     print(text)
 

@@ -31,6 +31,7 @@ import numpy as np
 import yaml
 from scipy import stats
 
+from studies.model_study import REWARDED, STAND_TEST_EPISODES, newest
 from validation.aggregate import RunScore, iqm, load_runs, stratified_bootstrap_ci
 
 DOC = Path("docs/results.md")
@@ -59,16 +60,22 @@ def _mean_std(values: list[float], digits: str = ".3g") -> str:
 
 
 def study_section(rows: list[dict]) -> list[str]:
+    rows = newest(rows)
     out = [
         "### Fixed-dataset model study",
         "",
         f"Source: `{STUDY}` (`studies/model_study.py`). Budget per fit: the `grad_steps` column "
         "(the same for every variant of a task); data: `transitions` per task (80% train, the test set "
-        "is 4 held-out episodes). Cells: mean ± std over the seeds counted in `seeds`.",
+        "is 4 held-out episodes). Test set v2 (issue 19, item 4) adds a reward-rich test set of "
+        f'{STAND_TEST_EPISODES} held-out upright-start episodes ("stand test"; the share of rewarded states, '
+        f"reward ≥ {REWARDED}, in each test set is in the last column); each task shows the rows of its newest "
+        'test-set version, "—" where that version has no such metric. Cells: mean ± std over the seeds '
+        "counted in `seeds`.",
         "",
-        "| task | variant | seeds | transitions | grad steps | reward NRMSE | on rewarded states | k=1 % | k=10 % "
-        "| disagreement |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| task | test set | variant | seeds | transitions | grad steps | reward NRMSE | on rewarded states "
+        "| reward R² | stand test: reward R² | stand test: reward NRMSE | k=1 % | k=10 % | disagreement "
+        "| rewarded share: test / stand test |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for task in STUDY_TASKS:
         for variant in STUDY_VARIANTS:
@@ -77,12 +84,17 @@ def study_section(rows: list[dict]) -> list[str]:
                 continue
             steps = sorted({int(r["grad_steps"]) for r in sel})
             trans = sorted({int(r["transitions"]) for r in sel})
-            cells = [_mean_std([r[c] for r in sel]) for c in ("reward_nrmse", "reward_nrmse_rewarded")]
+            cols = ("reward_nrmse", "reward_nrmse_rewarded", "reward_r2", "stand_reward_r2", "stand_reward_nrmse")
+            cells = [_mean_std([r[c] for r in sel]) if c in sel[0] else "—" for c in cols]
             cells += [f"{np.mean([r[c] for r in sel]):.3g}" for c in ("model_error_pct_k1", "model_error_pct_k10")]
             cells.append(f"{np.mean([r['disagreement'] for r in sel]):.3g}")
+            shares = [f"{np.mean([r[c] for r in sel]):.2f}" if c in sel[0] else "—"
+                      for c in ("test_rewarded_share", "stand_rewarded_share")]  # fmt: skip
+            cells.append(" / ".join(shares))
             out.append(
-                f"| {task} | {variant} | {len(sel)} ({', '.join(str(r['seed']) for r in sel)}) | "
-                f"{'/'.join(map(str, trans))} | {'/'.join(map(str, steps))} | " + " | ".join(cells) + " |"
+                f"| {task} | v{sel[0].get('test_set', 1)} | {variant} | {len(sel)} "
+                f"({', '.join(str(r['seed']) for r in sel)}) | {'/'.join(map(str, trans))} | "
+                f"{'/'.join(map(str, steps))} | " + " | ".join(cells) + " |"
             )
     out += [
         "",

@@ -7,8 +7,9 @@
 Phases, each with a banner:
 
 1. **train** — per seed, the baseline (``real_only``: SAC on real data) and the candidate
-   (``mixed``: FTFL with a context-conditioned world model and targeted rollouts for the
-   scenarios) on the same real budget and the same real exposure (``validation.arms``);
+   (``mixed``: the default world model, :data:`pipeline.config.DEFAULT_WORLD_MODEL`,
+   context-conditioned, with targeted rollouts for the scenarios) on the same real budget and
+   the same real exposure (``validation.arms``);
 2. **validate** — the matched real / synthetic / mixed panels, the gate, ``gate_report.json`` and
    ``report.html`` in the first candidate's ``validation/`` (``validation.validate``);
 3. **deploy** — only on PROMOTE: the first candidate exported as a bundle and run for a few
@@ -156,7 +157,7 @@ def parse(args: Sequence[str]) -> tuple[RunJobConfig, list[str], list[str]]:
 def main(args: Sequence[str]) -> int:
     """``synthgate run``: exit 0 when the job ran (whatever the decision), 2 on invalid input."""
 
-    from pipeline.config import ConfigError
+    from pipeline.config import DEFAULT_WORLD_MODEL, ConfigError
     from pipeline.executor import Executor, ExecutorError, make_executor
     from pipeline.runs import RunError, load_run
     from synthgate.validation_cli import compose_arms, gate_overrides, load_scenarios, print_decision
@@ -194,7 +195,12 @@ def main(args: Sequence[str]) -> int:
         except ExecutorError as err:
             return _fail(str(err))
 
-    banner(1, 4, f"train: baseline (real_only, SAC) and candidate (mixed, FTFL + targeted) x {len(cfg.seeds)} seed(s)")
+    banner(
+        1,
+        4,
+        f"train: baseline (real_only, SAC) and candidate (mixed, {DEFAULT_WORLD_MODEL} + targeted) "
+        f"x {len(cfg.seeds)} seed(s)",
+    )
     try:
         train_arms(configs, scenario_list, executor=executor)
     except (ConfigError, ExecutorError) as err:

@@ -2,9 +2,10 @@
 evaluated on the three matched panels, giving the arm x panel table per condition.
 
 * ``real_only``: SAC on real transitions only (the baseline).
-* ``synthetic_only``: the FTFL model-based preset with ``algo.real_ratio=0``: every agent update
-  draws model transitions only (the model itself is fitted on the real data).
-* ``mixed``: FTFL with its configured real ratio, a context-conditioned world model and targeted
+* ``synthetic_only``: the default world model's preset (:data:`pipeline.config.DEFAULT_WORLD_MODEL`)
+  with ``algo.real_ratio=0``: every agent update draws model transitions only (the model itself is
+  fitted on the real data).
+* ``mixed``: that preset with its configured real ratio, a context-conditioned world model and targeted
   scenario rollouts (``context=true targeted=true``: scenarios/generator.py): real + model.
 * ``generated``: SAC on real data and an outside generator's episodes (``generated=[<dataset>]``,
   imported as synthetic, half of every batch): real + generated.

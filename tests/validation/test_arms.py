@@ -8,6 +8,7 @@ from pathlib import Path
 import scenarios_for_tests as sft
 from helpers import synthgate
 
+from pipeline.config import DEFAULT_WORLD_MODEL
 from validation.report import read_report
 
 TINY = [
@@ -22,7 +23,7 @@ TINY = [
 def test_arms_trains_three_arms_on_one_real_budget_and_tabulates_them(tmp_path: Path) -> None:
     res = synthgate("arms", *TINY, f"out={tmp_path}", timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
-    for arm, algo in (("real_only", "sac"), ("synthetic_only", "ftfl"), ("mixed", "ftfl")):
+    for arm, algo in (("real_only", "sac"), ("synthetic_only", DEFAULT_WORLD_MODEL), ("mixed", DEFAULT_WORLD_MODEL)):
         summary = json.loads((tmp_path / "runs" / f"{arm}-s0" / "summary.json").read_text())
         assert summary["steps"] == 400 and summary["algo"] == algo  # the same real budget
         consumed = summary["ledger"]["consumed"]

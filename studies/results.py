@@ -51,6 +51,8 @@ STUDY_TASKS = (
 )
 STUDY_VARIANTS = ("mbpo", "ftfl_norm_only", "ftfl_direct_only", "ftfl", "ftfl_beta_nll")
 STUDY_SEEDS = 3
+STAND_TASKS = ("hopper-stand", "humanoid-stand")
+"""The standing tasks, whose reward a reward-rich stand-start test set (test set v2) is made for."""
 ONLINE_ROOTS = (Path("results/sac_cartpole/runs"),)
 
 
@@ -179,6 +181,14 @@ def missing_section(rows: list[dict], runs: list[RunScore]) -> list[str]:
         out.append(
             f"- Model study: complete ({len(STUDY_TASKS)} tasks x {len(STUDY_VARIANTS)} variants x "
             f"{STUDY_SEEDS} seeds)."
+        )
+    v2 = sorted({r["task"] for r in rows if r.get("test_set", 1) >= 2})
+    lack = [t for t in STAND_TASKS if t not in v2]
+    if lack:
+        out.append(
+            f"- Model study, reward-rich stand test (test set v2): run on {', '.join(v2) or 'no task'}; not yet on "
+            f"the standing task(s) {', '.join(lack)}: `python studies/model_study.py --steps 2000 --seeds 3 --tasks "
+            f"{' '.join(lack)}` (adds v2 rows; the table then shows them)."
         )
     return out
 

@@ -35,12 +35,15 @@ def test_a_changed_log_row_changes_the_table(tmp_path: Path, monkeypatch: pytest
     monkeypatch.chdir(ROOT)
     before = results.generate()
     rows = [json.loads(line) for line in results.STUDY.read_text().splitlines() if line.strip()]
-    rows[0]["reward_nrmse"] *= 2.0
+    shown = results.newest(rows)  # each task's newest test-set version is what the table shows
+    target = shown[0]
+    target["reward_nrmse"] *= 2.0
     changed = tmp_path / "results.jsonl"
     changed.write_text("".join(json.dumps(r) + "\n" for r in rows))
     monkeypatch.setattr(results, "STUDY", changed)
     assert results.generate() != before
-    missing = tmp_path / "fewer.jsonl"
-    missing.write_text("".join(json.dumps(r) + "\n" for r in rows[5:]))
+    fit = (target["task"], target["variant"], target["seed"])
+    missing = tmp_path / "fewer.jsonl"  # that fit gone from every test-set version
+    missing.write_text("".join(json.dumps(r) + "\n" for r in rows if (r["task"], r["variant"], r["seed"]) != fit))
     monkeypatch.setattr(results, "STUDY", missing)
-    assert f"{rows[0]['task']}" in results.generate().split("### Not run yet")[1]  # its gap is listed
+    assert f"{target['task']}" in results.generate().split("### Not run yet")[1]  # its gap is listed

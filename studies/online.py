@@ -142,9 +142,16 @@ def train(
     scale: Scale = REDUCED,
 ) -> int:
     """Trains every (arm, seed) run not finished yet, ``workers`` at a time (one torch thread each);
-    a run's output goes to ``<run_dir>.log``. Returns how many runs failed or ran out of time."""
-    todo = [(a, s) for s in seeds for a in arms if not finished(run_path(task, a, s, root))]
-    print(f"{task}: {len(todo)} runs to train ({len(arms)} arms x {len(seeds)} seeds)", flush=True)
+    a run's output goes to ``<run_dir>.log``. At the reduced scale a run already in the task's log
+    (``results/online/<task>.json``) counts as finished, so a machine without the run directories
+    trains only what the log lacks. Returns how many runs failed or ran out of time."""
+    log_path = LOGS / f"{task}.json"
+    logged = set(json.loads(log_path.read_text())["runs"]) if scale is REDUCED and log_path.is_file() else set()
+    todo = [(a, s) for s in seeds for a in arms
+            if not finished(run_path(task, a, s, root)) and f"{a}-s{s}" not in logged]  # fmt: skip
+    skipped = sum(f"{a}-s{s}" in logged for s in seeds for a in arms)
+    print(f"{task}: {len(todo)} runs to train ({len(arms)} arms x {len(seeds)} seeds; {skipped} already in "
+          f"{log_path})", flush=True)  # fmt: skip
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     t_start = time.perf_counter()

@@ -113,3 +113,24 @@ def test_collect_keeps_curves_and_diagnostics(tmp_path: Path, monkeypatch: pytes
     assert record["final_return"] == 7.5 and record["device"] == "cpu" and record["host"] == "test host"
     assert record["evals"] == [{"step": 10000, "return_mean": 7.5, "q_over_mc": 0.9}]
     assert record["retrains"] == [{"step": 1250, "diag/reward_r2": 0.8, "model/epochs": 6.0}]
+
+
+def test_train_skips_runs_the_log_holds_and_runs_the_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without the run directories trains only what ``results/online/<task>.json`` lacks."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "cartpole-swingup.json").write_text('{"task": "cartpole-swingup", "runs": {"sac-s0": {}, "ftfl-s1": {}}}')
+    monkeypatch.setattr(online, "LOGS", logs)
+    started: list[list[str]] = []
+
+    class Done:
+        returncode = 0
+
+    def fake_run(cmd: list[str], **_: Any) -> Done:  # records the command instead of training
+        started.append(cmd)
+        return Done()
+
+    monkeypatch.setattr(online.subprocess, "run", fake_run)
+    failed = online.train("cartpole-swingup", ["sac", "ftfl"], [0, 1], 1, tmp_path / "runs", 60.0, "cpu")
+    names = sorted(next(a for a in c if a.startswith("run_dir=")).rsplit("/", 1)[1] for c in started)
+    assert failed == 0 and names == ["ftfl-s0", "sac-s1"]

@@ -51,7 +51,8 @@ def test_arms_trains_three_arms_on_one_real_budget_and_tabulates_them(tmp_path: 
 
 
 def test_arms_compare_a_generated_set_with_real_only(tmp_path: Path) -> None:
-    """Issue 22: real + generated as an arm, judged by the gate against real_only; mixed gives the model."""
+    """Issue 22: real + generated as an arm, judged by the gate against real_only; the both arm
+    (real + model + generated) books both synthetic sources and gives the synthetic panel its model."""
     from pipeline.interchange import write_generated
     from studies.standin_generator import episodes
 
@@ -60,12 +61,16 @@ def test_arms_compare_a_generated_set_with_real_only(tmp_path: Path) -> None:
                     "generated:standin@shortcut", scenario=sft.PAYLOAD)  # fmt: skip
     missing = synthgate("arms", *TINY, f"out={tmp_path / 'x'}", "arms=[real_only,generated]", "candidate=generated")
     assert missing.returncode == 2 and "need generated=[<dataset>, ...]" in missing.stderr
-    res = synthgate("arms", *TINY, f"out={tmp_path / 'out'}", "arms=[real_only,generated,mixed]",
+    res = synthgate("arms", *TINY, f"out={tmp_path / 'out'}", "arms=[real_only,generated,both]",
                     "candidate=generated", f"generated=[{data}]", timeout=900)  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
     summary = json.loads((tmp_path / "out" / "runs" / "generated-s0" / "summary.json").read_text())
     source = summary["ledger"]["by_synthetic_source"]["generated:standin@shortcut"]
     assert summary["algo"] == "sac" and source["generated"] == 300 and source["share"] > 0
+    both = json.loads((tmp_path / "out" / "runs" / "both-s0" / "summary.json").read_text())
+    assert both["algo"] == DEFAULT_WORLD_MODEL
+    assert set(both["ledger"]["by_synthetic_source"]) == {"model", "generated:standin@shortcut"}
+    assert all(row["consumed"] > 0 for row in both["ledger"]["by_synthetic_source"].values())
     report = read_report(tmp_path / "out" / "validation" / "gate_report.json")
-    assert report["arms"] == {"candidate": ["generated-s0"], "baseline": ["real_only-s0"], "references": ["mixed-s0"]}
-    assert set(report["arms_table"]["nominal"]["arms"]) == {"real_only", "generated", "mixed"}
+    assert report["arms"] == {"candidate": ["generated-s0"], "baseline": ["real_only-s0"], "references": ["both-s0"]}
+    assert set(report["arms_table"]["nominal"]["arms"]) == {"real_only", "generated", "both"}

@@ -50,6 +50,7 @@ from pipeline.config import (
     stream_seed,
     validate,
 )
+from pipeline.executor import Stopped
 from pipeline.faults import MODEL_SKIPPED, NO_ROLLOUT, FaultLog
 from pipeline.interchange import import_dataset, import_generated
 from pipeline.ledger import Ledger, anchored_summary, append_event
@@ -67,14 +68,17 @@ CHECKPOINT_VERSION = 1
 _TRAIN_STREAM, _EVAL_STREAM, _INIT_STREAM, _MODEL_STREAM, _EXPOSURE_STREAM = 0, 1, 2, 3, 4
 
 
-class Interrupted(Exception):
+class Interrupted(Stopped):
     """A run stopped on SIGINT or SIGTERM after finishing its env step ``step`` and checkpointing it."""
 
     def __init__(self, signum: int, step: int, checkpoints: Sequence[Path]) -> None:
-        self.signum, self.step, self.checkpoints = signum, step, list(checkpoints)
+        self.step, self.checkpoints = step, list(checkpoints)
         where = ", ".join(str(c) for c in self.checkpoints)
-        super().__init__(f"{signal.Signals(signum).name} at step {step}: checkpointed to {where}; "
-                         "run the same command to resume")  # fmt: skip
+        super().__init__(signum, f"{signal.Signals(signum).name} at step {step}: checkpointed to {where}; "
+                                 "run the same command to resume")  # fmt: skip
+
+    def __reduce__(self) -> tuple[Any, ...]:  # a pool worker's run stopped: the parent gets it whole
+        return (type(self), (self.signum, self.step, self.checkpoints))
 
 
 class StopRequest:

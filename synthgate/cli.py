@@ -19,6 +19,7 @@ import robots
 import scenarios
 from pipeline.checkpoint import CheckpointError
 from pipeline.config import ALGORITHMS, ConfigError, TrainConfig
+from pipeline.executor import Stopped
 from pipeline.faults import RunStopped
 from synthgate import preflight
 
@@ -321,4 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not command.own_help and any(a in ("-h", "--help") for a in rest):
         print(f"synthgate {command_usage(name)}")
         return 0
-    return command.run(rest)
+    try:
+        return command.run(rest)
+    except Stopped as stop:  # SIGINT / SIGTERM: every run checkpointed what it had, or never started
+        print(f"synthgate {name}: stopped: {stop}", file=sys.stderr)
+        return 128 + stop.signum

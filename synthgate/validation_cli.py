@@ -204,6 +204,10 @@ def arms_main(args: Sequence[str]) -> int:
     passed = [a for a in args if a.split("=", 1)[0] not in own]
     gate_items = [a[len("gate.") :] for a in passed if a.startswith("gate.")]
     passed = [a for a in passed if not a.startswith("gate.")]
+    preset = [a for a in passed if a.lstrip("+~").split("=", 1)[0] == "algo"]
+    if preset:  # applied to every arm it would make real_only model-based too
+        _fail("arms", f"{preset[0]}: the arms choose their own presets (real_only is SAC); name the model arms' "
+                      f"preset with world_model=<preset>")  # fmt: skip
     try:
         merged = OmegaConf.merge(OmegaConf.structured(ArmsConfig), OmegaConf.from_dotlist(mine))
     except Exception as err:  # noqa: BLE001 - OmegaConf raises several types for a bad key=value

@@ -2,9 +2,9 @@
 evaluated on the three matched panels, giving the arm x panel table per condition.
 
 * ``real_only``: SAC on real transitions only (the baseline).
-* ``synthetic_only``: the default world model's preset (:data:`pipeline.config.DEFAULT_WORLD_MODEL`)
-  with ``algo.real_ratio=0``: every agent update draws model transitions only (the model itself is
-  fitted on the real data).
+* ``synthetic_only``: the world model's preset (``world_model=``, by default
+  :data:`pipeline.config.DEFAULT_WORLD_MODEL`) with ``algo.real_ratio=0``: every agent update
+  draws model transitions only (the model itself is fitted on the real data).
 * ``mixed``: that preset with its configured real ratio, a context-conditioned world model and targeted
   scenario rollouts (``context=true targeted=true``: scenarios/generator.py): real + model.
 * ``generated``: SAC on real data and an outside generator's episodes (``generated=[<dataset>]``,
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.checkpoint import atomic_write
-from pipeline.config import DEFAULT_WORLD_MODEL, TrainConfig
+from pipeline.config import ALGORITHMS, DEFAULT_WORLD_MODEL, TrainConfig
 from pipeline.executor import Executor
 from pipeline.runs import load_run
 from scenarios import Scenario
@@ -52,7 +52,8 @@ ARM_OVERRIDES: dict[str, list[str]] = {
     "generated": ["algo=sac", "algo.real_ratio=0.5"],
     "both": [f"algo={DEFAULT_WORLD_MODEL}", "context=true", "targeted=true"],
 }
-"""Training-config overrides that make each arm (applied before the user's own)."""
+"""Training-config overrides that make each arm (applied before the user's own); the model arms'
+``algo`` is ``ArmsConfig.world_model`` (:func:`arm_overrides`)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,9 @@ class ArmsConfig:
     """The arm the gate judges against real_only."""
     generated: list[str] = field(default_factory=list)
     """Generated datasets (LeRobot, declaring generated:<generator>@<version>) the generated and both arms import."""
+    world_model: str = DEFAULT_WORLD_MODEL
+    """The model-based preset of the model arms (synthetic_only, mixed, both): one of the model-based
+    ``algo`` presets; the real_only and generated arms stay SAC."""
     model: str = ""
     """Run directory whose world model makes the synthetic panel; empty: the candidate's seed-0 run if it has
     a world model, else the seed-0 run of the first arm that has one."""
@@ -92,7 +96,7 @@ class ArmsConfig:
 
 def arm_overrides(cfg: ArmsConfig, arm: str) -> list[str]:
     """The training overrides that make ``arm``: its preset, and the generated imports where it takes them."""
-    out = list(ARM_OVERRIDES[arm])
+    out = [f"algo={cfg.world_model}" if o == f"algo={DEFAULT_WORLD_MODEL}" else o for o in ARM_OVERRIDES[arm]]
     if arm in GENERATED_ARMS:
         out.append("+import_datasets=[" + ",".join(f"{{path: '{p}', synthetic: true}}" for p in cfg.generated) + "]")
     return out
@@ -107,6 +111,9 @@ def check_arms(cfg: ArmsConfig) -> str | None:
         return (
             f"arms={cfg.arms}, candidate={cfg.candidate}: need real_only (the baseline) and the candidate, another arm"
         )
+    model_based = sorted(name for name, spec in ALGORITHMS.items() if spec.model_based)
+    if cfg.world_model not in model_based:
+        return f"world_model={cfg.world_model!r}: the model arms need a model-based preset: {', '.join(model_based)}"
     if any(a in GENERATED_ARMS for a in cfg.arms) and not cfg.generated:
         return f"arms={cfg.arms}: the generated and both arms need generated=[<dataset>, ...]"
     if cfg.generated and not any(a in GENERATED_ARMS for a in cfg.arms):

@@ -74,3 +74,28 @@ def test_arms_compare_a_generated_set_with_real_only(tmp_path: Path) -> None:
     report = read_report(tmp_path / "out" / "validation" / "gate_report.json")
     assert report["arms"] == {"candidate": ["generated-s0"], "baseline": ["real_only-s0"], "references": ["both-s0"]}
     assert set(report["arms_table"]["nominal"]["arms"]) == {"real_only", "generated", "both"}
+
+
+def test_world_model_picks_the_model_arms_preset_and_algo_is_refused() -> None:
+    """``world_model=`` sets the model arms' preset and leaves real_only and generated on SAC; a bare
+    ``algo=`` (which would reach every arm, real_only included) is refused with that fix."""
+    import importlib
+
+    importlib.import_module("synthgate.cli")  # registers the train schema that compose_arms composes against
+    from synthgate.validation_cli import compose_arms
+    from validation.arms import ArmsConfig, check_arms
+
+    cfg = ArmsConfig(
+        scenarios=[sft.PAYLOAD], seeds=[0], world_model="ftfl", arms=["real_only", "synthetic_only", "mixed"]
+    )
+    configs = compose_arms(cfg, cfg.arms, [], "arms")
+    assert {arm: c.algo.name for (arm, _), c in configs.items()} == {
+        "real_only": "sac", "synthetic_only": "ftfl", "mixed": "ftfl"}  # fmt: skip
+    assert configs[("synthetic_only", 0)].algo.real_ratio == 0.0
+    assert ArmsConfig().world_model == DEFAULT_WORLD_MODEL
+    assert "world_model='sac': the model arms need a model-based preset" in str(
+        check_arms(ArmsConfig(scenarios=[sft.PAYLOAD], world_model="sac"))
+    )
+    res = synthgate("arms", "robot=Hopper-v5", f"scenarios=[{sft.PAYLOAD}]", "algo=ftfl")
+    assert res.returncode == 2 and "algo=ftfl: the arms choose their own presets" in res.stderr
+    assert "world_model=<preset>" in res.stderr and "Traceback" not in res.stderr

@@ -96,7 +96,8 @@ class ArmsConfig:
 
 def arm_overrides(cfg: ArmsConfig, arm: str) -> list[str]:
     """The training overrides that make ``arm``: its preset, and the generated imports where it takes them."""
-    out = [f"algo={cfg.world_model}" if o == f"algo={DEFAULT_WORLD_MODEL}" else o for o in ARM_OVERRIDES[arm]]
+    model_arm = arm in MODEL_ARMS
+    out = [f"algo={cfg.world_model}" if model_arm and o.startswith("algo=") else o for o in ARM_OVERRIDES[arm]]
     if arm in GENERATED_ARMS:
         out.append("+import_datasets=[" + ",".join(f"{{path: '{p}', synthetic: true}}" for p in cfg.generated) + "]")
     return out

@@ -24,8 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -155,28 +157,63 @@ def train(
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     t_start = time.perf_counter()
+    running: set[subprocess.Popen[bytes]] = set()
+    lock = threading.Lock()
+    stop: list[int] = []  # the stop signal, once one came
 
-    def one(item: tuple[str, int]) -> tuple[str, int, int, float]:
+    def forward(signum: int, frame: Any) -> None:
+        """A SIGTERM or Ctrl-C to this process reaches every run (each checkpoints and exits); no
+        run starts after it. The runs lead sessions of their own, so a terminal's Ctrl-C reaches
+        them only through here, once."""
+        stop.append(signum)
+        with lock:
+            for p in running:
+                p.send_signal(signum)
+
+    def one(item: tuple[str, int]) -> tuple[str, int, int | None, float]:
         a, s = item
         path = run_path(task, a, s, root)
         path.parent.mkdir(parents=True, exist_ok=True)
-        left = timeout_s - (time.perf_counter() - t_start)
         t0 = time.perf_counter()
         with open(f"{path}.log", "a") as out:
-            try:
+            with lock:
+                if stop:
+                    return a, s, None, 0.0
                 cmd = command(task, a, s, root, device, scale)
-                run = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, timeout=max(left, 1))
-                rc = run.returncode
+                p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+                                     start_new_session=True)  # fmt: skip
+                running.add(p)
+            try:
+                rc: int | None = p.wait(timeout=max(timeout_s - (t0 - t_start), 1))
             except subprocess.TimeoutExpired:
+                p.terminate()  # a run checkpoints on SIGTERM, so a later call resumes it
+                p.wait()
                 rc = -1
+            finally:
+                with lock:
+                    running.discard(p)
         return a, s, rc, time.perf_counter() - t0
 
-    failed = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for a, s, rc, seconds in pool.map(one, todo):
-            failed += rc != 0
-            state = "done" if rc == 0 else ("timed out" if rc == -1 else f"failed (rc {rc})")
-            print(f"  {a} seed {s}: {state} in {seconds / 60:.1f} min", flush=True)
+    from pipeline.executor import STOP_SIGNALS, Stopped
+
+    failed = started = 0
+    previous = {sig: signal.signal(sig, forward) for sig in STOP_SIGNALS}
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for a, s, rc, seconds in pool.map(one, todo):
+                if rc is None:
+                    continue
+                started += 1
+                failed += rc != 0 and not stop
+                state = "done" if rc == 0 else ("timed out" if rc == -1 else f"ended (rc {rc})")
+                print(f"  {a} seed {s}: {state} in {seconds / 60:.1f} min", flush=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stop:
+        raise Stopped(stop[0], f"{signal.Signals(stop[0]).name} passed to the running runs: {started} of "
+                               f"{len(todo)} ran (each checkpointed), {len(todo) - started} never started; "
+                               "run the same command to resume")  # fmt: skip
     print(f"{task}: {len(todo) - failed} of {len(todo)} trained in {(time.perf_counter() - t_start) / 60:.1f} min")
     return failed
 
@@ -265,15 +302,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.task not in TASKS:
         raise SystemExit(f"task {args.task!r}: valid: {', '.join(TASKS)}")
     if args.command == "train":
+        from pipeline.executor import Stopped
+
         arms = [arm(k).key for k in args.arms.split(",")]
         seeds = [int(s) for s in args.seeds.split(",")]
-        return (
-            1
-            if train(
-                args.task, arms, seeds, args.workers, args.root, args.timeout_min * 60, args.device, SCALES[args.scale]
-            )
-            else 0
-        )
+        try:
+            failed = train(args.task, arms, seeds, args.workers, args.root, args.timeout_min * 60, args.device,
+                           SCALES[args.scale])  # fmt: skip
+        except Stopped as stopped:
+            print(f"online.py train: stopped: {stopped}", file=sys.stderr)
+            return 128 + stopped.signum
+        return 1 if failed else 0
     collect(args.task, args.root, args.host)
     return 0
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
+import textwrap
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,3 +63,42 @@ def books_and_buffers(run_dir: Any) -> tuple[dict[str, Any], dict[tuple[str, str
         buf.load_state_dict(state)
         contents.update(buf.counts())
     return payload, dict(ledger.held()), contents
+
+
+# A stand-in for a run in a child process that checkpoints on a stop signal: run as
+# ``python child.py <dir> <id>``, it writes ``<dir>/ready-<id>``, and on SIGTERM or SIGINT writes
+# ``<dir>/saved-<id>`` (both hold its pid) and exits 128 + signal, as ``synthgate train`` does.
+SAVING_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from pathlib import Path
+    out = Path(sys.argv[1])
+    def save(signum, frame):
+        (out / f"saved-{sys.argv[2]}").write_text(str(os.getpid()))
+        sys.exit(128 + signum)
+    signal.signal(signal.SIGTERM, save)
+    signal.signal(signal.SIGINT, save)
+    (out / f"ready-{sys.argv[2]}").write_text(str(os.getpid()))
+    while True:
+        time.sleep(0.05)
+    """
+)
+
+
+def wait_for(paths: list[Path], seconds: float = 60.0) -> None:
+    end = time.monotonic() + seconds
+    while not all(p.exists() for p in paths):
+        assert time.monotonic() < end, f"never appeared: {[str(p) for p in paths if not p.exists()]}"
+        time.sleep(0.05)
+
+
+def gone(pid: int, seconds: float = 10.0) -> bool:
+    """Whether process ``pid`` has ended (waiting up to ``seconds``)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False

@@ -16,33 +16,20 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from helpers import SAVING_CHILD, gone, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = textwrap.dedent(
-    '''
+    """
     import os, signal, subprocess, sys, time
     from pathlib import Path
     from pipeline.executor import LocalExecutor, Stopped
 
     OUT = Path(sys.argv[1])
-    CHILD = """
-    import os, signal, sys, time
-    from pathlib import Path
-    out = Path(sys.argv[1])
-    def save(signum, frame):
-        (out / f"saved-{sys.argv[2]}").write_text(str(os.getpid()))
-        sys.exit(128 + signum)
-    signal.signal(signal.SIGTERM, save)
-    signal.signal(signal.SIGINT, save)
-    (out / f"ready-{sys.argv[2]}").write_text(str(os.getpid()))
-    while True:
-        time.sleep(0.05)
-    """
 
     def in_worker(i):
         got = []
@@ -55,7 +42,7 @@ SCRIPT = textwrap.dedent(
         raise Stopped(got[0], f"job {i} saved")
 
     def in_child(i):
-        return subprocess.run([sys.executable, "-c", CHILD, str(OUT), str(i)]).returncode
+        return subprocess.run([sys.executable, str(OUT / "child.py"), str(OUT), str(i)]).returncode
 
     if __name__ == "__main__":
         fn = in_worker if sys.argv[2] == "in_worker" else in_child
@@ -64,23 +51,8 @@ SCRIPT = textwrap.dedent(
         except Stopped as stop:
             print("STOPPED", stop.signum, stop, flush=True)
             sys.exit(3)
-    '''
+    """
 )
-
-
-def _wait_for(paths: list[Path], seconds: float = 60.0) -> None:
-    end = time.monotonic() + seconds
-    while not all(p.exists() for p in paths):
-        assert time.monotonic() < end, f"never appeared: {[str(p) for p in paths if not p.exists()]}"
-        time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.parametrize(("kind", "sig"), [("in_worker", signal.SIGTERM), ("in_child", signal.SIGTERM),
@@ -90,11 +62,12 @@ def test_a_stop_sent_to_the_parent_reaches_every_running_job_and_nothing_new_sta
 ) -> None:
     script = tmp_path / "parent.py"
     script.write_text(SCRIPT)
+    (tmp_path / "child.py").write_text(SAVING_CHILD)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     parent = subprocess.Popen([sys.executable, str(script), str(tmp_path), kind], env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        _wait_for([tmp_path / "ready-0", tmp_path / "ready-1"])
+        wait_for([tmp_path / "ready-0", tmp_path / "ready-1"])
         parent.send_signal(sig)  # the parent alone, not its process group
         out, _ = parent.communicate(timeout=60)
     finally:
@@ -107,10 +80,7 @@ def test_a_stop_sent_to_the_parent_reaches_every_running_job_and_nothing_new_sta
         saved = tmp_path / f"saved-{i}"
         assert saved.read_text() == (tmp_path / f"ready-{i}").read_text()
         pid = int(saved.read_text())
-        end = time.monotonic() + 10
-        while _alive(pid) and time.monotonic() < end:  # nothing is left training on
-            time.sleep(0.05)
-        assert not _alive(pid), f"job {i}'s process {pid} outlived the parent"
+        assert gone(pid), f"job {i}'s process {pid} outlived the parent"
     assert not any((tmp_path / f"ready-{i}").exists() for i in (2, 3, 4))
 
 

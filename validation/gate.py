@@ -37,7 +37,7 @@ rule passed, and a REJECT names every rule that failed.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,6 +168,25 @@ def pearson_note(corr: float, policies: int, judged: bool, minimum: float) -> st
     return f"Pearson r {corr:.3f} not judged (needs 3 or more policies, {policies} here)"
 
 
+Differ = Callable[[Results, Condition], Interval]
+
+
+def differ(arms: Arms, horizon: int, config: GateConfig) -> Differ:
+    """The candidate-minus-baseline interval of a condition's metric on one panel: Student's t over
+    seed pairs with two or more, else the paired bootstrap over matched episodes (module docstring)."""
+
+    def diff(results: Results, cond: Condition) -> Interval:
+        if len(arms.candidate) >= 2:  # seed pairs: an interval over pairs carries seed-to-seed variance
+            c_runs = [results[n][cond.name].metric(cond.metric, horizon) for n in arms.candidate]
+            b_runs = [results[n][cond.name].metric(cond.metric, horizon) for n in arms.baseline]
+            return seed_pair_interval(c_runs, b_runs, config.confidence)
+        c = pooled(results, arms.candidate, cond.name).metric(cond.metric, horizon)
+        b = pooled(results, arms.baseline, cond.name).metric(cond.metric, horizon)
+        return paired_bootstrap(c, b, config.bootstrap_samples, config.confidence, config.bootstrap_seed)
+
+    return diff
+
+
 def evaluate(
     spec: PanelSpec,
     panels: Mapping[str, Results],
@@ -185,29 +204,30 @@ def evaluate(
         config: thresholds.
     """
     real, synth = panels["real"], panels["synthetic"]
-    horizon = spec.max_steps
-    rules: list[dict[str, Any]] = []
     conditions = spec.conditions()
+    diff = differ(arms, spec.max_steps, config)
+    rules = targeted_rules(real, [c for c in conditions if c.scenario is not None], arms, diff, config)
+    rules.append(nominal_rule(real, conditions[0], arms, diff, config))
+    for cond in conditions:
+        rules += agreement_rules(real, synth, cond, spec.max_steps, diff, config)
+    rules.append(ledger_rule(arms, ledgers, config))
+    decision = "PROMOTE" if all(r["passed"] for r in rules) else "REJECT"
+    return decision, rules
 
-    def diff(results: Results, cond: Condition) -> Interval:
-        if len(arms.candidate) >= 2:  # seed pairs: an interval over pairs carries seed-to-seed variance
-            c_runs = [results[n][cond.name].metric(cond.metric, horizon) for n in arms.candidate]
-            b_runs = [results[n][cond.name].metric(cond.metric, horizon) for n in arms.baseline]
-            return seed_pair_interval(c_runs, b_runs, config.confidence)
-        c = pooled(results, arms.candidate, cond.name).metric(cond.metric, horizon)
-        b = pooled(results, arms.baseline, cond.name).metric(cond.metric, horizon)
-        return paired_bootstrap(c, b, config.bootstrap_samples, config.confidence, config.bootstrap_seed)
 
-    over = (f"{len(arms.candidate)} seed pairs (Student t over the pairs' mean differences)"
-            if len(arms.candidate) >= 2 else "{n} matched episodes")  # fmt: skip
-
-    scenario_conds = [c for c in conditions if c.scenario is not None]
+def targeted_rules(
+    real: Results, scenario_conds: Sequence[Condition], arms: Arms, diff: Differ, config: GateConfig
+) -> list[dict[str, Any]]:
+    """``targeted_improvement``, one per scenario condition (a failed one when there is none)."""
     if not scenario_conds:
-        rules.append(_rule("targeted_improvement", False, "no scenario was given: nothing targeted can improve"))
+        return [_rule("targeted_improvement", False, "no scenario was given: nothing targeted can improve")]
     pairs = len(arms.candidate)
+    over = (f"{pairs} seed pairs (Student t over the pairs' mean differences)"
+            if pairs >= 2 else "{n} matched episodes")  # fmt: skip
     few = (f"; and {pairs} seed pair(s) cannot tell a gain of the configuration from seed luck: a PROMOTE "
            f"needs at least min_seed_pairs={config.min_seed_pairs} (train seeds=3 or more per arm)"
            if pairs < config.min_seed_pairs else "")  # fmt: skip
+    rules = []
     for cond in scenario_conds:
         ci = diff(real, cond)
         side = "below 0 (fewer failures)" if cond.lower_is_better else "above 0"
@@ -217,60 +237,71 @@ def evaluate(
             f"[{ci.low:.4g}, {ci.high:.4g}] over {over.format(n=ci.n)}; must lie entirely {side}{few}",
             cond.name, metric=cond.metric, ci=ci.to_json(), seed_pairs=pairs, min_seed_pairs=config.min_seed_pairs,
         ))  # fmt: skip
+    return rules
 
-    nominal = conditions[0]
+
+def nominal_rule(real: Results, nominal: Condition, arms: Arms, diff: Differ, config: GateConfig) -> dict[str, Any]:
+    """``nominal_non_inferiority`` on the real panel's nominal return."""
     ci = diff(real, nominal)
     base_mean = float(pooled(real, arms.baseline, NOMINAL).returns.mean())
     margin = max(config.nominal_margin * abs(base_mean), config.nominal_margin_min)
-    rules.append(_rule(
+    return _rule(
         "nominal_non_inferiority", ci.low >= -margin,
         f"real nominal return, candidate - baseline = {ci.estimate:.4g}, CI low {ci.low:.4g} must be >= "
         f"-{margin:.4g} (margin = max({config.nominal_margin} x |baseline mean {base_mean:.4g}|, "
         f"{config.nominal_margin_min}))",
         None, ci=ci.to_json(), margin=margin, baseline_mean=base_mean,
-    ))  # fmt: skip
+    )  # fmt: skip
 
+
+def agreement_rules(
+    real: Results, synth: Results, cond: Condition, horizon: int, diff: Differ, config: GateConfig
+) -> list[dict[str, Any]]:
+    """A condition's ``synthetic_real_agreement``, ``ranking_agreement`` and ``no_shortcut``."""
     policies = list(real)
-    for cond in conditions:
-        r = np.array([real[p][cond.name].metric(cond.metric, horizon).mean() for p in policies])
-        s = np.array([synth[p][cond.name].metric(cond.metric, horizon).mean() for p in policies])
-        unit = scale(cond, horizon, list(r), config)
-        gaps = np.abs(s - r) / unit
-        invalid = {p: float(synth[p][cond.name].invalid.mean()) for p in policies}
-        worst = policies[int(np.argmax(gaps))]
-        rules.append(_rule(
-            "synthetic_real_agreement", bool((gaps <= config.agreement_tolerance).all()),
-            f"{cond.metric}: largest |synthetic - real| / {unit:.4g} is {gaps.max():.3g} ({worst}: synthetic "
-            f"{s[policies.index(worst)]:.4g} vs real {r[policies.index(worst)]:.4g}); tolerance "
-            f"{config.agreement_tolerance}",
-            cond.name, metric=cond.metric, scale=unit, tolerance=config.agreement_tolerance,
-            real={p: float(v) for p, v in zip(policies, r, strict=True)},
-            synthetic={p: float(v) for p, v in zip(policies, s, strict=True)},
-            gap={p: float(v) for p, v in zip(policies, gaps, strict=True)}, invalid_share=invalid,
-        ))  # fmt: skip
-        corr = pearson(s, r)
-        violation = mmrv(r / unit, s / unit)
-        use_r = len(policies) >= 3 and math.isfinite(corr)
-        ok = violation <= config.max_mmrv and (not use_r or corr >= config.min_pearson)
-        r_note = pearson_note(corr, len(policies), use_r, config.min_pearson)
-        rules.append(_rule(
-            "ranking_agreement", ok,
-            f"{cond.metric} across {len(policies)} policies: MMRV {violation:.3g} (max {config.max_mmrv}); {r_note}",
-            cond.name, pearson=corr, mmrv=violation, policies=len(policies), pearson_judged=use_r,
-            max_mmrv=config.max_mmrv, min_pearson=config.min_pearson,
-        ))  # fmt: skip
-        ci_s, ci_r = diff(synth, cond), diff(real, cond)
-        shortcut = improves(ci_s, cond.lower_is_better) and not improves(ci_r, cond.lower_is_better)
-        rules.append(_rule(
-            "no_shortcut", not shortcut,
-            (f"SHORTCUT: the candidate improves {cond.metric} on the synthetic panel "
-             f"(CI [{ci_s.low:.4g}, {ci_s.high:.4g}]) but not on the real one (CI [{ci_r.low:.4g}, {ci_r.high:.4g}])")
-            if shortcut else
-            (f"{cond.metric}: synthetic CI [{ci_s.low:.4g}, {ci_s.high:.4g}], real CI [{ci_r.low:.4g}, "
-             f"{ci_r.high:.4g}]: no improvement that is synthetic only"),
-            cond.name, synthetic_ci=ci_s.to_json(), real_ci=ci_r.to_json(),
-        ))  # fmt: skip
+    r = np.array([real[p][cond.name].metric(cond.metric, horizon).mean() for p in policies])
+    s = np.array([synth[p][cond.name].metric(cond.metric, horizon).mean() for p in policies])
+    unit = scale(cond, horizon, list(r), config)
+    gaps = np.abs(s - r) / unit
+    invalid = {p: float(synth[p][cond.name].invalid.mean()) for p in policies}
+    worst = policies[int(np.argmax(gaps))]
+    agreement = _rule(
+        "synthetic_real_agreement", bool((gaps <= config.agreement_tolerance).all()),
+        f"{cond.metric}: largest |synthetic - real| / {unit:.4g} is {gaps.max():.3g} ({worst}: synthetic "
+        f"{s[policies.index(worst)]:.4g} vs real {r[policies.index(worst)]:.4g}); tolerance "
+        f"{config.agreement_tolerance}",
+        cond.name, metric=cond.metric, scale=unit, tolerance=config.agreement_tolerance,
+        real={p: float(v) for p, v in zip(policies, r, strict=True)},
+        synthetic={p: float(v) for p, v in zip(policies, s, strict=True)},
+        gap={p: float(v) for p, v in zip(policies, gaps, strict=True)}, invalid_share=invalid,
+    )  # fmt: skip
+    corr = pearson(s, r)
+    violation = mmrv(r / unit, s / unit)
+    use_r = len(policies) >= 3 and math.isfinite(corr)
+    ok = violation <= config.max_mmrv and (not use_r or corr >= config.min_pearson)
+    r_note = pearson_note(corr, len(policies), use_r, config.min_pearson)
+    ranking = _rule(
+        "ranking_agreement", ok,
+        f"{cond.metric} across {len(policies)} policies: MMRV {violation:.3g} (max {config.max_mmrv}); {r_note}",
+        cond.name, pearson=corr, mmrv=violation, policies=len(policies), pearson_judged=use_r,
+        max_mmrv=config.max_mmrv, min_pearson=config.min_pearson,
+    )  # fmt: skip
+    ci_s, ci_r = diff(synth, cond), diff(real, cond)
+    shortcut = improves(ci_s, cond.lower_is_better) and not improves(ci_r, cond.lower_is_better)
+    no_shortcut = _rule(
+        "no_shortcut", not shortcut,
+        (f"SHORTCUT: the candidate improves {cond.metric} on the synthetic panel "
+         f"(CI [{ci_s.low:.4g}, {ci_s.high:.4g}]) but not on the real one (CI [{ci_r.low:.4g}, {ci_r.high:.4g}])")
+        if shortcut else
+        (f"{cond.metric}: synthetic CI [{ci_s.low:.4g}, {ci_s.high:.4g}], real CI [{ci_r.low:.4g}, "
+         f"{ci_r.high:.4g}]: no improvement that is synthetic only"),
+        cond.name, synthetic_ci=ci_s.to_json(), real_ci=ci_r.to_json(),
+    )  # fmt: skip
+    return [agreement, ranking, no_shortcut]
 
+
+def ledger_rule(arms: Arms, ledgers: Mapping[str, Mapping[str, Any]], config: GateConfig) -> dict[str, Any]:
+    """``ledger_anchor`` over every candidate run's ledger summary."""
     problems, figures = [], {}
     for name in arms.candidate:
         led = ledgers.get(name)
@@ -285,16 +316,14 @@ def evaluate(
             problems.append(f"{name}: synthetic share {share:.3f} > {config.max_synthetic_share}")
         if not led["real_anchor"]:
             problems.append(f"{name}: its ledger reports the configured real ratio was not respected")
-    rules.append(_rule(
+    return _rule(
         "ledger_anchor", not problems,
         "; ".join(problems) if problems else
         f"every candidate run consumed >= {config.min_real_consumed} real transitions with synthetic share <= "
         f"{config.max_synthetic_share}",
         None, runs=figures, min_real_consumed=config.min_real_consumed,
         max_synthetic_share=config.max_synthetic_share,
-    ))  # fmt: skip
-    decision = "PROMOTE" if all(r["passed"] for r in rules) else "REJECT"
-    return decision, rules
+    )  # fmt: skip
 
 
 def failed_names(rules: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -322,6 +322,16 @@ def validate(cfg: TrainConfig) -> None:
     Raises:
         ConfigError: naming the field, the value and what is allowed.
     """
+    _check_names_and_preset(cfg)
+    _check_algo_fields(cfg)
+    _check_data_and_targeting(cfg)
+    _check_loop_and_sac(cfg)
+    _check_numbers(cfg)
+    _check_runtime(cfg)
+
+
+def _check_names_and_preset(cfg: TrainConfig) -> None:
+    """The robot and the algorithm exist, and no algo.* field contradicts the preset."""
     if cfg.robot not in robots.names():
         close = difflib.get_close_matches(cfg.robot, robots.names(), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
@@ -341,6 +351,10 @@ def validate(cfg: TrainConfig) -> None:
                 f"algo.{key}={got!r} contradicts algo={cfg.algo.name} ({key}={want!r}); "
                 f"choose the preset that means what you want: {', '.join(match) or ', '.join(ALGORITHMS)}"
             )
+
+
+def _check_algo_fields(cfg: TrainConfig) -> None:
+    """The model-based loop's and the world model's fields."""
     if not 0.0 <= cfg.algo.real_ratio <= 1.0:
         raise ConfigError(f"algo.real_ratio={cfg.algo.real_ratio!r}: must be in [0, 1]")
     for name in ("retrain_every", "rollouts_per_step", "model_retain_epochs"):
@@ -364,6 +378,10 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"algo.model.holdout={m.holdout!r}; valid: redraw, fixed")
     if not 0.0 <= m.holdout_ratio < 1.0:
         raise ConfigError(f"algo.model.holdout_ratio={m.holdout_ratio!r}: must be in [0, 1)")
+
+
+def _check_data_and_targeting(cfg: TrainConfig) -> None:
+    """Scenarios, exposure, imported and synthetic data, context and targeted generation."""
     if not 0.0 <= cfg.exposure <= 1.0:
         raise ConfigError(f"exposure={cfg.exposure!r}: must be in [0, 1]")
     if cfg.scenario is not None and not isinstance(cfg.scenario.get("name"), str):
@@ -393,6 +411,10 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"targeted_proximity={cfg.targeted_proximity!r}: must be > 0")
     if any(k < 1 for k in cfg.kstep):
         raise ConfigError(f"kstep={cfg.kstep!r}: every horizon must be >= 1")
+
+
+def _check_loop_and_sac(cfg: TrainConfig) -> None:
+    """The robot's settings' names, the loop's counts and SAC's hyperparameters."""
     unknown = set(cfg.robot_settings) - set(robots.get(cfg.robot).defaults)
     if unknown:
         raise ConfigError(
@@ -418,6 +440,11 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(
             f"sac.log_std_min={cfg.sac.log_std_min!r}, sac.log_std_max={cfg.sac.log_std_max!r}: min must be < max"
         )
+
+
+def _check_numbers(cfg: TrainConfig) -> None:
+    """The robot's settings' types, seed, run_dir, stacked seeds, and every float's range."""
+    m = cfg.algo.model
     _robot_settings(cfg)
     if cfg.seed < 0:
         raise ConfigError(f"seed={cfg.seed!r}: must be >= 0")
@@ -440,6 +467,10 @@ def validate(cfg: TrainConfig) -> None:
     _number("algo.model.logvar_penalty", m.logvar_penalty, 0.0)
     _number("algo.model.beta", m.beta, 0.0, 1.0)
     _number("underestimation_ratio", cfg.underestimation_ratio, -math.inf)
+
+
+def _check_runtime(cfg: TrainConfig) -> None:
+    """Fault limits and the device."""
     _positive("faults.max_consecutive_skips", cfg.faults.max_consecutive_skips)
     _positive("faults.max_consecutive_rollbacks", cfg.faults.max_consecutive_rollbacks)
     factor = cfg.faults.model_divergence_factor

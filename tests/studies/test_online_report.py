@@ -124,13 +124,15 @@ def test_train_skips_runs_the_log_holds_and_runs_the_rest(tmp_path: Path, monkey
     started: list[list[str]] = []
 
     class Done:
-        returncode = 0
+        """Stands in for the ``synthgate train`` child: records its command and ends at once."""
 
-    def fake_run(cmd: list[str], **_: Any) -> Done:  # records the command instead of training
-        started.append(cmd)
-        return Done()
+        def __init__(self, cmd: list[str], **_: Any) -> None:
+            started.append(cmd)
 
-    monkeypatch.setattr(online.subprocess, "run", fake_run)
+        def wait(self, timeout: float | None = None) -> int:
+            return 0
+
+    monkeypatch.setattr(online.subprocess, "Popen", Done)
     failed = online.train("cartpole-swingup", ["sac", "ftfl"], [0, 1], 1, tmp_path / "runs", 60.0, "cpu")
     names = sorted(next(a for a in c if a.startswith("run_dir=")).rsplit("/", 1)[1] for c in started)
     assert failed == 0 and names == ["ftfl-s0", "sac-s1"]

@@ -45,6 +45,7 @@ def test_three_kills_mid_checkpoint_mid_ledger_line_mid_model_resume_exactly(ref
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 25 sessions: 180 s on a quiet 2-core host, 654 s beside two study runs
 def test_twenty_four_random_kills_resume_exactly(reference: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "killed"
     sites = (*SITES, "external")

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 import robots
-from pipeline.config import AlgoConfig, TrainConfig, model_hyper, stream_seed
+from pipeline.config import ALGORITHMS, DEFAULT_WORLD_MODEL, AlgoConfig, TrainConfig, model_hyper, stream_seed
 from pipeline.model_env import ModelEnv
 from pipeline.runs import Run
 from pipeline.sac import Actor
@@ -165,10 +165,22 @@ def model_failures(
     return share, early, near.reshape(n, rollouts).mean(dim=1).numpy(), counts
 
 
-def model_settings(cfg: TrainConfig) -> AlgoConfig:
-    if not cfg.algo.model_based:  # a SAC run has no model settings of its own: FTFL's model (the project's default)
-        return replace(cfg.algo, target="direct", target_norm="independent")
-    return cfg.algo
+def model_settings(cfg: TrainConfig) -> tuple[str, AlgoConfig]:
+    """The preset and the world-model settings a search's model is fitted with: a model-based run's
+    own; for a SAC run, which has none, the project's default world model
+    (:data:`pipeline.config.DEFAULT_WORLD_MODEL`: its targets, normalization and likelihood)."""
+    if cfg.algo.model_based:
+        return cfg.algo.name, cfg.algo
+    spec = ALGORITHMS[DEFAULT_WORLD_MODEL]
+    model = replace(cfg.algo.model, likelihood=spec.likelihood)
+    return DEFAULT_WORLD_MODEL, replace(cfg.algo, target=spec.target, target_norm=spec.target_norm, model=model)
+
+
+def settings_record(cfg: TrainConfig) -> dict[str, str]:
+    """The report's record of :func:`model_settings`."""
+    preset, settings = model_settings(cfg)
+    return {"preset": preset, "target": settings.target, "target_norm": settings.target_norm,
+            "likelihood": settings.model.likelihood}  # fmt: skip
 
 
 def run_model(run: Run, scenario: str, ctx_dim: int) -> EnsembleDynamics | None:
@@ -239,7 +251,7 @@ def fit_model(
             f"fit_episodes={conf.fit_episodes}, run_transitions={conf.run_transitions}: "
             f"{obs.shape[0]} transitions are too few to fit a world model; raise fit_episodes"
         )
-    hp = replace(model_hyper(model_settings(cfg)), max_epochs=max(conf.fit_epochs, 1), max_retrain_s=math.inf)
+    hp = replace(model_hyper(model_settings(cfg)[1]), max_epochs=max(conf.fit_epochs, 1), max_retrain_s=math.inf)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(stream_seed(conf.seed, MODEL_STREAM, 0))
         model = EnsembleDynamics(record.layout.size, record.action_dim, hp, ctx_dim=layout.size)
@@ -250,6 +262,7 @@ def fit_model(
     model.eval()
     info = {
         "source": "fitted for this stress search",
+        "settings": settings_record(cfg),
         "plant_episodes": conf.fit_episodes,
         "plant_failures": int(res.failed.sum()),
         "plant_transitions": n_plant,

@@ -44,7 +44,14 @@ from scenarios.stress.config import (
     StressConfig,
     StressError,
 )
-from scenarios.stress.model import fit_model, model_failures, model_inputs, model_settings, run_model
+from scenarios.stress.model import (
+    fit_model,
+    model_failures,
+    model_inputs,
+    model_settings,
+    run_model,
+    settings_record,
+)
 from scenarios.stress.plant import plant_episodes
 from scenarios.stress.report import build_report
 from scenarios.stress.space import Space
@@ -125,14 +132,15 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
             f"run trained with scenarios=[{scenario.name}] and exposure > 0); use model=fit or model=auto"
         )
     if model is not None:
-        model_info: dict[str, Any] = {"source": "the run's checkpointed model", "plant_episodes": 0,
-                                      "version": model.version()}  # fmt: skip
+        model_info: dict[str, Any] = {"source": "the run's checkpointed model", "settings": settings_record(cfg),
+                                      "plant_episodes": 0, "version": model.version()}  # fmt: skip
         log(f"world model: the run's checkpointed model ({model_info['version']}), with context for {scenario.name}")
     else:
         why = "model=fit" if conf.model == "fit" else "the run has no world model with context for this scenario"
         log(f"world model: fitting one for this search ({why}): {conf.fit_episodes} plant episodes ...")
         model, model_info = fit_model(scenario, cfg, payload, actor, conf, horizon, margin)
-        log(f"  fitted in {model_info['epochs']} epochs on {model_info['plant_transitions']} plant + "
+        log(f"  {model_info['settings']['preset']} model fitted in {model_info['epochs']} epochs on "
+            f"{model_info['plant_transitions']} plant + "
             f"{model_info['run_transitions']} run transitions (model {model_info['version']})")  # fmt: skip
 
     # Reset states of the plant: the starts of every model episode.
@@ -141,7 +149,7 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
         np.stack([base.reset(seed=stream_seed(conf.seed, STARTS_STREAM, i))[0] for i in range(256)])
     )
     base.close()
-    menv = ModelEnv(model, record.termination, model_settings(cfg).drop_range_factor)
+    menv = ModelEnv(model, record.termination, model_settings(cfg)[1].drop_range_factor)
     predicate = record.predicate(scenario.predicate)
     gen = torch.Generator().manual_seed(stream_seed(conf.seed, MODEL_STREAM, 2))
     model_counts = {"model_episodes": 0, "model_steps": 0, "dropped": 0, "terminated": 0}

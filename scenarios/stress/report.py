@@ -90,7 +90,8 @@ def format_table(report: dict[str, Any]) -> str:
     rows = [
         ("scenario", f"{report['scenario']} ({report['robot']}, predicate {report['predicate']}, "
                      f"horizon {report['horizon']})"),
-        ("world model", f"{report['world_model']['source']} ({report['world_model']['version']})"),
+        ("world model", f"{report['world_model']['source']}: {report['world_model']['settings']['preset']} "
+                        f"({report['world_model']['version']})"),
         ("search", f"{len(report['search']['iterations'])} cross-entropy iterations, "
                    f"{report['search']['model_episodes']} model episodes, "
                    f"{'reached' if report['search']['reached'] else 'did NOT reach'} predicted failures"),

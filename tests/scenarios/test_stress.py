@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from helpers import synthgate
 
+from pipeline.config import ALGORITHMS, DEFAULT_WORLD_MODEL
 from scenarios.stress import Space, StressConfig, StressError, stress
 from synthgate.cli import main
 
@@ -37,6 +38,10 @@ def test_smoke_report_counts_every_plant_episode_and_is_seeded(run_dir: Path, tm
     saved = json.loads((tmp_path / "a.json").read_text())
     assert saved["scenario"] == "hopper_push" and saved["robot"] == "Hopper-v5"
     assert saved["world_model"]["source"] == "fitted for this stress search"  # a SAC run has no model
+    spec = ALGORITHMS[DEFAULT_WORLD_MODEL]  # so the search fits the project's default world model
+    want = {"preset": DEFAULT_WORLD_MODEL, "target": spec.target, "target_norm": spec.target_norm,
+            "likelihood": spec.likelihood}  # fmt: skip
+    assert saved["world_model"]["settings"] == want
     pe = saved["plant_episodes"]
     assert (pe["model_data"], pe["confirmation"], pe["estimate"]) == (2, 2, 4)
     assert pe["total"] == 8
@@ -79,6 +84,7 @@ def test_a_model_based_run_with_context_for_the_scenario_lends_its_model(tmp_pat
     conf = StressConfig(scenario="hopper_push", model="run", out=str(tmp_path / "r.json"), **TINY_SEARCH)  # type: ignore[arg-type]
     report = stress(run, conf, log=lambda _: None)
     assert report["world_model"]["source"] == "the run's checkpointed model"
+    assert report["world_model"]["settings"]["preset"] == "ftfl"  # the run's own, not the default
     assert report["plant_episodes"]["model_data"] == 0
     # The SAC run of the other tests has no model: model=run is refused there (see below), auto fits one.
 

@@ -41,6 +41,13 @@ class AlgoSpec:
             out.update(target=self.target, target_norm=self.target_norm, model={"likelihood": self.likelihood})
         return out
 
+    def model_of(self, name: str, algo: AlgoConfig) -> AlgoConfig:
+        """``algo`` with this preset's world model: its name, two switches and likelihood; every other
+        setting (sizes, rollouts, drop range) is ``algo``'s own."""
+        model = dataclasses.replace(algo.model, likelihood=self.likelihood)
+        return dataclasses.replace(algo, name=name, model_based=True, target=self.target,
+                                   target_norm=self.target_norm, model=model)  # fmt: skip
+
 
 ALGORITHMS: dict[str, AlgoSpec] = {
     "sac": AlgoSpec("Soft Actor-Critic on real transitions only (the baseline).", model_based=False, utd=1),

@@ -165,22 +165,19 @@ def model_failures(
     return share, early, near.reshape(n, rollouts).mean(dim=1).numpy(), counts
 
 
-def model_settings(cfg: TrainConfig) -> tuple[str, AlgoConfig]:
-    """The preset and the world-model settings a search's model is fitted with: a model-based run's
-    own; for a SAC run, which has none, the project's default world model
-    (:data:`pipeline.config.DEFAULT_WORLD_MODEL`: its targets, normalization and likelihood)."""
+def model_settings(cfg: TrainConfig) -> AlgoConfig:
+    """The world-model settings a search's model is fitted with (``.name`` is the preset): a
+    model-based run's own; for a SAC run, which has none, the project's default world model
+    (:data:`pipeline.config.DEFAULT_WORLD_MODEL`)."""
     if cfg.algo.model_based:
-        return cfg.algo.name, cfg.algo
-    spec = ALGORITHMS[DEFAULT_WORLD_MODEL]
-    model = replace(cfg.algo.model, likelihood=spec.likelihood)
-    return DEFAULT_WORLD_MODEL, replace(cfg.algo, target=spec.target, target_norm=spec.target_norm, model=model)
+        return cfg.algo
+    return ALGORITHMS[DEFAULT_WORLD_MODEL].model_of(DEFAULT_WORLD_MODEL, cfg.algo)
 
 
 def settings_record(cfg: TrainConfig) -> dict[str, str]:
     """The report's record of :func:`model_settings`."""
-    preset, settings = model_settings(cfg)
-    return {"preset": preset, "target": settings.target, "target_norm": settings.target_norm,
-            "likelihood": settings.model.likelihood}  # fmt: skip
+    m = model_settings(cfg)
+    return {"preset": m.name, "target": m.target, "target_norm": m.target_norm, "likelihood": m.model.likelihood}
 
 
 def run_model(run: Run, scenario: str, ctx_dim: int) -> EnsembleDynamics | None:
@@ -251,7 +248,7 @@ def fit_model(
             f"fit_episodes={conf.fit_episodes}, run_transitions={conf.run_transitions}: "
             f"{obs.shape[0]} transitions are too few to fit a world model; raise fit_episodes"
         )
-    hp = replace(model_hyper(model_settings(cfg)[1]), max_epochs=max(conf.fit_epochs, 1), max_retrain_s=math.inf)
+    hp = replace(model_hyper(model_settings(cfg)), max_epochs=max(conf.fit_epochs, 1), max_retrain_s=math.inf)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(stream_seed(conf.seed, MODEL_STREAM, 0))
         model = EnsembleDynamics(record.layout.size, record.action_dim, hp, ctx_dim=layout.size)

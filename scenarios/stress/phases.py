@@ -149,7 +149,7 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
         np.stack([base.reset(seed=stream_seed(conf.seed, STARTS_STREAM, i))[0] for i in range(256)])
     )
     base.close()
-    menv = ModelEnv(model, record.termination, model_settings(cfg)[1].drop_range_factor)
+    menv = ModelEnv(model, record.termination, model_settings(cfg).drop_range_factor)
     predicate = record.predicate(scenario.predicate)
     gen = torch.Generator().manual_seed(stream_seed(conf.seed, MODEL_STREAM, 2))
     model_counts = {"model_episodes": 0, "model_steps": 0, "dropped": 0, "terminated": 0}

@@ -65,20 +65,38 @@ def books_and_buffers(run_dir: Any) -> tuple[dict[str, Any], dict[tuple[str, str
     return payload, dict(ledger.held()), contents
 
 
+# How a child process writes a file that another process waits for: whole, or not at all. It writes
+# a hidden temporary name and renames it (atomic on POSIX), so :func:`wait_for` can never see the
+# file created but still empty (issue 34: ``Path.write_text`` creates, then writes, and a signal sent
+# in between left ``ready-<id>`` empty). ``PUBLISH_DELAY_S`` in the environment holds the content
+# back that long before the rename, to hold that window open in a test.
+PUBLISH = textwrap.dedent(
+    """
+    import os, time
+    def publish(path, text):
+        tmp = path.with_name("." + path.name + ".tmp")
+        with open(tmp, "w") as f:
+            time.sleep(float(os.environ.get("PUBLISH_DELAY_S", "0")))
+            f.write(text)
+        os.replace(tmp, path)
+    """
+)
+
 # A stand-in for a run in a child process that checkpoints on a stop signal: run as
 # ``python child.py <dir> <id>``, it writes ``<dir>/ready-<id>``, and on SIGTERM or SIGINT writes
-# ``<dir>/saved-<id>`` (both hold its pid) and exits 128 + signal, as ``synthgate train`` does.
-SAVING_CHILD = textwrap.dedent(
+# ``<dir>/saved-<id>`` (both hold its pid, each published whole) and exits 128 + signal, as
+# ``synthgate train`` does.
+SAVING_CHILD = PUBLISH + textwrap.dedent(
     """
-    import os, signal, sys, time
+    import signal, sys
     from pathlib import Path
     out = Path(sys.argv[1])
     def save(signum, frame):
-        (out / f"saved-{sys.argv[2]}").write_text(str(os.getpid()))
+        publish(out / f"saved-{sys.argv[2]}", str(os.getpid()))
         sys.exit(128 + signum)
     signal.signal(signal.SIGTERM, save)
     signal.signal(signal.SIGINT, save)
-    (out / f"ready-{sys.argv[2]}").write_text(str(os.getpid()))
+    publish(out / f"ready-{sys.argv[2]}", str(os.getpid()))
     while True:
         time.sleep(0.05)
     """
@@ -86,6 +104,7 @@ SAVING_CHILD = textwrap.dedent(
 
 
 def wait_for(paths: list[Path], seconds: float = 60.0) -> None:
+    """Waits until every path exists (the writers publish them whole: :data:`PUBLISH`)."""
     end = time.monotonic() + seconds
     while not all(p.exists() for p in paths):
         assert time.monotonic() < end, f"never appeared: {[str(p) for p in paths if not p.exists()]}"

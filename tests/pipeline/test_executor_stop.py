@@ -19,11 +19,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import SAVING_CHILD, gone, wait_for
+from helpers import PUBLISH, SAVING_CHILD, gone, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
-SCRIPT = textwrap.dedent(
+SCRIPT = PUBLISH + textwrap.dedent(
     """
     import os, signal, subprocess, sys, time
     from pathlib import Path
@@ -35,10 +35,10 @@ SCRIPT = textwrap.dedent(
         got = []
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, frame: got.append(signum))
-        (OUT / f"ready-{i}").write_text(str(os.getpid()))
+        publish(OUT / f"ready-{i}", str(os.getpid()))
         while not got:
             time.sleep(0.05)
-        (OUT / f"saved-{i}").write_text(str(os.getpid()))
+        publish(OUT / f"saved-{i}", str(os.getpid()))
         raise Stopped(got[0], f"job {i} saved")
 
     def in_child(i):

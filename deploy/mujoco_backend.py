@@ -3,7 +3,10 @@
 The plant is the registry's own (``robots.make`` with the bundle's robot settings); the gap between
 it and the training plant is configurable (:class:`RealityGap`):
 
-* parameter offsets (friction, body masses, actuator strength) and observation noise, applied by
+* a gap profile (``profile=<name|path>``: ``robots.gaps``, the same profiles ``gap=`` names for
+  training and validation, ``synthgate gaps`` lists them): the real plant's parameters and its
+  unmodeled effects;
+* parameter offsets on top of it (friction, body masses, actuator strength) and observation noise, applied by
   the perturbation engine (:mod:`robots.perturbations`) on every connect;
 * action latency (k control steps, the perturbation engine's ``action_latency``);
 * observation latency: a packet measured at time s is delivered no earlier than s + latency;
@@ -32,6 +35,7 @@ import numpy as np
 
 import robots
 from deploy.robot import ContextRobot, Observation
+from robots import gaps
 from robots.perturbations import Perturbation, PerturbedEnv, Trigger, actuator_names, body_names
 
 
@@ -39,6 +43,8 @@ from robots.perturbations import Perturbation, PerturbedEnv, Trigger, actuator_n
 class RealityGap:
     """How the stand-in differs from the training plant (defaults: no gap)."""
 
+    profile: str = "none"
+    """A gap profile of the robot, by name or path (``robots.gaps``; ``synthgate gaps <robot>``)."""
     obs_latency_s: float = 0.0
     """An observation packet is delivered this many seconds after it was measured."""
     obs_noise_std: float = 0.0
@@ -152,6 +158,7 @@ class MujocoStandIn(ContextRobot):
         self.record = robots.get(robot)
         self.settings = dict(settings or {})
         self.gap = gap or RealityGap()
+        self.profile = gaps.get(self.gap.profile, robot)  # a bad profile is refused here, before any episode
         self.faults = faults or Faults()
         self.seed = seed
         self.episode = -1
@@ -202,7 +209,7 @@ class MujocoStandIn(ContextRobot):
     def connect(self) -> None:
         """Builds the plant (once), applies the gap and resets it with the next episode's seed."""
         if self.env is None:
-            base = robots.make(self.name, **self.settings)
+            base = robots.make(self.name, gap=self.profile, **self.settings)
             self.env = PerturbedEnv(base, self._perturbations(base), seed=self.seed)
         self.episode += 1
         state, _ = self.env.reset(seed=self.seed + self.episode)

@@ -4,7 +4,8 @@ Public API::
 
     robots.names(tag=None) -> list[str]
     robots.get(name) -> RobotRecord
-    robots.make(name, seed=None, **overrides) -> gymnasium.Env
+    robots.make(name, seed=None, gap=None, **overrides) -> gymnasium.Env
+    robots.gaps.get(name, robot) -> GapProfile        (the real plant's gap profiles)
 
 ``robots`` imports no other synthgate package (docs/architecture.md, layers).
 """
@@ -37,12 +38,14 @@ def get(name: str) -> RobotRecord:
     return REGISTRY.get(name)
 
 
-def make(name: str, seed: int | None = None, **overrides: Any) -> gym.Env[np.ndarray, np.ndarray]:
-    """Builds a robot's plant.
+def make(name: str, seed: int | None = None, gap: Any = None, **overrides: Any) -> gym.Env[np.ndarray, np.ndarray]:
+    """Builds a robot's plant: the sim, or with ``gap`` the real plant.
 
     Args:
         name: a registered robot name.
         seed: seeds the first ``reset()``; the same seed gives the same trajectory.
+        gap: a gap profile (``robots.gaps.GapProfile``) or its name or path; ``None`` or ``none``
+            builds the sim itself, exactly as before gaps existed.
         **overrides: replace the record's default settings (``max_episode_steps``,
             ``render_width``...).
 
@@ -59,7 +62,15 @@ def make(name: str, seed: int | None = None, **overrides: Any) -> gym.Env[np.nda
         raise TypeError(
             f"robot {name!r} has no setting(s) {sorted(unknown)}; valid settings: {sorted(record.defaults)}"
         )
-    return record.factory(seed=seed, **{**record.defaults, **overrides})
+    env: gym.Env[np.ndarray, np.ndarray] = record.factory(seed=seed, **{**record.defaults, **overrides})
+    if gap is None:
+        return env
+    from robots import gaps  # robots.gaps reads the registry through this package
+
+    profile = gap if isinstance(gap, gaps.GapProfile) else gaps.get(str(gap), name)
+    if profile.robot != name:
+        raise ValueError(f"gap profile {profile.tag} is for {profile.robot}, not {name}")
+    return env if profile.is_none else gaps.GappedEnv(env, profile)
 
 
 @cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any, SupportsFloat
 
 # Offscreen rendering needs the GL backend chosen before dm_control or mujoco load it.
@@ -213,6 +214,28 @@ class GymMujocoEnv(gym.Env[np.ndarray, np.ndarray]):
     def control_timestep(self) -> float:
         """Seconds per ``step()`` call (the task's ``dt`` times ``action_repeat``)."""
         return float(self._mujoco_env.dt) * self.action_repeat
+
+    def set_substep_hook(self, hook: Callable[[mujoco.MjModel, mujoco.MjData, np.ndarray], None]) -> None:
+        """Calls ``hook(model, data, command)`` before every physics step (a gap profile's unmodeled
+        terms, ``robots.gaps``); ``command`` is the control step's ``ctrl``, and the hook writes
+        ``data.ctrl`` and ``data.qfrc_applied`` itself.
+
+        Gymnasium's task steps physics in ``_step_mujoco_simulation(ctrl, n_frames)`` (set ``ctrl``,
+        ``mj_step`` ``n_frames`` times, ``mj_rnePostConstraint``); this replaces it **on this
+        instance only** by the same loop, one physics step at a time, with the hook before each.
+        The instance is this plant's own, so nothing leaks to other plants or processes (unlike
+        ``mujoco.mjcb_control``, which is process-global).
+        """
+        env = self._mujoco_env
+
+        def step_with_hook(ctrl: np.ndarray, n_frames: int) -> None:
+            command = np.array(ctrl, dtype=np.float64)
+            for _ in range(n_frames):
+                hook(env.model, env.data, command)
+                mujoco.mj_step(env.model, env.data)
+            mujoco.mj_rnePostConstraint(env.model, env.data)
+
+        env._step_mujoco_simulation = step_with_hook  # type: ignore[method-assign]
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

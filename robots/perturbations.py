@@ -12,7 +12,8 @@ distribution written next to it (:class:`Uniform`, :class:`Choice` or a fixed nu
 Families:
 
 * model: ``friction_scale`` (floor and contacts), ``mass_scale`` and ``payload`` on a named body,
-  ``actuator_scale`` (weak actuator) and ``dead_actuator``, ``damping_scale`` on joints;
+  ``actuator_scale`` (weak actuator) and ``dead_actuator``, ``damping_scale`` and ``armature_scale``
+  on joints;
 * state: ``push`` (a force on a named body for ``duration`` steps, or a velocity impulse);
 * sensing: ``obs_noise``, ``obs_bias``, ``obs_dropout`` (zeros or hold-last for ``duration`` steps),
   on named observation fields;
@@ -201,6 +202,17 @@ def damping_scale(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.ra
     return [("dof_damping", dof, model.dof_damping[dof] * scale)]
 
 
+def armature_scale(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.random.Generator) -> list[Edit]:
+    """Scales the armature (rotor inertia) of every dof of a named joint, or of all joints (``all``)."""
+    scale = draw(params["scale"], rng)
+    joint = str(params.get("joint", "all"))
+    if joint == "all":
+        return [("dof_armature", slice(None), model.dof_armature * scale)]
+    j = object_id(model, mujoco.mjtObj.mjOBJ_JOINT, joint, "joint")
+    dof = model.jnt_dofadr[j]
+    return [("dof_armature", dof, model.dof_armature[dof] * scale)]
+
+
 ModelEdit = Callable[[mujoco.MjModel, Mapping[str, Param], np.random.Generator], list[Edit]]
 
 
@@ -220,6 +232,9 @@ class Family:
     """The model edit of a ``model`` family."""
     modes: tuple[str, ...] = ()
     """Valid values of its ``mode`` parameter, if it has one."""
+    scenario: bool = True
+    """Scenarios may use it. A model family a world model is not told about (no context slot) is for
+    gap profiles only (``robots.gaps``): a scenario's physics must be visible to the context."""
 
 
 FAMILY_TABLE: dict[str, Family] = {
@@ -229,6 +244,7 @@ FAMILY_TABLE: dict[str, Family] = {
     "actuator_scale": Family(("actuator", "scale"), "model", True, actuator_scale),
     "dead_actuator": Family(("actuator",), "model", True, dead_actuator),
     "damping_scale": Family(("scale", "joint"), "model", True, damping_scale),
+    "armature_scale": Family(("scale", "joint"), "model", False, armature_scale, scenario=False),
     "push": Family(("body", "force", "direction", "mode"), "state", False, modes=("force", "velocity")),
     "obs_noise": Family(("std", "fields"), "sensing", False),
     "obs_bias": Family(("bias", "fields"), "sensing", False),
@@ -238,6 +254,8 @@ FAMILY_TABLE: dict[str, Family] = {
 }
 """Every perturbation family, the one place they are listed; the tuples below are derived from it."""
 FAMILIES = tuple(FAMILY_TABLE)
+SCENARIO_FAMILIES = tuple(n for n, f in FAMILY_TABLE.items() if f.scenario)
+"""Families a scenario may use; the rest are gap profiles' only."""
 MODEL_FAMILIES: dict[str, ModelEdit] = {n: f.edit for n, f in FAMILY_TABLE.items() if f.edit is not None}
 OTHER_FAMILIES = tuple(n for n, f in FAMILY_TABLE.items() if f.edit is None)
 PARAMS: dict[str, tuple[str, ...]] = {n: f.params for n, f in FAMILY_TABLE.items()}
@@ -249,6 +267,7 @@ LOWER_BOUNDS: dict[tuple[str, str], tuple[float, bool, str]] = {
     ("payload", "mass"): (0.0, False, "a payload mass in kg must be >= 0"),
     ("actuator_scale", "scale"): (0.0, False, "a gear scale must be >= 0 (0: a dead actuator)"),
     ("damping_scale", "scale"): (0.0, False, "a damping scale must be >= 0"),
+    ("armature_scale", "scale"): (0.0, False, "an armature scale must be >= 0"),
     ("push", "force"): (0.0, False, "a push magnitude must be >= 0 (direction gives its sign)"),
     ("obs_noise", "std"): (0.0, False, "a noise std must be >= 0"),
     ("action_noise", "std"): (0.0, False, "a noise std must be >= 0"),

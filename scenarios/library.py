@@ -19,32 +19,17 @@ and the valid options. Nothing else escapes the loader.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 import robots
-from robots.perturbations import (
-    FAMILIES,
-    FAMILY_TABLE,
-    HOOKS,
-    LOWER_BOUNDS,
-    PARAMS,
-    Choice,
-    Param,
-    Perturbation,
-    PerturbedEnv,
-    Trigger,
-    Uniform,
-    actuator_names,
-    body_names,
-)
+from robots import spec
+from robots.perturbations import FAMILIES, HOOKS, SCENARIO_FAMILIES, Perturbation, PerturbedEnv, Trigger
 
 LIBRARY = Path(__file__).parent / "conf" / "scenario"
 PATH_ENV = "SYNTHGATE_SCENARIO_PATH"
@@ -55,7 +40,7 @@ PERTURBATION_KEYS = ("family", "params", "trigger")
 TRIGGER_KEYS = ("hook", "step", "every", "duration")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(spec.SpecError):
     """A scenario file is invalid; the message names the file, the field and the valid options."""
 
 
@@ -76,115 +61,19 @@ class Scenario:
         return PerturbedEnv(robots.make(self.robot, **settings), list(self.perturbations), seed=seed)
 
 
-@cache
-def _robot_names(robot: str) -> dict[str, list[str]]:
-    env = robots.make(robot)
-    model = env.unwrapped.mj_model  # type: ignore[attr-defined]
-    import mujoco
-
-    joints = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, i) for i in range(model.njnt)]
-    out = {"body": body_names(model), "actuator": actuator_names(model), "joint": ["all", *joints],
-           "fields": list(robots.get(robot).layout.keys())}  # fmt: skip
-    env.close()
-    return out
-
-
 def _fail(source: str, path: str, message: str) -> ScenarioError:
     return ScenarioError(f"{source}: {path}: {message}")
 
 
-def _check_keys(source: str, path: str, data: Any, valid: tuple[str, ...], required: tuple[str, ...]) -> None:
-    if not isinstance(data, Mapping):
-        raise _fail(source, path, f"must be a mapping with keys {list(valid)}, got {type(data).__name__}")
-    unknown = [k for k in data if k not in valid]
-    if unknown:
-        raise _fail(source, path, f"unknown key(s) {unknown}; valid: {list(valid)}")
-    missing = [k for k in required if k not in data]
-    if missing:
-        raise _fail(source, path, f"missing key(s) {missing}")
-
-
-def _number(source: str, path: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _fail(source, path, f"must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _param(source: str, path: str, value: Any) -> Param:
-    if isinstance(value, Mapping):
-        if set(value) == {"uniform"}:
-            bounds = value["uniform"]
-            if not isinstance(bounds, list) or len(bounds) != 2:
-                raise _fail(source, path, f"uniform needs [min, max], got {bounds!r}")
-            low, high = (_number(source, f"{path}.uniform[{i}]", b) for i, b in enumerate(bounds))
-            if low > high:
-                raise _fail(source, path, f"range min {low} > max {high}")
-            return Uniform(low, high)
-        if set(value) == {"choice"}:
-            options = value["choice"]
-            if not isinstance(options, list) or not options:
-                raise _fail(source, path, f"choice needs a non-empty list, got {options!r}")
-            return Choice(tuple(options))
-        raise _fail(
-            source, path, f"a distribution is {{uniform: [min, max]}} or {{choice: [...]}}, got {dict(value)!r}"
-        )
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise _fail(source, path, f"must be a number, a string or a distribution, got {value!r}")
-    return value
-
-
-_NAMED = {"body": "body", "actuator": "actuator", "joint": "joint"}
-_NUMERIC = ("scale", "mass", "force", "std", "bias", "steps")
-
-
 def _perturbation(source: str, path: str, data: Any, robot: str) -> Perturbation:
-    _check_keys(source, path, data, PERTURBATION_KEYS, ("family",))
+    spec.check_keys(source, path, data, PERTURBATION_KEYS, ("family",))
     family = data["family"]
-    if family not in FAMILIES:
-        raise _fail(source, f"{path}.family", f"unknown family {family!r}; valid: {', '.join(FAMILIES)}")
-    params_in = data.get("params", {}) or {}
-    _check_keys(source, f"{path}.params", params_in, PARAMS[family], ())
-    params: dict[str, Any] = {}
-    names = _robot_names(robot)
-    for key, value in params_in.items():
-        where = f"{path}.params.{key}"
-        if key in ("direction", "fields"):
-            if not isinstance(value, list) or not value:
-                raise _fail(source, where, f"must be a non-empty list, got {value!r}")
-            if key == "direction":
-                params[key] = tuple(_number(source, f"{where}[{i}]", v) for i, v in enumerate(value))
-            else:
-                bad = [f for f in value if f not in names["fields"]]
-                if bad:
-                    raise _fail(source, where, f"{bad} are not observation fields of {robot}; valid: {names['fields']}")
-                params[key] = tuple(value)
-            continue
-        params[key] = _param(source, where, value)
-        options = params[key].options if isinstance(params[key], Choice) else (params[key],)
-        if key in _NUMERIC and not isinstance(params[key], Uniform):
-            for option in options:
-                if isinstance(option, bool) or not isinstance(option, int | float) or not math.isfinite(option):
-                    raise _fail(source, where, f"must be a number or a distribution of numbers, got {option!r}")
-        if (family, key) in LOWER_BOUNDS:
-            bound, strict, why = LOWER_BOUNDS[(family, key)]
-            values = (params[key].low, params[key].high) if isinstance(params[key], Uniform) else options
-            bad = [v for v in values if isinstance(v, int | float) and (v <= bound if strict else v < bound)]
-            if bad:
-                raise _fail(source, where, f"{value!r} is not physical: {why}")
-        if key == "steps" and not all(isinstance(o, int) and not isinstance(o, bool) and o >= 1 for o in options):
-            raise _fail(source, where, f"must be an integer >= 1 (or a choice of them), got {value!r}")
-        modes = FAMILY_TABLE[family].modes
-        if key == "mode" and any(o not in modes for o in options):
-            raise _fail(source, where, f"{value!r} is not a mode of {family}; valid: {list(modes)}")
-        if key in _NAMED and not all(isinstance(o, str) for o in options):
-            raise _fail(source, where, f"must be a {key} name, got {value!r}")
-        if key in _NAMED:
-            options = params[key].options if isinstance(params[key], Choice) else (params[key],)
-            for option in options:
-                if option not in names[key]:
-                    raise _fail(source, where, f"{robot} has no {key} {option!r}; valid: {names[key]}")
+    if family not in SCENARIO_FAMILIES:
+        why = "a gap profile's family (robots.gaps), not a scenario's" if family in FAMILIES else "unknown family"
+        raise _fail(source, f"{path}.family", f"{why} {family!r}; valid: {', '.join(SCENARIO_FAMILIES)}")
+    params = spec.family_params(source, f"{path}.params", family, data.get("params", {}) or {}, robot)
     trigger_in = data.get("trigger", {}) or {}
-    _check_keys(source, f"{path}.trigger", trigger_in, TRIGGER_KEYS, ())
+    spec.check_keys(source, f"{path}.trigger", trigger_in, TRIGGER_KEYS, ())
     hook = trigger_in.get("hook", "on_reset")
     if hook not in HOOKS:
         raise _fail(source, f"{path}.trigger.hook", f"unknown hook {hook!r}; valid: {', '.join(HOOKS)}")
@@ -207,7 +96,14 @@ def parse(data: Any, source: str = "<scenario>") -> Scenario:
     Raises:
         ScenarioError: anything invalid, naming ``source``, the field and the valid options.
     """
-    _check_keys(source, "scenario", data, KEYS, ("name", "robot", "perturbations", "predicate", "metric"))
+    try:
+        return _parse(data, source)
+    except spec.SpecError as err:
+        raise ScenarioError(str(err)) from None
+
+
+def _parse(data: Any, source: str) -> Scenario:
+    spec.check_keys(source, "scenario", data, KEYS, ("name", "robot", "perturbations", "predicate", "metric"))
     for key in ("name", "robot", "predicate", "metric", "description"):
         if key in data and not isinstance(data[key], str):
             raise _fail(source, key, f"must be a string, got {data[key]!r}")

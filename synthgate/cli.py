@@ -152,6 +152,35 @@ def _scenarios() -> int:
     return 2 if bad else 0
 
 
+def _gaps(args: Sequence[str]) -> int:
+    """Lists every robot's gap profiles (or one robot's) with what each changes; a file that does not
+    load is one error line on stderr, the others are still listed, and the exit status is 2."""
+    from robots import gaps
+
+    if len(args) > 1:
+        _fail("gaps", f"expected at most one robot, got {list(args)}")
+    chosen = list(args) or robots.names()
+    bad = 0
+    for robot in chosen:
+        try:
+            robots.get(robot)
+            found = gaps.names(robot)
+        except (robots.UnknownNameError, gaps.GapError) as err:
+            _fail("gaps", str(err))
+        for name in found:
+            try:
+                profile = gaps.get(name, robot)
+            except gaps.GapError as err:
+                print(f"synthgate gaps: error: {' '.join(str(err).split())}", file=sys.stderr)
+                bad += 1
+                continue
+            where = "" if profile.source.startswith(str(gaps.LIBRARY)) or name == gaps.NONE else f"  ({profile.source})"
+            print(f"{robot:24s} {profile.tag:18s} {profile.description}{where}")
+            for line in profile.changes():
+                print(f"{'':43s} {line}")
+    return 2 if bad else 0
+
+
 def _ledger(args: Sequence[str]) -> int:
     from pathlib import Path
 
@@ -243,6 +272,8 @@ synthgate resume <run_dir> [steps=N threads=N device=... progress=... checkpoint
                       lambda a: _robots(a)),
     "scenarios": Command("list the scenario library and your own scenario directories (named rare failure modes)",
                          lambda a: _scenarios()),
+    "gaps": Command("""list the reality-gap profiles (how each robot's real plant differs from the sim) and what each
+changes: synthgate gaps [robot]""", lambda a: _gaps(a)),
     "ledger": Command("print a run's ledger: synthgate ledger <run_dir>", lambda a: _ledger(a)),
     "sweep": Command("""a grid of train jobs on an executor (local process pool or Ray):
 synthgate sweep sweep_dir=<dir> [executor=local|ray workers=N ray.address=...] algo=sac,ftfl seed=0,1,2 ...""",

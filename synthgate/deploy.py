@@ -194,9 +194,9 @@ def _backend(opts: argparse.Namespace, bundle: Bundle) -> Any:
         try:
             gap = parse_settings(RealityGap, opts.gap)
             faults = parse_settings(Faults, opts.fault)
-        except ValueError as err:
+            return MujocoStandIn(m["robot"]["name"], m["control"]["robot_settings"], gap, faults, seed=opts.seed)
+        except ValueError as err:  # robots.gaps.GapError included: the profile's file and field
             _fail(str(err))
-        return MujocoStandIn(m["robot"]["name"], m["control"]["robot_settings"], gap, faults, seed=opts.seed)
     from deploy.lerobot_backend import LeRobotUnavailable, make_lerobot_backend
 
     try:
@@ -222,7 +222,13 @@ def run_command(args: Sequence[str]) -> int:
                         help="observations older than this are stale (default: 3 control periods)")  # fmt: skip
     parser.add_argument("--estop", nargs="*", default=None, help="failure predicates that e-stop (default: all)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--gap", nargs="*", default=[], metavar="KEY=VALUE", help="mujoco reality gap")
+    parser.add_argument(
+        "--gap",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="mujoco reality gap: profile=<name|path> (synthgate gaps), transport faults, offsets",
+    )
     parser.add_argument("--fault", nargs="*", default=[], metavar="KEY=VALUE", help="mujoco fault injection")
     parser.add_argument("--lerobot-type", default=None, help="LeRobot robot config type (e.g. so101_follower)")
     parser.add_argument("--lerobot-arg", nargs="*", default=[], metavar="KEY=VALUE")

@@ -163,8 +163,24 @@ def test_reality_gap_latency_noise_drops_and_offsets(bundle: Path) -> None:
     assert stand_in.counts["obs_packets_dropped"] > 0 and stand_in.counts["act_packets_dropped"] > 0
     held = [(a, got) for a, got in applied if not np.array_equal(a, got)]
     assert len(held) == stand_in.counts["act_packets_dropped"]  # a lost command: the previous one is held
-    with pytest.raises(ValueError, match="valid keys: obs_latency_s"):
+    with pytest.raises(ValueError, match="valid keys: profile, obs_latency_s"):
         parse_settings(RealityGap, ["latency=3"])
+
+
+def test_the_stand_in_reads_the_gap_profiles_that_training_reads() -> None:
+    """One source of reality gaps (issue 31): ``--gap profile=default`` is ``robots.make(gap="default")``."""
+    import robots
+
+    stand_in = MujocoStandIn("Hopper-v5", gap=parse_settings(RealityGap, ["profile=default"]))
+    stand_in.connect()
+    assert stand_in.env is not None
+    real = robots.make("Hopper-v5", gap="default").unwrapped.mj_model  # type: ignore[attr-defined]
+    model = stand_in.env.unwrapped.mj_model  # type: ignore[attr-defined]
+    for name in ("body_mass", "geom_friction", "actuator_gear", "dof_damping"):
+        np.testing.assert_array_equal(getattr(model, name), getattr(real, name))
+    stand_in.close()
+    with pytest.raises(ValueError, match="unknown gap profile 'soft' for Hopper-v5; valid: none, default, hard"):
+        MujocoStandIn("Hopper-v5", gap=RealityGap(profile="soft"))
 
 
 def test_context_manager_disconnects_on_an_exception(bundle: Path) -> None:

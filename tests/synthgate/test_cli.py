@@ -249,3 +249,32 @@ def test_train_takes_the_quick_preset_and_the_users_own_keys_win(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     bad = synthgate("train", "robot=cartpole-swingup", "preset=tiny", f"run_dir={run_dir}")
     assert bad.returncode == 2 and "preset='tiny'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_gaps_lists_each_profile_with_what_it_changes_and_a_bad_file_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 31, item 1: ``synthgate gaps [robot]``."""
+    from robots import gaps
+    from synthgate.cli import main
+
+    assert main(["gaps", "Hopper-v5"]) == 0
+    out = capsys.readouterr().out
+    tags = [line.split()[1] for line in out.splitlines() if line.startswith("Hopper-v5")]
+    assert [t.split("@")[0] for t in tags] == ["none", "default", "hard"]
+    assert "actuator_scale(actuator=thigh_joint, scale=0.9)" in out and "torque_speed all: torque falls" in out
+    mine = tmp_path / "Hopper-v5"
+    mine.mkdir()
+    text = (gaps.LIBRARY / "Hopper-v5" / "default.yaml").read_text().replace("name: default", "name: broken")
+    (mine / "broken.yaml").write_text(text.replace("width: 0.03", "width: 1.5"))
+    monkeypatch.setenv(gaps.PATH_ENV, str(tmp_path))
+    try:
+        code = main(["gaps", "Hopper-v5"])
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    assert code == 2 and out.count("Hopper-v5 ") == 3
+    [line] = err.splitlines()
+    assert line.startswith(
+        f"synthgate gaps: error: {mine / 'broken.yaml'}: unmodeled[0].params.width: 1.5 is not physical"
+    )

@@ -50,7 +50,7 @@ import yaml
 from robots import get as get_robot
 from robots import names as robot_names
 from robots import spec
-from robots.perturbations import FAMILIES, FAMILY_TABLE, MODEL_FAMILIES, Choice, Perturbation, Uniform, object_id
+from robots.perturbations import FAMILY_TABLE, MODEL_FAMILIES, Choice, Perturbation, Uniform, object_id
 
 LIBRARY = Path(__file__).parent / "conf" / "gap"
 PATH_ENV = "SYNTHGATE_GAP_PATH"
@@ -168,12 +168,8 @@ def _fail(source: str, path: str, message: str) -> GapError:
 
 
 def _parametric(source: str, path: str, data: Any, robot: str) -> Perturbation:
-    spec.check_keys(source, path, data, ENTRY_KEYS, ("family",))
-    family = data["family"]
-    if family not in GAP_FAMILIES:
-        why = "a scenario's family, not a gap's" if family in FAMILIES else "unknown family"
-        raise _fail(source, f"{path}.family", f"{why} {family!r}; valid: {', '.join(GAP_FAMILIES)}")
-    params = spec.family_params(source, f"{path}.params", family, data.get("params", {}) or {}, robot)
+    family, params = spec.family_entry(source, path, data, ENTRY_KEYS, GAP_FAMILIES, "a scenario's family, not a "
+                                       "gap's", robot)  # fmt: skip
     for key, value in params.items():
         if isinstance(value, Uniform | Choice):
             raise _fail(source, f"{path}.params.{key}", "a gap profile describes one plant: give a fixed value, "

@@ -191,26 +191,25 @@ def dead_actuator(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.ra
     return [("actuator_gear", (a, 0), np.zeros(()))]
 
 
-def damping_scale(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.random.Generator) -> list[Edit]:
-    """Scales the damping of every dof of a named joint, or of all joints when ``joint`` is ``all``."""
+def _dof_scale(model: mujoco.MjModel, field: str, params: Mapping[str, Param], rng: np.random.Generator) -> list[Edit]:
+    """Scales ``model.<field>`` (a per-dof array) on every dof of a named joint, or on all (``all``)."""
     scale = draw(params["scale"], rng)
     joint = str(params.get("joint", "all"))
+    values = getattr(model, field)
     if joint == "all":
-        return [("dof_damping", slice(None), model.dof_damping * scale)]
-    j = object_id(model, mujoco.mjtObj.mjOBJ_JOINT, joint, "joint")
-    dof = model.jnt_dofadr[j]
-    return [("dof_damping", dof, model.dof_damping[dof] * scale)]
+        return [(field, slice(None), values * scale)]
+    dof = model.jnt_dofadr[object_id(model, mujoco.mjtObj.mjOBJ_JOINT, joint, "joint")]
+    return [(field, dof, values[dof] * scale)]
+
+
+def damping_scale(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.random.Generator) -> list[Edit]:
+    """Scales the damping of every dof of a named joint, or of all joints when ``joint`` is ``all``."""
+    return _dof_scale(model, "dof_damping", params, rng)
 
 
 def armature_scale(model: mujoco.MjModel, params: Mapping[str, Param], rng: np.random.Generator) -> list[Edit]:
     """Scales the armature (rotor inertia) of every dof of a named joint, or of all joints (``all``)."""
-    scale = draw(params["scale"], rng)
-    joint = str(params.get("joint", "all"))
-    if joint == "all":
-        return [("dof_armature", slice(None), model.dof_armature * scale)]
-    j = object_id(model, mujoco.mjtObj.mjOBJ_JOINT, joint, "joint")
-    dof = model.jnt_dofadr[j]
-    return [("dof_armature", dof, model.dof_armature[dof] * scale)]
+    return _dof_scale(model, "dof_armature", params, rng)
 
 
 ModelEdit = Callable[[mujoco.MjModel, Mapping[str, Param], np.random.Generator], list[Edit]]

@@ -18,7 +18,17 @@ import mujoco
 
 from robots import get as get_robot
 from robots import make
-from robots.perturbations import FAMILY_TABLE, LOWER_BOUNDS, PARAMS, Choice, Param, Uniform, actuator_names, body_names
+from robots.perturbations import (
+    FAMILIES,
+    FAMILY_TABLE,
+    LOWER_BOUNDS,
+    PARAMS,
+    Choice,
+    Param,
+    Uniform,
+    actuator_names,
+    body_names,
+)
 
 
 class SpecError(ValueError):
@@ -144,3 +154,24 @@ def family_params(source: str, path: str, family: str, params_in: Any, robot: st
         params[key] = param(source, where, raw)
         _check_value(source, where, family, key, params[key], raw, robot)
     return params
+
+
+def family_entry(
+    source: str, path: str, data: Any, keys: tuple[str, ...], allowed: tuple[str, ...], elsewhere: str, robot: str
+) -> tuple[str, dict[str, Any]]:
+    """A ``{family, params, ...}`` entry: its family (one of ``allowed``) and checked parameters.
+
+    Args:
+        keys: the keys the entry may have.
+        allowed: the families this kind of file may use.
+        elsewhere: what a known family outside ``allowed`` is (said in the error).
+
+    Raises:
+        SpecError: an unknown key or family, or a bad parameter (:func:`family_params`).
+    """
+    check_keys(source, path, data, keys, ("family",))
+    family = data["family"]
+    if family not in allowed:
+        why = elsewhere if family in FAMILIES else "unknown family"
+        raise fail(source, f"{path}.family", f"{why} {family!r}; valid: {', '.join(allowed)}")
+    return family, family_params(source, f"{path}.params", family, data.get("params", {}) or {}, robot)

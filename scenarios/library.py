@@ -29,7 +29,7 @@ import yaml
 
 import robots
 from robots import spec
-from robots.perturbations import FAMILIES, HOOKS, SCENARIO_FAMILIES, Perturbation, PerturbedEnv, Trigger
+from robots.perturbations import HOOKS, SCENARIO_FAMILIES, Perturbation, PerturbedEnv, Trigger
 
 LIBRARY = Path(__file__).parent / "conf" / "scenario"
 PATH_ENV = "SYNTHGATE_SCENARIO_PATH"
@@ -66,12 +66,8 @@ def _fail(source: str, path: str, message: str) -> ScenarioError:
 
 
 def _perturbation(source: str, path: str, data: Any, robot: str) -> Perturbation:
-    spec.check_keys(source, path, data, PERTURBATION_KEYS, ("family",))
-    family = data["family"]
-    if family not in SCENARIO_FAMILIES:
-        why = "a gap profile's family (robots.gaps), not a scenario's" if family in FAMILIES else "unknown family"
-        raise _fail(source, f"{path}.family", f"{why} {family!r}; valid: {', '.join(SCENARIO_FAMILIES)}")
-    params = spec.family_params(source, f"{path}.params", family, data.get("params", {}) or {}, robot)
+    family, params = spec.family_entry(source, path, data, PERTURBATION_KEYS, SCENARIO_FAMILIES,
+                                       "a gap profile's family (robots.gaps), not a scenario's", robot)  # fmt: skip
     trigger_in = data.get("trigger", {}) or {}
     spec.check_keys(source, f"{path}.trigger", trigger_in, TRIGGER_KEYS, ())
     hook = trigger_in.get("hook", "on_reset")

@@ -200,6 +200,14 @@ class TrainConfig:
 
     robot: str = "cartpole-swingup"
     """Registered robot name (``synthgate robots`` lists them)."""
+    plant: str = "real"
+    """``real`` (the robot with the ``gap`` profile: the real budget) or ``sim`` (nominal; its
+    transitions are booked as the synthetic source ``sim``, never as real). docs/sim_to_real.md."""
+    gap: str = "none"
+    """The real plant's gap profile, a name or a path (``synthgate gaps <robot>``); ``none``: the sim."""
+    init_from: str = ""
+    """Start a new run from ``shipped`` (the robot's sim-trained policy), a policy file or a run
+    directory (pipeline.policies); empty: from scratch."""
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     """Algorithm preset."""
     sac: SACConfig = field(default_factory=SACConfig)
@@ -330,6 +338,9 @@ def validate(cfg: TrainConfig) -> None:
         ConfigError: naming the field, the value and what is allowed.
     """
     _check_names_and_preset(cfg)
+    from pipeline.policies import check_plant  # it reads TrainConfig
+
+    check_plant(cfg)
     _check_algo_fields(cfg)
     _check_data_and_targeting(cfg)
     _check_loop_and_sac(cfg)

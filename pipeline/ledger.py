@@ -197,10 +197,13 @@ class Ledger:
 
 
 def synthetic_source_of(origin: str) -> str:
-    """The synthetic source behind an origin: ``model`` for ``model/<version>[:<scenario>]``,
+    """The synthetic source behind an origin: ``model`` for ``model/<version>[:<scenario>]``, ``sim``
+    for ``sim/<robot>[:<scenario>]`` (the sim, stepped by a sim-trained run), and
     ``generated:<generator>@<version>`` for an outside generator's rows (scenario stripped)."""
     if origin.startswith("generated:"):
         return ":".join(origin.split(":", 2)[:2])
+    if origin.startswith("sim/"):
+        return "sim"
     return "model" if origin.startswith("model/") else origin
 
 
@@ -211,7 +214,7 @@ def scenario_of(origin: str) -> str:
     if origin.startswith("generated:"):
         parts = origin.split(":", 2)
         return parts[2] if len(parts) == 3 else "nominal"
-    if origin.startswith("model/") or "/plant:" in origin:
+    if origin.startswith(("model/", "sim/")) or "/plant:" in origin:
         return origin.split(":", 1)[1] if ":" in origin else "nominal"
     return "nominal"
 
@@ -226,16 +229,17 @@ def format_table(summary: dict[str, Any]) -> str:
     """The table ``synthgate ledger`` prints."""
     gen, held, con = summary["generated"], summary["held"], summary["consumed"]
     total = con["real"] + con["synthetic"]
+    sources = summary.get("by_synthetic_source", {})
+    w = max([10, *(len(name) + 2 for name in sources)])  # synthetic sources are indented by two
     lines = [
-        f"{'source':10s} {'generated':>12s} {'held':>12s} {'consumed':>12s} {'share of experience':>20s}",
+        f"{'source':{w}s} {'generated':>12s} {'held':>12s} {'consumed':>12s} {'share of experience':>20s}",
     ]
     for source in ("real", "synthetic"):
         share = con[source] / total if total else 0.0
-        lines.append(f"{source:10s} {gen[source]:12d} {held[source]:12d} {con[source]:12d} {share:20.3f}")
-    sources = summary.get("by_synthetic_source", {})
+        lines.append(f"{source:{w}s} {gen[source]:12d} {held[source]:12d} {con[source]:12d} {share:20.3f}")
     if len(sources) > 1 or any(name != "model" for name in sources):
         for name, row in sources.items():
-            lines.append(f"  {name:30s} {row['generated']:12d} {row['held']:12d} {row['consumed']:12d} "
+            lines.append(f"  {name:{w - 2}s} {row['generated']:12d} {row['held']:12d} {row['consumed']:12d} "
                          f"{row['share']:20.3f}")  # fmt: skip
     lines.append("")
     lines.append(f"update batches: {summary['batches']}; mean synthetic share per batch "

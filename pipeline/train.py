@@ -34,7 +34,7 @@ import yaml
 from torch.utils.tensorboard import SummaryWriter
 
 import robots
-from pipeline import checkpoint, diagnostics, runfiles
+from pipeline import checkpoint, diagnostics, policies, runfiles
 from pipeline.buffer import Batch, ReplayBuffer, Source
 from pipeline.config import (
     RESUMABLE_CHANGES,
@@ -56,16 +56,17 @@ from pipeline.interchange import import_dataset, import_generated
 from pipeline.ledger import Ledger, anchored_summary, append_event
 from pipeline.mixer import MODEL, Mixer
 from pipeline.model_env import ModelEnv, Rollout, rollout
+from pipeline.plants import TRAIN_STREAM as _TRAIN_STREAM
+from pipeline.plants import Plants
 from pipeline.progress import progress_bar
 from pipeline.sac import SACHyper, SACState, make_sac, sac_update
 from pipeline.targeting import Targeter, split_starts
 from pipeline.world_model import EnsembleDynamics, fit, make_optimizer
-from robots.context import encode as encode_context
-from robots.perturbations import Perturbation, PerturbedEnv
+from robots.perturbations import Perturbation
 
 log = logging.getLogger("synthgate.train")
 CHECKPOINT_VERSION = 1
-_TRAIN_STREAM, _EVAL_STREAM, _INIT_STREAM, _MODEL_STREAM, _EXPOSURE_STREAM = 0, 1, 2, 3, 4
+_EVAL_STREAM, _INIT_STREAM, _MODEL_STREAM = 1, 2, 3  # pipeline.plants numbers 0 (training episodes) and 4
 
 
 class Interrupted(Stopped):
@@ -247,8 +248,9 @@ def new_state(cfg: TrainConfig, obs_dim: int, act_dim: int, device: torch.device
 
 
 def choose_action(state: RunState, cfg: TrainConfig, act_dim: int) -> np.ndarray:
-    """Uniform random before ``learning_starts``, then a sample from the policy."""
-    if state.step < cfg.learning_starts:
+    """Uniform random before ``learning_starts`` (unless the run started from a policy: ``init_from``),
+    then a sample from the policy."""
+    if state.step < cfg.learning_starts and not cfg.init_from:
         return state.np_rng.uniform(-1.0, 1.0, act_dim).astype(np.float32)
     assert state.obs is not None
     device = state.buffer.device
@@ -259,51 +261,6 @@ def choose_action(state: RunState, cfg: TrainConfig, act_dim: int) -> np.ndarray
     return act.squeeze(0).cpu().numpy()
 
 
-class Plants:
-    """The real plant of each training episode: nominal, or, with probability ``exposure``, under
-    one of the configured scenarios' perturbations (real exposure: the rare real data that anchors
-    the model). The choice is a function of (seed, episode), so a resumed run makes the same one.
-    Every variant wraps the same plant and restores its nominal model on reset."""
-
-    def __init__(self, env: Any, cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]]) -> None:
-        self.names = scenario_names(cfg)
-        missing = sorted(set(self.names) - set(exposures))
-        if missing:
-            raise ConfigError(f"scenarios={self.names}: no perturbations were given for {missing}")
-        self.cfg = cfg
-        if self.names:
-            self.envs: dict[str | None, Any] = {None: PerturbedEnv(env, [])}
-            self.envs.update({n: PerturbedEnv(env, list(exposures[n])) for n in self.names})
-        else:
-            self.envs = {None: env}
-
-    def scenario(self, episode: int) -> str | None:
-        """The scenario (or None for nominal) of training episode ``episode``."""
-        if not self.names or self.cfg.exposure <= 0:
-            return None
-        rng = np.random.default_rng(stream_seed(self.cfg.seed, _EXPOSURE_STREAM, episode))
-        if rng.random() >= self.cfg.exposure:
-            return None
-        return self.names[int(rng.integers(len(self.names)))]
-
-    def env(self, episode: int) -> Any:
-        return self.envs[self.scenario(episode)]
-
-    def context(self, episode: int, layout: robots.ContextLayout) -> np.ndarray:
-        """The context of the current step of training episode ``episode``: what its plant applied
-        so far (:func:`robots.context.encode`; zeros for a nominal episode)."""
-        env = self.env(episode)
-        return encode_context(env.active if isinstance(env, PerturbedEnv) else [], layout)
-
-    def origin(self, episode: int) -> str:
-        name = self.scenario(episode)
-        return f"{self.cfg.robot}/plant" + (f":{name}" if name else "")
-
-    def reset(self, episode: int) -> np.ndarray:
-        obs, _ = self.env(episode).reset(seed=stream_seed(self.cfg.seed, _TRAIN_STREAM, episode))
-        return np.asarray(obs)
-
-
 def collect_real_step(
     state: RunState,
     plants: Plants,
@@ -312,8 +269,8 @@ def collect_real_step(
     on_episode: Callable[[int, float], None],
     act: np.ndarray | None = None,
 ) -> None:
-    """Steps the plant once and stores the transition as real, with its provenance (the origin
-    names the scenario when the episode runs under one). ``act`` is the action when the caller
+    """Steps the plant once and stores the transition as real (as ``sim`` with ``plant=sim``), with its
+    provenance (the origin names the scenario when the episode runs under one). ``act`` is the action when the caller
     chose it (stacked seeds act for all seeds at once); None: :func:`choose_action`."""
     if act is None:
         act = choose_action(state, cfg, act_dim)
@@ -326,12 +283,12 @@ def collect_real_step(
         float(reward),
         next_obs,
         terminated,
-        source=Source.REAL,
+        source=plants.source,
         origin=origin,
         seed=stream_seed(cfg.seed, _TRAIN_STREAM, state.episode),
         ctx=ctx,
     )
-    state.ledger.on_stored(Source.REAL, origin, 1, evicted)
+    state.ledger.on_stored(plants.source, origin, 1, evicted)
     state.step += 1
     state.episode_actions.append(act)
     state.episode_return += float(reward)
@@ -796,8 +753,9 @@ def open_run(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]], 
     """
     run_dir = Path(cfg.run_dir)
     record = robots.get(cfg.robot)
-    env = robots.make(cfg.robot, **cfg.robot_settings)
-    eval_env = robots.make(cfg.robot, **cfg.robot_settings)
+    gap = cfg.gap if cfg.plant == "real" else None
+    env = robots.make(cfg.robot, gap=gap, **cfg.robot_settings)
+    eval_env = robots.make(cfg.robot, gap=gap, **cfg.robot_settings)
     runlog: RunLog | None = None
     try:
         mixer = Mixer(effective_real_ratio(cfg), cfg.sac.batch_size, cfg.synthetic_shares)
@@ -814,8 +772,11 @@ def open_run(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]], 
             log.info("resumed %s from %s at step %d (%d real transitions in the buffer)",
                      run_dir, path.name, state.step, state.buffer.size)  # fmt: skip
         else:
+            if cfg.init_from:
+                policies.start_from(state.agent, policies.read(cfg.init_from, cfg))
             state.obs = plants.reset(0)
-            log.info("new run %s: %s, %s, %d steps, seed %d", run_dir, cfg.robot, cfg.algo.name, cfg.steps, cfg.seed)
+            log.info("new run %s: %s (%s), %s, %d steps, seed %d%s", run_dir, cfg.robot, plants.prefix, cfg.algo.name,
+                     cfg.steps, cfg.seed, f", from {cfg.init_from}" if cfg.init_from else "")  # fmt: skip
             import_all(state, cfg)
         if state.step < cfg.steps <= cfg.learning_starts:
             log.warning("steps=%d <= learning_starts=%d: this run only takes random actions and trains nothing "

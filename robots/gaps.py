@@ -45,7 +45,6 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import mujoco
 import numpy as np
-import yaml
 
 from robots import get as get_robot
 from robots import names as robot_names
@@ -241,11 +240,7 @@ def parse(data: Any, source: str = "<gap>") -> GapProfile:
 
 def load(path: Path) -> GapProfile:
     """Loads and validates one profile file; its ``name`` must equal the file's stem."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise GapError(f"{path}: cannot read: {err}") from None
-    profile = parse(data, str(path))
+    profile = parse(spec.read_yaml(path, GapError), str(path))
     if profile.name != path.stem:
         raise _fail(str(path), "name", f"{profile.name!r} must equal the file name {path.stem!r}")
     return profile
@@ -253,23 +248,12 @@ def load(path: Path) -> GapProfile:
 
 def directories() -> list[Path]:
     """Where profile names are looked up: the library, then each directory of ``$SYNTHGATE_GAP_PATH``."""
-    extra = [Path(d).expanduser() for d in os.environ.get(PATH_ENV, "").split(os.pathsep) if d]
-    for d in extra:
-        if not d.is_dir():
-            raise GapError(f"{PATH_ENV}: {d} is not a directory")
-    return [LIBRARY, *extra]
+    return spec.search_path(LIBRARY, PATH_ENV, GapError)
 
 
 def files(robot: str) -> dict[str, Path]:
     """Every profile name of ``robot`` and its file; one name in two files is refused."""
-    found: dict[str, Path] = {}
-    for d in directories():
-        for path in sorted((d / robot).glob("*.yaml")):
-            if path.stem in found:
-                raise GapError(f"gap profile {robot}/{path.stem} is in two files, {found[path.stem]} and {path}: "
-                               "rename one")  # fmt: skip
-            found[path.stem] = path
-    return found
+    return spec.named_files([d / robot for d in directories()], f"{robot}'s gap profile", GapError)
 
 
 def names(robot: str) -> list[str]:

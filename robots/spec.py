@@ -10,11 +10,14 @@ the field and the valid options.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import mujoco
+import yaml
 
 from robots import get as get_robot
 from robots import make
@@ -175,3 +178,34 @@ def family_entry(
         why = elsewhere if family in FAMILIES else "unknown family"
         raise fail(source, f"{path}.family", f"{why} {family!r}; valid: {', '.join(allowed)}")
     return family, family_params(source, f"{path}.params", family, data.get("params", {}) or {}, robot)
+
+
+# --- libraries of YAML files: the package's, then the user's directories ---------------------
+
+
+def read_yaml(path: Path, error: type[SpecError]) -> Any:
+    """A YAML file's data; an unreadable or malformed file is ``error`` naming it."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise error(f"{path}: cannot read: {err}") from None
+
+
+def search_path(library: Path, env: str, error: type[SpecError]) -> list[Path]:
+    """``library``, then each directory of ``$env`` (``os.pathsep``-separated); a missing one is ``error``."""
+    extra = [Path(d).expanduser() for d in os.environ.get(env, "").split(os.pathsep) if d]
+    for d in extra:
+        if not d.is_dir():
+            raise error(f"{env}: {d} is not a directory")
+    return [library, *extra]
+
+
+def named_files(dirs: list[Path], what: str, error: type[SpecError]) -> dict[str, Path]:
+    """Every ``*.yaml`` of ``dirs`` by stem; one stem in two files is ``error`` (``what`` names the kind)."""
+    found: dict[str, Path] = {}
+    for d in dirs:
+        for path in sorted(d.glob("*.yaml")):
+            if path.stem in found:
+                raise error(f"{what} {path.stem!r} is in two files, {found[path.stem]} and {path}: rename one")
+            found[path.stem] = path
+    return found

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import robots
 from robots import spec
 from robots.perturbations import HOOKS, SCENARIO_FAMILIES, Perturbation, PerturbedEnv, Trigger
@@ -56,9 +54,10 @@ class Scenario:
     metric: str
     source: str
 
-    def make(self, seed: int | None = None, **settings: Any) -> PerturbedEnv:
-        """The robot's plant under this scenario's perturbations."""
-        return PerturbedEnv(robots.make(self.robot, **settings), list(self.perturbations), seed=seed)
+    def make(self, seed: int | None = None, gap: Any = None, **settings: Any) -> PerturbedEnv:
+        """The robot's plant under this scenario's perturbations (the real plant with ``gap``, a
+        ``robots.gaps`` profile or its name; none: the sim)."""
+        return PerturbedEnv(robots.make(self.robot, gap=gap, **settings), list(self.perturbations), seed=seed)
 
 
 def _fail(source: str, path: str, message: str) -> ScenarioError:
@@ -121,11 +120,7 @@ def _parse(data: Any, source: str) -> Scenario:
 
 def load(path: Path) -> Scenario:
     """Loads and validates one scenario file; its ``name`` must equal the file's stem."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ScenarioError(f"{path}: cannot read: {err}") from None
-    scenario = parse(data, str(path))
+    scenario = parse(spec.read_yaml(path, ScenarioError), str(path))
     if scenario.name != path.stem:
         raise _fail(str(path), "name", f"{scenario.name!r} must equal the file name {path.stem!r}")
     return scenario
@@ -148,24 +143,12 @@ def resolve(listed: Sequence[str], group: Mapping[str, Any] | None = None) -> li
 
 def directories() -> list[Path]:
     """Where scenario names are looked up: the library, then each directory of ``$SYNTHGATE_SCENARIO_PATH``."""
-    extra = [Path(d).expanduser() for d in os.environ.get(PATH_ENV, "").split(os.pathsep) if d]
-    for d in extra:
-        if not d.is_dir():
-            raise ScenarioError(f"{PATH_ENV}: {d} is not a directory")
-    return [LIBRARY, *extra]
+    return spec.search_path(LIBRARY, PATH_ENV, ScenarioError)
 
 
 def files() -> dict[str, Path]:
     """Every scenario name and its file, over :func:`directories`; one name in two files is refused."""
-    found: dict[str, Path] = {}
-    for d in directories():
-        for path in sorted(d.glob("*.yaml")):
-            if path.stem in found:
-                raise ScenarioError(
-                    f"scenario {path.stem!r} is in two files, {found[path.stem]} and {path}: rename one"
-                )
-            found[path.stem] = path
-    return found
+    return spec.named_files(directories(), "scenario", ScenarioError)
 
 
 def names() -> list[str]:

@@ -266,6 +266,8 @@ preset=quick: synthgate run's small networks and UTD 5, before your own override
                      own_help=True),
     "play": Command("""watch a policy: its episodes on the plant, under a scenario if given, optionally as an mp4:
 synthgate play <run_dir> [--scenario NAME] [--episodes N] [--video out.mp4]""", _lazy("synthgate.play"), own_help=True),
+    "policy": Command("""write a sim-trained run (plant=sim) as a starting policy with its manifest (init_from=):
+synthgate policy <run_dir> --out <dir> [--episodes 100]""", _lazy("synthgate.policy_cli"), own_help=True),
     "resume": Command("""go on with a run from its last good checkpoint, with the run's own config:
 synthgate resume <run_dir> [steps=N threads=N device=... progress=... checkpoint_every_s=S]""", lambda a: _resume(a)),
     "robots": Command("list the registered robots with their tags, layouts and failure predicates",

@@ -29,6 +29,8 @@ def parse(args: Sequence[str]) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--scenario", default=None, help="play under this scenario (name or path)")
+    parser.add_argument("--gap", default=None, help="the real plant's gap profile, name or path (default: the "
+                        "run's; none: the sim)")  # fmt: skip
     parser.add_argument("--episodes", type=int, default=1, help="episodes to play (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed + i")
     parser.add_argument("--max-steps", type=int, default=0, help="steps per episode (default: the run's setting)")
@@ -49,6 +51,7 @@ def play(opts: argparse.Namespace) -> list[dict[str, Any]]:
     import robots
     import scenarios
     from pipeline.runs import load_run
+    from robots import gaps
 
     run = load_run(opts.run_dir)
     cfg = run.config
@@ -57,15 +60,16 @@ def play(opts: argparse.Namespace) -> list[dict[str, Any]]:
         settings["max_episode_steps"] = opts.max_steps
     record = robots.get(cfg.robot)
     predicates = sorted(record.predicates)
+    gap = gaps.get(opts.gap if opts.gap is not None else cfg.gap, cfg.robot)
     env: Any
     if opts.scenario is not None:
         scenario = scenarios.get(opts.scenario)
         if scenario.robot != cfg.robot:
             raise scenarios.ScenarioError(f"{scenario.name} is a scenario of {scenario.robot}, not of {cfg.robot}")
-        env = scenario.make(seed=opts.seed, **settings)
+        env = scenario.make(seed=opts.seed, gap=gap, **settings)
         predicates = [scenario.predicate]
     else:
-        env = robots.make(cfg.robot, seed=opts.seed, **settings)
+        env = robots.make(cfg.robot, seed=opts.seed, gap=gap, **settings)
     fails = {name: record.predicate(name) for name in predicates}
     writer = None
     lines = []
@@ -108,15 +112,15 @@ def _write(writer: Any, frame: np.ndarray, opts: argparse.Namespace, env: Any) -
 
 
 def main(args: Sequence[str]) -> int:
-    import scenarios
     from pipeline.runs import RunError
+    from robots.spec import SpecError
 
     opts = parse(args)
     try:
         lines = play(opts)
-    except (RunError, scenarios.ScenarioError, OSError) as err:
+    except (RunError, SpecError, OSError) as err:  # SpecError: a scenario or gap profile that does not load
         return _fail(str(err))
-    where = f" under {opts.scenario}" if opts.scenario else ""
+    where = (f" under {opts.scenario}" if opts.scenario else "") + (f", gap {opts.gap}" if opts.gap else "")
     print(f"{opts.run_dir}: {len(lines)} episode(s){where}")
     for line in lines:
         failed = f"{', '.join(line['failed'][1])} at step {line['failed'][0]}" if line["failed"] else "no failure"

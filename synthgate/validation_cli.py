@@ -74,6 +74,7 @@ def validate_main(args: Sequence[str]) -> int:
     parser.add_argument("--max-steps", type=int, default=0, help="steps per episode (default: the runs' setting)")
     parser.add_argument("--seed", type=int, default=0, help="panel seed (default 0)")
     parser.add_argument("--num-envs", type=int, default=32, help="plants stepped together (default 32)")
+    parser.add_argument("--gap", default="", help="the real plant's gap profile, name or path (default: the runs')")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0: torch's default)")
     parser.add_argument("--gate", action="append", default=[], metavar="KEY=VALUE", help="gate threshold override")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default <candidate>/validation)")
@@ -105,8 +106,15 @@ def validate_main(args: Sequence[str]) -> int:
     if not names:
         _fail("validate", f"{cands[0].path} was trained without scenarios: name the panel's with --scenarios a,b")
     scenario_list = load_scenarios(names, cands[0].config.robot, "validate")
+    if opts.gap:
+        from robots import gaps
+
+        try:
+            gaps.get(opts.gap, cands[0].config.robot)
+        except gaps.GapError as err:
+            _fail("validate", f"--gap: {err}")
     try:
-        panel = PanelOptions(opts.episodes, opts.max_steps, opts.seed, opts.num_envs)
+        panel = PanelOptions(opts.episodes, opts.max_steps, opts.seed, opts.num_envs, opts.gap)
         executor = None
         if opts.executor == "ray" or opts.workers > 1:
             executor = make_executor(opts.executor, opts.workers, opts.ray_address)

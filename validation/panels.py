@@ -97,6 +97,8 @@ class PanelSpec:
     """Plant instances stepped together on the real panel."""
     robot_settings: Mapping[str, Any] = field(default_factory=dict)
     """Plant settings (as in the run's config), ``max_episode_steps`` excepted."""
+    gap: str = "none"
+    """The real plant's gap profile (``robots.gaps``): the real panel runs on the robot with it."""
 
     def __post_init__(self) -> None:
         for s in self.scenarios:
@@ -119,7 +121,7 @@ class PanelSpec:
     def to_json(self) -> dict[str, Any]:
         return {"robot": self.robot, "scenarios": [s.name for s in self.scenarios], "episodes": self.episodes,
                 "max_steps": self.max_steps, "seed": self.seed, "num_envs": self.num_envs,
-                "seed_stream": PANEL_STREAM, "robot_settings": dict(self.robot_settings)}  # fmt: skip
+                "seed_stream": PANEL_STREAM, "robot_settings": dict(self.robot_settings), "gap": self.gap}  # fmt: skip
 
 
 @dataclass
@@ -203,7 +205,7 @@ def _failure_fn(record: robots.RobotRecord, names: Sequence[str]) -> Callable[[A
 
 def _plant(spec: PanelSpec, condition: Condition) -> PerturbedEnv:
     settings = {**spec.robot_settings, "max_episode_steps": spec.max_steps}
-    env = robots.make(spec.robot, **settings)
+    env = robots.make(spec.robot, gap=spec.gap, **settings)
     return PerturbedEnv(env, list(condition.scenario.perturbations) if condition.scenario else [])
 
 

@@ -46,6 +46,8 @@ class PanelOptions:
     """Panel seed (episode seeds come from a stream training never uses)."""
     num_envs: int = 32
     """Plant instances stepped together on the real panel."""
+    gap: str = ""
+    """The real plant's gap profile for the real panel; empty: the runs' own ``gap`` (they must agree)."""
 
 
 def panel_spec(runs: Sequence[Run], scenario_list: Sequence[Scenario], options: PanelOptions) -> PanelSpec:
@@ -62,9 +64,14 @@ def panel_spec(runs: Sequence[Run], scenario_list: Sequence[Scenario], options: 
                 f"{run.path} trains {run.config.robot} with settings {dict(run.config.robot_settings)}, but "
                 f"{runs[0].path} trains {robot} with {settings}: panels compare runs of one plant only"
             )
+    gaps = {run.config.gap for run in runs}
+    if not options.gap and len(gaps) > 1:
+        raise RunError(f"the runs were trained on real plants with different gap profiles {sorted(gaps)}: name the "
+                       "real plant to validate on (--gap <name|path>)")  # fmt: skip
     steps = options.max_steps or int(settings.pop("max_episode_steps", robots.get(robot).defaults["max_episode_steps"]))
     settings.pop("max_episode_steps", None)
-    return PanelSpec(robot, tuple(scenario_list), options.episodes, steps, options.seed, options.num_envs, settings)
+    return PanelSpec(robot, tuple(scenario_list), options.episodes, steps, options.seed, options.num_envs, settings,
+                     options.gap or gaps.pop())  # fmt: skip
 
 
 def summarize(eps: Episodes, cond: Condition, horizon: int, config: GateConfig) -> dict[str, Any]:

@@ -28,6 +28,8 @@ class StressConfig:
     """Seed of every random stream of the search: the same seed gives the same report."""
     horizon: int = 0
     """Control steps per episode (plant and model); 0: the run's episode length."""
+    gap: str = ""
+    """The real plant's gap profile (name or path) the plant episodes run on; empty: the run's ``gap``."""
     model: str = "auto"
     """``auto``: the run's model if it has context for this scenario, else ``fit``; ``run``; ``fit``."""
     fit_episodes: int = 8

@@ -215,7 +215,8 @@ def fit_model(
     points = [space.perturbations(u[i], c[i]) for i in range(conf.fit_episodes)]
     seeds = [stream_seed(conf.seed, FIT_STREAM, 1 + i) for i in range(conf.fit_episodes)]
     gen = torch.Generator().manual_seed(stream_seed(conf.seed, FIT_STREAM, 10**6))
-    res = plant_episodes(scenario, dict(cfg.robot_settings), actor, points, seeds, horizon, on_step=keep,
+    real = {**cfg.robot_settings, "gap": conf.gap or cfg.gap}  # the real plant
+    res = plant_episodes(scenario, real, actor, points, seeds, horizon, on_step=keep,
                          explore=lambda i: i % 2 == 1, generator=gen, margin=margin)  # fmt: skip
     widths = ((record.layout.size,), (record.action_dim,), (), (record.layout.size,), (layout.size,))
     obs, act, rew, nxt, ctx = (

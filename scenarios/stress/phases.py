@@ -19,6 +19,7 @@ from pipeline.config import stream_seed
 from pipeline.model_env import ModelEnv
 from pipeline.runs import RunError, load_run
 from pipeline.sac import Actor
+from robots import gaps
 from robots.context import SENSING_FAMILIES
 from robots.registry import UnknownNameError
 from scenarios.library import Scenario, ScenarioError, get
@@ -117,6 +118,10 @@ def stress(run_dir: Path, conf: StressConfig, log: Callable[[str], None] = print
     record = robots.get(scenario.robot)
     settings = dict(cfg.robot_settings)
     horizon = conf.horizon or int(settings.get("max_episode_steps", record.defaults["max_episode_steps"]))
+    try:  # the real plant: every robots.make(robot, **settings) of the search builds it with this profile
+        settings["gap"] = gaps.get(conf.gap or cfg.gap, cfg.robot)
+    except gaps.GapError as err:
+        raise StressError(f"gap: {err}") from None
     layout = robots.context_layout(scenario.robot)
 
     margin = None

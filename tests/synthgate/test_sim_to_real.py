@@ -1,0 +1,103 @@
+"""The two plant roles end to end (issue 31): a policy trained in the sim (its transitions booked as
+``sim``), written as a starting policy, and a run on the real plant (a gap profile) started from it,
+whose ledger books what its buffers hold, after a run and after ``kill -9`` and a resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import books_and_buffers, synthgate
+from kill_harness import assert_same_run, run_with_kills
+
+TINY = [
+    "robot=Hopper-v5", "sac.hidden=16", "sac.batch_size=32", "+robot_settings.max_episode_steps=100",
+    "checkpoint_every=100", "log_every=50", "eval_every=0", "eval_episodes=1", "progress=false", "threads=1",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sim_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sim")
+    done = synthgate("train", *TINY, "plant=sim", "steps=300", "learning_starts=100", f"run_dir={root / 'run'}")
+    assert done.returncode == 0, done.stderr
+    done = synthgate("policy", str(root / "run"), "--out", str(root / "policy"), "--episodes", "4")
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+def test_a_sim_run_books_its_transitions_as_sim_never_as_real(sim_policy: Path) -> None:
+    _, books, held = books_and_buffers(sim_policy / "run")
+    assert books == held == {("synthetic", "sim/Hopper-v5"): 300}
+    manifest = json.loads((sim_policy / "policy" / "manifest.json").read_text())
+    assert manifest["commands"][0].startswith("synthgate train robot=Hopper-v5 plant=sim ")
+    assert manifest["sim_steps"] == 300 and manifest["sim"]["episodes"] == 4 and manifest["bytes"] < 1_100_000
+    assert synthgate("policy", str(sim_policy / "run"), "--out", str(sim_policy / "again"), "--episodes", "4").stdout \
+        .split("sha256 ")[1].strip() == manifest["sha256"][:12]  # fmt: skip
+
+
+def test_init_from_starts_the_agent_from_the_policy_with_an_empty_buffer(sim_policy: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    policy = sim_policy / "policy" / "policy.pt"
+    # 60 steps, all before learning_starts: no update, so the agent is the policy's as loaded
+    done = synthgate("train", *TINY, "gap=default", f"init_from={policy}", "steps=60", "learning_starts=100",
+                     f"run_dir={run}")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    payload, books, held = books_and_buffers(run)
+    saved = torch.load(policy, weights_only=True)
+    for name in ("actor", "critic"):
+        for key, value in saved[name].items():
+            assert torch.equal(payload["agent"][name][key], value), f"{name}.{key}"
+    for key, value in saved["critic"].items():
+        assert torch.equal(payload["agent"]["critic_target"][key], value), f"critic_target.{key}"
+    tag = next(o for _, o in held)
+    assert tag.startswith("Hopper-v5[default@") and tag.endswith("]/plant")
+    assert books == held == {("real", tag): 60}  # the sim's transitions did not come along
+
+
+def test_init_from_then_kill_9_resumes_exactly(sim_policy: Path, tmp_path: Path) -> None:
+    args = [*TINY, "gap=default", f"init_from={sim_policy / 'policy' / 'policy.pt'}", "steps=400",
+            "learning_starts=100", "seed=3"]  # fmt: skip
+    reference = tmp_path / "reference"
+    done = synthgate("train", *args, f"run_dir={reference}")
+    assert done.returncode == 0, done.stderr
+    killed = tmp_path / "killed"
+    cfg = {"steps": 400, "checkpoint_every": 100, "log_every": 50, "learning_starts": 100, "utd": 1}
+    plan = [("env_step", 150), ("agent_update", 120), ("checkpoint_tmp", 1)]
+    report = run_with_kills(args, killed, kills=3, seed=0, sites=(), cfg=cfg, plan=plan)
+    assert [k.killed for k in report.kills] == [True, True, True], report
+    assert [k.resumed_from for k in report.kills] == [0, 100, 200], report
+    assert_same_run(killed, reference)
+    _, books, held = books_and_buffers(killed)
+    assert books == held and sum(held.values()) == 400
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["robot=Walker2d-v5"], "a policy for Hopper-v5, not for robot=Walker2d-v5"),
+        (["sac.hidden=32"], "its networks were trained with sac.hidden=16; set the same for this run"),
+        (["plant=sim", "gap=hard"], "gap='hard' with plant=sim: the sim has no gap"),
+        (["gap=soft"], "gap='soft': unknown gap profile 'soft' for Hopper-v5; valid: none, default, hard"),
+        (["plant=hardware"], "plant='hardware': valid: real, sim"),
+    ],
+)
+def test_a_policy_or_plant_that_is_wrong_for_the_run_is_refused_in_one_line_and_nothing_runs(
+    sim_policy: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    run = tmp_path / "run"
+    done = synthgate("train", *TINY, f"init_from={sim_policy / 'policy' / 'policy.pt'}", "steps=50", *args,
+                     f"run_dir={run}")  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("synthgate train: error: ") and message in line, line
+    assert not run.exists()
+
+
+def test_a_file_that_is_not_a_policy_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "policy.pt"
+    bad.write_bytes(b"not a policy")
+    done = synthgate("train", *TINY, f"init_from={bad}", "steps=50", f"run_dir={tmp_path / 'run'}")
+    assert done.returncode == 2 and f"init_from='{bad}': not a policy file" in done.stderr, done.stderr

@@ -163,5 +163,5 @@ def test_the_users_directory_is_searched_after_the_library(tmp_path: Path, monke
     assert gaps.names("Hopper-v5") == ["none", "default", "hard", "lab_unit_3"]
     assert gaps.get("lab_unit_3", "Hopper-v5").hash == gaps.get("default", "Hopper-v5").hash  # same content
     _profile(tmp_path / "Hopper-v5", name="default")
-    with pytest.raises(gaps.GapError, match="Hopper-v5.s gap profile .default. is in two files"):
+    with pytest.raises(gaps.GapError, match=r"Hopper-v5's gap profile 'default' is in two files"):
         gaps.names("Hopper-v5")

@@ -1,6 +1,8 @@
 """``synthgate policy <run_dir> --out <dir> [--episodes 100]``: a sim-trained run as a starting policy.
 
-The run must have been trained in the sim (``synthgate train plant=sim ...``). Its newest
+The run must have been trained in the sim: ``synthgate train plant=sim ...``, or a run of a plant
+without a gap (``gap=none``, the default), which steps the same physics and learns the same weights
+(``tests/synthgate/test_sim_to_real.py``); only the ledger's booking differs. Its newest
 checkpoint's actor, critics and temperature are written as ``<dir>/policy.pt``
 (``pipeline.policies``), its deterministic policy is scored on ``--episodes`` sim episodes of the
 panel's held-out seeds (return, and the share of episodes the plant ended before the time limit:
@@ -78,8 +80,8 @@ def main(args: Sequence[str]) -> int:
     except RunError as err:
         return _fail(str(err))
     cfg = run.config
-    if cfg.plant != "sim":
-        return _fail(f"{opts.run_dir} was trained on the real plant (plant={cfg.plant}): a starting policy is trained "
+    if cfg.plant != "sim" and cfg.gap != "none":
+        return _fail(f"{opts.run_dir} was trained on the real plant (gap={cfg.gap}): a starting policy is trained "
                      "in the sim (synthgate train plant=sim ...), so that no real data is spent on it")  # fmt: skip
     assert run.payload is not None  # loaded with payload=True
     sha = policies.write(opts.out / "policy.pt", cfg, run.payload["agent"])

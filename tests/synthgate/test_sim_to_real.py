@@ -101,3 +101,27 @@ def test_a_file_that_is_not_a_policy_is_refused(tmp_path: Path) -> None:
     bad.write_bytes(b"not a policy")
     done = synthgate("train", *TINY, f"init_from={bad}", "steps=50", f"run_dir={tmp_path / 'run'}")
     assert done.returncode == 2 and f"init_from='{bad}': not a policy file" in done.stderr, done.stderr
+
+
+def test_a_run_of_the_plant_without_a_gap_learns_what_the_sim_run_learns(sim_policy: Path, tmp_path: Path) -> None:
+    """``gap=none`` steps the sim's physics: the same command with ``plant=real`` makes the same agent,
+    update for update; only the ledger books the transitions as real (so ``synthgate policy`` takes
+    either run, and refuses a run of a gapped real plant)."""
+    from pipeline import checkpoint
+
+    run = tmp_path / "run"
+    done = synthgate("train", *TINY, "steps=300", "learning_starts=100", f"run_dir={run}")
+    assert done.returncode == 0, done.stderr
+    sim, real = (checkpoint.load_latest(d / "checkpoints") for d in (sim_policy / "run", run))
+    assert sim is not None and real is not None
+    for name in ("actor", "critic", "critic_target", "log_alpha"):
+        got, want = real[1]["agent"][name], sim[1]["agent"][name]
+        same = (
+            torch.equal(got, want) if isinstance(got, torch.Tensor) else all(torch.equal(got[k], want[k]) for k in got)
+        )
+        assert same, name
+    assert books_and_buffers(run)[1] == {("real", "Hopper-v5/plant"): 300}
+    gapped = tmp_path / "gapped"
+    assert synthgate("train", *TINY, "gap=default", "steps=50", f"run_dir={gapped}").returncode == 0
+    done = synthgate("policy", str(gapped), "--out", str(tmp_path / "p"))
+    assert done.returncode == 2 and "was trained on the real plant (gap=default)" in done.stderr

@@ -28,6 +28,7 @@ process's throughput is the sum over its seeds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline import checkpoint
+from pipeline import checkpoint, runfiles
 from pipeline.config import ConfigError, TrainConfig, seed_config, validate
 from pipeline.faults import ACTOR_SKIPPED, SKIPPED, RunStopped
 from pipeline.multiseed import StackedSAC, stack_agents, stack_batches, stacked_sac_update, unstack_agent
@@ -135,11 +136,20 @@ def train_stacked(
     for c in configs:
         validate(c)
     _same_steps(cfg, {c.seed: _newest_step(Path(c.run_dir)) for c in configs})  # before any directory is touched
+    with contextlib.ExitStack() as logs:
+        for c in configs:  # every seed's train.log holds this process's lines (each names its run directory)
+            logs.enter_context(runfiles.run_log_file(Path(c.run_dir)))
+        return _train_stacked(cfg, configs, exposures or {}, device)
+
+
+def _train_stacked(
+    cfg: TrainConfig, configs: list[TrainConfig], exposures: Mapping[str, Sequence[Perturbation]], device: torch.device
+) -> list[dict[str, Any]]:
     bar = progress_bar(cfg.steps * len(configs), cfg.progress)
     runs: list[Run] = []
     try:
         for c in configs:
-            runs.append(open_run(c, exposures or {}, device, bar))
+            runs.append(open_run(c, exposures, device, bar))
         _same_steps(cfg, {r.cfg.seed: r.state.step for r in runs})  # the checkpoints actually loaded
         try:
             stacked = stack_agents([r.state.agent for r in runs], cfg.sac.lr_actor, cfg.sac.lr_critic, cfg.sac.lr_alpha)

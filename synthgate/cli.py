@@ -46,6 +46,28 @@ def _console_log() -> None:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stdout, force=True)
 
 
+class _UserFormat(logging.Formatter):
+    """A log record as a line of a command's own output: indented, with ``warning:`` before a warning."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        return f"  {text}" if record.levelno < logging.WARNING else f"  {record.levelname.lower()}: {text}"
+
+
+def user_log() -> None:
+    """``synthgate.*``'s messages (a run's "new run ...", its warnings) on stdout in the style of the
+    command's own lines, and never through the root logger: importing ``dm_control.suite`` installs a
+    root handler that would print them as raw records (``INFO:synthgate.train:...``, issue 34).
+    ``train`` and ``resume`` keep ``train.log``'s format instead (:func:`_console_log`)."""
+    owner = logging.getLogger("synthgate")
+    for handler in [h for h in owner.handlers if isinstance(h.formatter, _UserFormat)]:
+        owner.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_UserFormat())
+    owner.addHandler(handler)
+    owner.propagate = False
+
+
 def _execute(config: TrainConfig, command: str = "train") -> None:
     """Trains (or resumes) the run ``config`` describes and prints its summary."""
     from pipeline.train import Interrupted  # heavy imports only when training
@@ -355,6 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not command.own_help and any(a in ("-h", "--help") for a in rest):
         print(f"synthgate {command_usage(name)}")
         return 0
+    if name not in ("train", "resume"):
+        user_log()
     try:
         return command.run(rest)
     except Stopped as stop:  # SIGINT / SIGTERM: every run checkpointed what it had, or never started

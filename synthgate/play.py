@@ -1,11 +1,11 @@
-"""``synthgate play <run_dir> [--scenario NAME] [--episodes N] [--video out.mp4]``: watch a policy.
+"""``synthgate play <run_dir> [--scenario NAME] [--episodes N] [--video out.mp4 [--size WxH]]``: watch a policy.
 
 The run's deterministic policy (its newest verified checkpoint) drives the plant, under a scenario
 if one is given (a library name, a path, or a name from ``$SYNTHGATE_SCENARIO_PATH``). Each
 episode prints its return, its length and, for the robot's failure predicates (the scenario's when
 one is given), the first step at which one fired. ``--video`` renders every step and writes the
 episodes one after the other as an mp4 (OpenCV), at the plant's control rate unless ``--fps`` says
-otherwise.
+otherwise, at ``--size`` (640 x 480 unless given).
 """
 
 from __future__ import annotations
@@ -36,11 +36,17 @@ def parse(args: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--max-steps", type=int, default=0, help="steps per episode (default: the run's setting)")
     parser.add_argument("--video", type=Path, default=None, help="write the episodes as this mp4")
     parser.add_argument("--fps", type=float, default=0.0, help="video frame rate (default: the plant's control rate)")
+    parser.add_argument("--size", default="640x480", help="video frame size WIDTHxHEIGHT (default 640x480: a gait "
+                        "can be judged at 480 pixels high, not at the 128 x 128 training renders)")  # fmt: skip
     opts = parser.parse_args(list(args))
     if opts.episodes < 1 or opts.max_steps < 0 or opts.fps < 0:
         parser.error("--episodes must be >= 1, --max-steps and --fps >= 0")
     if opts.video is not None and opts.video.suffix.lower() != ".mp4":
         parser.error(f"--video {opts.video}: give a path ending in .mp4")
+    width, sep, height = opts.size.partition("x")
+    if not (sep and width.isdigit() and height.isdigit() and int(width) >= 16 and int(height) >= 16):
+        parser.error(f"--size {opts.size}: give WIDTHxHEIGHT in pixels, each >= 16, e.g. 640x480")
+    opts.size = (int(width), int(height))
     return opts
 
 
@@ -58,6 +64,8 @@ def play(opts: argparse.Namespace) -> list[dict[str, Any]]:
     settings = dict(cfg.robot_settings)
     if opts.max_steps:
         settings["max_episode_steps"] = opts.max_steps
+    if opts.video is not None:
+        settings["render_width"], settings["render_height"] = opts.size
     record = robots.get(cfg.robot)
     predicates = sorted(record.predicates)
     gap = gaps.get(opts.gap if opts.gap is not None else cfg.gap, cfg.robot)

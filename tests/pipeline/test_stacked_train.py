@@ -90,6 +90,8 @@ def test_each_seed_of_a_stacked_run_is_the_lone_run_up_to_float_rounding(root: P
         lone = yaml.safe_load((root / f"lone-{s}" / "config.yaml").read_text())
         assert saved["stacked_seeds"] == [] and saved["seed"] == s
         assert {k: v for k, v in saved.items() if k != "run_dir"} == {k: v for k, v in lone.items() if k != "run_dir"}
+        log = (root / "stacked" / f"seed-{s}" / "train.log").read_text()  # issue 34: every seed has its log
+        assert f"new run {root / 'stacked' / f'seed-{s}'}" in log and "stacked seeds [0, 3] in one process" in log
     # the seeds are different runs
     a, b = (_payload(root / "stacked" / f"seed-{s}") for s in SEEDS)
     assert not torch.allclose(a["agent"]["log_alpha"], b["agent"]["log_alpha"])

@@ -278,3 +278,30 @@ def test_gaps_lists_each_profile_with_what_it_changes_and_a_bad_file_is_one_line
     assert line.startswith(
         f"synthgate gaps: error: {mine / 'broken.yaml'}: unmodeled[0].params.width: 1.5 is not physical"
     )
+
+
+def test_a_runs_messages_print_in_the_commands_style_not_as_raw_log_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 34: under ``synthgate run`` a training run's "new run ..." printed as
+    ``INFO:synthgate.train:new run ...`` (importing dm_control.suite installs a root log handler)."""
+    import logging
+
+    import dm_control.suite  # noqa: F401 - the import that installs the root handler
+
+    from pipeline.runfiles import run_log_file
+    from synthgate.cli import user_log
+
+    owner = logging.getLogger("synthgate")
+    saved = (list(owner.handlers), owner.propagate)
+    try:
+        user_log()
+        with run_log_file(tmp_path / "run"):
+            logging.getLogger("synthgate.train").info("new run %s", "runs/x")
+            logging.getLogger("synthgate.train").warning("steps=300 <= learning_starts=1000")
+        out, err = capsys.readouterr()
+        assert out.splitlines() == ["  new run runs/x", "  warning: steps=300 <= learning_starts=1000"]
+        assert "INFO:" not in out + err and "WARNING:" not in out + err
+        assert "new run runs/x" in (tmp_path / "run" / "train.log").read_text()  # the run's log keeps it
+    finally:
+        owner.handlers[:], owner.propagate = saved

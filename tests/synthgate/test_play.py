@@ -20,7 +20,7 @@ def test_play_writes_a_playable_mp4_and_reports_each_episode(tmp_path: Path) -> 
     assert trained.returncode == 0, trained.stderr
     video = tmp_path / "out" / "play.mp4"
     played = synthgate("play", str(run), "--scenario", "push_recovery", "--episodes", "2", "--max-steps", "40",
-                       "--video", str(video))  # fmt: skip
+                       "--video", str(video), "--size", "64x48")  # fmt: skip
     assert played.returncode == 0, played.stderr
     assert f"{run}: 2 episode(s) under push_recovery" in played.stdout
     lines = [line for line in played.stdout.splitlines() if line.startswith("  episode")]
@@ -38,6 +38,13 @@ def test_play_writes_a_playable_mp4_and_reports_each_episode(tmp_path: Path) -> 
     assert frames == 2 * 41  # every step's frame and the last state's, per episode
     again = synthgate("play", str(run), "--scenario", "push_recovery", "--episodes", "2", "--max-steps", "40")
     assert [line for line in again.stdout.splitlines() if line.startswith("  episode")] == lines  # deterministic
+
+    default = synthgate("play", str(run), "--max-steps", "3", "--video", str(tmp_path / "big.mp4"))
+    assert default.returncode == 0, default.stderr
+    ok, frame = cv2.VideoCapture(str(tmp_path / "big.mp4")).read()
+    assert ok and frame.shape == (480, 640, 3)  # issue 34: 128 x 128 was too small to judge a gait
+    bad = synthgate("play", str(run), "--video", str(tmp_path / "y.mp4"), "--size", "640")
+    assert bad.returncode == 2 and "--size 640: give WIDTHxHEIGHT" in bad.stderr
 
     wrong = synthgate("play", str(run), "--scenario", "hopper_heavy_torso")
     assert wrong.returncode == 2 and "hopper_heavy_torso is a scenario of Hopper-v5, not of walker-walk" in wrong.stderr

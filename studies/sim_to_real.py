@@ -1,7 +1,12 @@
 """Issue 31's measurements: which predictor of the real plant is best, on held-out real transitions.
 
+    PYTHONPATH=. python studies/sim_to_real.py policies Hopper-v5 --policy <policy.pt>
     PYTHONPATH=. python studies/sim_to_real.py models Hopper-v5 --gap default --policy <policy.pt>
     PYTHONPATH=. python studies/sim_to_real.py report [--check]
+
+``policies``: a starting policy's deterministic return and fall rate (episodes the plant ended
+before the time limit) in the sim and on the real plant under ``default`` and ``hard``, nominal and
+under each of the robot's scenarios, on held-out panel seeds (``validation.panels.real_panel``).
 
 ``models``: real transitions are collected on the real plant (the robot with the gap profile) by a
 starting policy acting stochastically, as a fine-tuning run collects them: nominal episodes, and
@@ -82,15 +87,10 @@ def collect(robot: str, gap: str, policy: dict[str, Any], seeds: Sequence[int], 
 
     import robots
     import scenarios
-    from pipeline.sac import Actor
     from robots.perturbations import PerturbedEnv
 
     record = robots.get(robot)
-    sac = policy["sac"]
-    actor = Actor(record.layout.size, record.action_dim, sac["hidden"], sac["depth"], sac["log_std_min"],
-                  sac["log_std_max"])  # fmt: skip
-    actor.load_state_dict(policy["actor"])
-    actor.eval()
+    actor = actor_of(policy, robot)
     base = robots.make(robot, gap=gap, max_episode_steps=MAX_STEPS)
     rows: dict[str, list[Any]] = {k: [] for k in ("obs", "act", "rew", "next_obs", "term", "episode")}
     draws: list[dict[str, Any]] = []
@@ -324,6 +324,112 @@ def merge(held: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, tu
     return merged, offsets
 
 
+def actor_of(policy: dict[str, Any], robot: str) -> Any:
+    """The deterministic actor of a policy file."""
+    import robots
+    from pipeline.sac import Actor
+
+    record, sac = robots.get(robot), policy["sac"]
+    actor = Actor(record.layout.size, record.action_dim, sac["hidden"], sac["depth"], sac["log_std_min"],
+                  sac["log_std_max"])  # fmt: skip
+    actor.load_state_dict(policy["actor"])
+    return actor.eval()
+
+
+def policies_command(opts: argparse.Namespace) -> int:
+    import torch
+
+    import scenarios
+    from validation.panels import PanelSpec, real_panel
+
+    torch.set_num_threads(1)
+    policy = torch.load(opts.policy, map_location="cpu", weights_only=True)
+    actor = actor_of(policy, opts.robot)
+    scenario_list = tuple(scenarios.get(n) for n in SCENARIOS[opts.robot])
+    rows = []
+    t0 = time.perf_counter()
+    for gap in ("none", "default", "hard"):
+        spec = PanelSpec(opts.robot, scenario_list, opts.episodes, MAX_STEPS, opts.seed, 32, {}, gap)
+        results, _ = real_panel(spec, {"policy": actor})
+        for cond, eps in results["policy"].items():
+            falls = eps.length < MAX_STEPS
+            rows.append({"gap": gap, "condition": cond, "episodes": len(eps.returns),
+                         "return_mean": float(eps.returns.mean()), "return_std": float(eps.returns.std()),
+                         "fall_rate": float(falls.mean()), "predicate_rate": float(eps.failed.mean())})  # fmt: skip
+            print(f"{gap:8s} {cond:22s} return {rows[-1]['return_mean']:8.1f} ± {rows[-1]['return_std']:6.1f}  "
+                  f"falls {rows[-1]['fall_rate']:.2f}", flush=True)  # fmt: skip
+    log = {"robot": opts.robot, "policy": str(opts.policy), "policy_sha256": sha256(opts.policy),
+           "panel_seed": opts.seed, "max_steps": MAX_STEPS, "seconds": time.perf_counter() - t0,
+           "rows": rows}  # fmt: skip
+    LOGS.mkdir(parents=True, exist_ok=True)
+    out = LOGS / f"policies-{opts.robot}.json"
+    out.write_text(json.dumps(log, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+# --- the page -------------------------------------------------------------------------------------
+
+BEGIN, END = "<!-- sim_to_real:begin -->", "<!-- sim_to_real:end -->"
+
+
+def policies_table(log: dict[str, Any]) -> list[str]:
+    lines = [f"**{log['robot']}**: the shipped starting policy (`{Path(log['policy']).name}`, sha256 "
+             f"{log['policy_sha256'][:12]}), deterministic, {log['rows'][0]['episodes']} episodes per cell of "
+             f"{log['max_steps']} steps at most, panel seed {log['panel_seed']}. Falls: episodes the plant ended "
+             "before the time limit.", "",
+             "| plant | condition | return (mean ± sd) | falls |", "|---|---|---|---|"]  # fmt: skip
+    for r in log["rows"]:
+        plant = "sim" if r["gap"] == "none" else f"real, `{r['gap']}`"
+        lines.append(f"| {plant} | {r['condition']} | {r['return_mean']:.1f} ± {r['return_std']:.1f} | "
+                     f"{r['fall_rate']:.2f} |")  # fmt: skip
+    return [*lines, ""]
+
+
+def models_table(log: dict[str, Any]) -> list[str]:
+    k = f"{log['horizon']}_step"
+    lines = [f"**{log['robot']}, real plant `{log['gap']}`**: {log['real_transitions']} real transitions collected "
+             f"by the policy `{Path(log['policy']).name}` (sha256 {log['policy_sha256'][:12]}) acting stochastically, "
+             f"{int(log['exposure'] * 100)}% of episodes under a scenario; held out: {log['held_out_episodes']} "
+             f"episodes per condition ({', '.join(f'{c} {n}' for c, n in log['held_out_transitions'].items())} "
+             "transitions). Errors: RMS over state dimensions of the error divided by the held-out nominal standard "
+             f"deviation, mean over rows; {log['horizon']}-step: open loop on the real actions. World models: "
+             f"{log['model_settings']['members']} members ({log['model_settings']['elites']} elites) of "
+             f"{log['model_settings']['depth']} x {log['model_settings']['hidden']}, at most "
+             f"{log['model_settings']['max_retrain_s']:.0f} s of fitting (reduced for this machine).", "",
+             f"| real transitions | predictor | condition | 1-step | {log['horizon']}-step | reward R² | fit s |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in log["results"]:
+        lines.append(f"| {r['budget']} | `{r['predictor']}` | {r['condition']} | {r['one_step']:.3f} | {r[k]:.3f} | "
+                     f"{r['reward_r2']:.3f} | {r['fit_s']:.0f} |")  # fmt: skip
+    return [*lines, ""]
+
+
+def page_section() -> str:
+    parts = ["Regenerated by `PYTHONPATH=. python studies/sim_to_real.py report` from `results/sim_to_real/`.", ""]
+    for path in sorted(LOGS.glob("policies-*.json")):
+        parts += policies_table(json.loads(path.read_text()))
+    for path in sorted(LOGS.glob("models-*.json")):
+        parts += models_table(json.loads(path.read_text()))
+    return "\n".join(parts)
+
+
+def report_command(opts: argparse.Namespace) -> int:
+    text = PAGE.read_text()
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    new = f"{head}{BEGIN}\n{page_section()}\n{END}{tail}"
+    if opts.check:
+        if new != text:
+            print(f"{PAGE} does not match the logs in {LOGS}: run studies/sim_to_real.py report")
+            return 1
+        print(f"{PAGE} matches the logs")
+        return 0
+    PAGE.write_text(new)
+    print(f"wrote {PAGE}")
+    return 0
+
+
 def sha256(path: Path) -> str:
     import hashlib
 
@@ -341,10 +447,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     m.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS))
     m.add_argument("--held-out", type=int, default=HELD_OUT_EPISODES)
     m.add_argument("--seed", type=int, default=0)
+    q = sub.add_parser("policies", help="a starting policy in the sim and on the real plants")
+    q.add_argument("robot", choices=sorted(SCENARIOS))
+    q.add_argument("--policy", type=Path, required=True)
+    q.add_argument("--episodes", type=int, default=100)
+    q.add_argument("--seed", type=int, default=1000)
+    r = sub.add_parser("report", help="the tables of docs/sim_to_real.md from the logs")
+    r.add_argument("--check", action="store_true")
     opts = parser.parse_args(list(argv) if argv is not None else None)
-    if opts.command == "models":
-        return models_command(opts)
-    return 2
+    commands = {"models": models_command, "policies": policies_command, "report": report_command}
+    return commands[opts.command](opts)
 
 
 if __name__ == "__main__":

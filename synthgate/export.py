@@ -122,7 +122,7 @@ def export_panels(run_dir: Path, out: Path, max_episodes: int | None) -> int:
     except scenarios.ScenarioError as err:
         fail("export", f"the gate report's scenarios: {err}")
     spec = PanelSpec(ps["robot"], tuple(chosen), ps["episodes"], ps["max_steps"], ps["seed"], ps["num_envs"],
-                     dict(ps["robot_settings"]))  # fmt: skip
+                     dict(ps["robot_settings"]), ps.get("gap", "none"))  # fmt: skip  # reports before gaps: none
     episodes = record_real_panel(spec, run.actor)
     record = robots.get(spec.robot)
     total = sum(len(e["rew"]) for e in episodes)

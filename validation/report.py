@@ -259,7 +259,8 @@ def render_html(report: Mapping[str, Any]) -> str:
     spec = report.get("panel_spec", {})
     out.append(f"<p>Panels: {spec.get('episodes')} episodes per condition of {spec.get('max_steps')} steps, "
                f"panel seed {spec.get('seed')} (held-out stream {spec.get('seed_stream')}), "
-               f"scenarios {esc(', '.join(report['scenarios']))}.</p>")  # fmt: skip
+               f"scenarios {esc(', '.join(report['scenarios']))}; real panel on the real plant with gap profile "
+               f"<code>{esc(str(spec.get('gap', 'none')))}</code>.</p>")  # fmt: skip
 
     out.append("<h2>Rules</h2><table><tr><th>rule</th><th>condition</th><th>outcome</th><th>detail</th></tr>")
     for r in report["rules"]:

@@ -159,3 +159,25 @@ def test_starts_from_resets_equal_the_real_panels_and_give_the_context() -> None
     assert np.allclose(ctx[6:9, layout.index("actuator_scale.thigh_joint")], np.asarray(scales) - 1.0)
     synth = synthetic_panel(s, starts, {"a": actor(0)}, model)  # runs with the context model
     assert len(synth["a"][sft.PAYLOAD]) == 3
+
+
+def test_the_real_panel_runs_on_the_runs_real_plant_and_refuses_runs_of_different_ones() -> None:
+    """Issue 31: the real panel is the real plant (the runs' gap profile, or ``--gap``), not the sim."""
+    from types import SimpleNamespace
+
+    from pipeline.config import TrainConfig
+    from pipeline.runs import RunError
+    from validation.panels import _plant
+    from validation.validate import PanelOptions, panel_spec
+
+    def run(gap: str, name: str) -> SimpleNamespace:
+        return SimpleNamespace(config=TrainConfig(robot="Hopper-v5", gap=gap), path=name)
+
+    spec = panel_spec([run("default", "a"), run("default", "b")], (), PanelOptions(episodes=2))
+    assert spec.gap == "default" and spec.to_json()["gap"] == "default"
+    env = _plant(spec, spec.conditions()[0])
+    real = robots.make("Hopper-v5", gap="default").unwrapped.mj_model  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(env.unwrapped.mj_model.actuator_gear, real.actuator_gear)  # type: ignore[attr-defined]
+    with pytest.raises(RunError, match=r"different gap profiles \['default', 'none'\]: name the real plant"):
+        panel_spec([run("default", "a"), run("none", "b")], (), PanelOptions(episodes=2))
+    assert panel_spec([run("default", "a"), run("none", "b")], (), PanelOptions(episodes=2, gap="hard")).gap == "hard"

@@ -55,6 +55,10 @@ def test_init_from_starts_the_agent_from_the_policy_with_an_empty_buffer(sim_pol
     tag = next(o for _, o in held)
     assert tag.startswith("Hopper-v5[default@") and tag.endswith("]/plant")
     assert books == held == {("real", tag): 60}  # the sim's transitions did not come along
+    played = synthgate("play", str(run), "--gap", "hard", "--max-steps", "20")
+    assert played.returncode == 0 and f"{run}: 1 episode(s), gap hard" in played.stdout, played.stderr
+    bad = synthgate("play", str(run), "--gap", "mild")
+    assert bad.returncode == 2 and "unknown gap profile 'mild' for Hopper-v5" in bad.stderr
 
 
 def test_init_from_then_kill_9_resumes_exactly(sim_policy: Path, tmp_path: Path) -> None:

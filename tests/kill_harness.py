@@ -8,7 +8,11 @@ Two kinds of kill:
   session; some sites first leave what a crash mid-write leaves (half a ledger or metrics line, half
   a checkpoint in its temporary file, a torn checkpoint under its real name, a new hash without its
   data). The points are reproducible from the harness's seed.
-* **external**: the harness sends SIGKILL after a seeded random delay, wherever the run then is.
+* **external**: the harness sends SIGKILL a seeded random delay after the session reports its
+  seeded ``count``-th env step, wherever the run then is. The delay is counted from a step, not from
+  the process start, so a host that starts Python faster or slower does not move it past the run's
+  end; and the subprocess waits, before its last step's updates and checkpoint, for the kill, so the
+  kill always lands in the run (a kill that finds the run finished would end the harness early).
 
 The same runner can instead make chosen writes fail (``{"site": "refuse_write", "errno": 28,
 "match": "ckpt-000000200"}``): a full disk or a denied permission at a known point of a real run.
@@ -22,9 +26,12 @@ import dataclasses
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +57,10 @@ def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _install(site: str, count: int) -> None:
-    """Wraps the function behind ``site`` so that its ``count``-th call kills this process."""
+def _install(site: str, count: int, hold: int = 0, fd: int = -1) -> None:
+    """Wraps the function behind ``site`` so that its ``count``-th call kills this process; for
+    ``external``, the ``count``-th env step writes to ``fd`` (the harness's clock starts) and the
+    ``hold``-th waits for the harness's SIGKILL."""
     from pipeline import checkpoint, model_env, train
 
     calls = [0]
@@ -79,6 +88,19 @@ def _install(site: str, count: int) -> None:
                 _die()
 
         train.collect_real_step = collect  # type: ignore[assignment]
+    elif site == "external":
+        inner_step = train.collect_real_step
+
+        def step_then_report(*args: Any, **kwargs: Any) -> None:
+            inner_step(*args, **kwargs)
+            if due():
+                os.write(fd, b"go")
+                os.close(fd)
+            if hold and calls[0] >= hold:  # the run's last step (or earlier): never let it finish
+                while True:
+                    time.sleep(60)
+
+        train.collect_real_step = step_then_report  # type: ignore[assignment]
     elif site == "agent_update":
         before(train, "sac_update")
     elif site == "model_fit":
@@ -146,7 +168,8 @@ def _refuse_writes(code: int, match: str) -> None:
 
 @dataclass
 class Kill:
-    """One session's fate: killed internally at ``site`` (call ``count``), or externally after ``delay_s``."""
+    """One session's fate: killed internally at ``site`` (call ``count``), or externally ``delay_s``
+    after its ``count``-th env step."""
 
     site: str
     count: int = 0
@@ -168,18 +191,24 @@ class Report:
 
 
 def _latest_step(run_dir: Path) -> int:
+    """The step the next session resumes from: the newest checkpoint whose bytes match its hash (a
+    torn one under its real name is not)."""
     from pipeline import checkpoint
 
-    steps = [int(p.name[5:14]) for p in checkpoint.list_checkpoints(run_dir / "checkpoints")]
-    return max(steps, default=0)
+    ckpts = checkpoint.list_checkpoints(run_dir / "checkpoints")
+    return max((checkpoint.step_of(p) for p in ckpts if checkpoint._hash_ok(p)), default=0)
 
 
 def _plan(rng: random.Random, site: str, done: int, cfg: dict[str, Any]) -> Kill:
     """A kill point at ``site`` early enough in the session to be reached (the last checkpoint is
-    at ``done``); counts are drawn from the first half of what is left, so kills spread over the run."""
+    at ``done``); counts are drawn from the first half of what is left, so kills spread over the run.
+    An external kill's delay, from its env step on, is at most the time the steps left after it take
+    at ``step_s`` seconds each (on a slower host it lands earlier; it never lands after the run's end,
+    see :func:`_install`)."""
     remaining = cfg["steps"] - done
     if site == "external":
-        return Kill(site, delay_s=rng.uniform(cfg["startup_s"], cfg["startup_s"] + cfg["session_s"]))
+        count = rng.randint(1, max((remaining - 1) // 2, 1))
+        return Kill(site, count=count, delay_s=rng.uniform(0.0, cfg["step_s"] * max(remaining - count, 1)))
     ckpts = max(remaining // cfg["checkpoint_every"], 1)
     upper = {
         "env_step": max(remaining - 1, 1),
@@ -212,8 +241,9 @@ def run_with_kills(
     (``(site, count)`` per session) when given.
 
     ``cfg`` gives the run's ``steps``, ``checkpoint_every``, ``log_every``, ``learning_starts``,
-    ``utd`` and, for external kills, ``startup_s`` and ``session_s`` (seconds). A planned kill
-    whose point the session never reaches (the run finished first) is recorded as not killed.
+    ``utd`` and, for external kills, ``step_s`` (seconds an env step takes, roughly: it sizes the
+    delays). A planned kill whose point the session never reaches (the run finished first), or that
+    lands after the run wrote ``summary.json``, is recorded as not killed.
     """
     rng = random.Random(seed)
     report = Report()
@@ -234,27 +264,36 @@ def run_with_kills(
         kill.resumed_from = done
         report.sessions += 1
         if kill.site == "external":
-            proc = subprocess.Popen([sys.executable, "-m", "synthgate", "train", *command],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-            try:
-                proc.wait(timeout=kill.delay_s)
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-            _, err = proc.communicate()
+            read_end, write_end = os.pipe()
+            hold = max(cfg["steps"] - done, 1)  # the session's last step, if it resumes from ``done``
+            spec = json.dumps({"site": kill.site, "count": kill.count, "hold": hold, "fd": write_end})
+            with tempfile.TemporaryFile() as err_file:
+                proc = subprocess.Popen([sys.executable, here, spec, "train", *command], stdout=subprocess.DEVNULL,
+                                        stderr=err_file, pass_fds=(write_end,))  # fmt: skip
+                os.close(write_end)
+                with os.fdopen(read_end, "rb") as go:
+                    ready, _, _ = select.select([go], [], [], 600)
+                    started = bool(ready) and go.read(2) == b"go"  # b"": the session ended before its step
+                if started:
+                    time.sleep(kill.delay_s)
+                    proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=600)
+                err_file.seek(0)
+                err = err_file.read()
         else:
             spec = json.dumps({"site": kill.site, "count": kill.count})
             proc = subprocess.Popen([sys.executable, here, spec, "train", *command],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
             _, err = proc.communicate(timeout=600)
-        kill.killed = proc.returncode == -signal.SIGKILL
+        kill.killed = proc.returncode == -signal.SIGKILL and not (run_dir / "summary.json").exists()
         if not kill.killed and proc.returncode != 0:
             raise AssertionError(f"session {report.sessions} ({kill}) failed: {err.decode()[-3000:]}")
         report.kills.append(kill)
     if not (run_dir / "summary.json").exists():  # the last, uninterrupted session
         report.sessions += 1
-        done = subprocess.run([sys.executable, "-m", "synthgate", "train", *command], capture_output=True, text=True,
+        last = subprocess.run([sys.executable, "-m", "synthgate", "train", *command], capture_output=True, text=True,
                               check=False, timeout=600)  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
+        assert last.returncode == 0, last.stderr[-3000:]
     return report
 
 
@@ -333,7 +372,7 @@ if __name__ == "__main__":  # the killed subprocess: install one kill point, the
     if spec["site"] == "refuse_write":
         _refuse_writes(int(spec["errno"]), spec["match"])
     else:
-        _install(spec["site"], int(spec["count"]))
+        _install(spec["site"], int(spec["count"]), int(spec.get("hold", 0)), int(spec.get("fd", -1)))
     from synthgate.cli import main
 
     raise SystemExit(main(sys.argv[2:]))

@@ -20,7 +20,7 @@ TINY_FTFL = [
     "kstep=[1,2]",
 ]  # fmt: skip
 TINY_CFG = {"steps": 600, "checkpoint_every": 100, "log_every": 50, "learning_starts": 200, "utd": 1,
-            "startup_s": 4.0, "session_s": 6.0}  # fmt: skip
+            "step_s": 0.002}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,8 @@ def test_twenty_four_random_kills_resume_exactly(reference: Path, tmp_path: Path
     run_dir = tmp_path / "killed"
     sites = (*SITES, "external")
     report = run_with_kills(TINY_FTFL, run_dir, kills=24, seed=7, sites=sites, cfg=TINY_CFG, cover_all=True)
-    landed = [f"{k.site}@{k.count or round(k.delay_s, 1)}<-{k.resumed_from}" for k in report.kills if k.killed]
+    landed = [f"{k.site}@{k.count}{f'+{k.delay_s:.2f}s' if k.site == 'external' else ''}<-{k.resumed_from}"
+              for k in report.kills if k.killed]  # fmt: skip
     print(f"{report.n_killed} kills landed in {report.sessions} sessions: {', '.join(landed)}")
     assert report.n_killed >= 20, report
     assert len({k.site for k in report.kills if k.killed}) >= len(sites) - 1, report  # an external kill may miss

@@ -92,6 +92,10 @@ def main(args: Sequence[str]) -> int:
             train_command(cfg),
             f"synthgate policy <run_dir> --out <dir> --episodes {opts.episodes} --seed {opts.seed}",
         ],
+        "trained_on": "the sim (plant=sim)"
+        if cfg.plant == "sim"
+        else "plant=real with gap=none: the sim's physics, "
+        "booked as real (the same weights as plant=sim: tests/synthgate/test_sim_to_real.py)",
         "seed": cfg.seed,
         "sim_steps": run.step,
         "sac": dataclasses.asdict(cfg.sac),

@@ -260,7 +260,9 @@ def render_html(report: Mapping[str, Any]) -> str:
     out.append(f"<p>Panels: {spec.get('episodes')} episodes per condition of {spec.get('max_steps')} steps, "
                f"panel seed {spec.get('seed')} (held-out stream {spec.get('seed_stream')}), "
                f"scenarios {esc(', '.join(report['scenarios']))}; real panel on the real plant with gap profile "
-               f"<code>{esc(str(spec.get('gap', 'none')))}</code>.</p>")  # fmt: skip
+               f"<code>{esc(str(spec.get('gap', 'none')))}</code>"
+               + ("; the <b>sim</b> panel is the same episodes in the sim (shown, not used by the rules)"
+                  if "sim" in report.get("panels", {}) else "") + ".</p>")  # fmt: skip
 
     out.append("<h2>Rules</h2><table><tr><th>rule</th><th>condition</th><th>outcome</th><th>detail</th></tr>")
     for r in report["rules"]:
@@ -285,7 +287,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         rows += [("policies", who) for who in report["panels"]["real"]["policies"] if who not in sole]
         for group, who in rows:
             label = f"{who} ({', '.join(members.get(who, []))})" if group == "arms" and members.get(who) else who
-            for panel in ("real", "synthetic", "mixed"):
+            for panel in [p for p in ("real", "sim", "synthetic", "mixed") if p in report["panels"]]:
                 s = report["panels"][panel][group][who][name]
                 ci = s["ci"]
                 return_cell = "" if returns else f"<td>{_fmt(s['return_mean'])}</td>"

@@ -196,6 +196,11 @@ def run_gate(
 
     t0 = time.perf_counter()
     real, starts = real_panel(spec, actors, executor, progress)
+    sim = None
+    if spec.gap != "none":  # the sim panel: the same episodes in the sim, beside the real plant's (issue 31)
+        if progress:
+            progress(f"sim panel: the same seeds and scenarios in the sim (the real panel ran with gap {spec.gap})")
+        sim, _ = real_panel(dataclasses.replace(spec, gap="none"), actors, executor, progress)
     t1 = time.perf_counter()
     assert model_run.model is not None
     if progress:
@@ -205,6 +210,8 @@ def run_gate(
     if progress:
         progress(f"synthetic panel: done in {t2 - t1:.0f} s")
     panels: dict[str, Results] = {"real": real, "synthetic": synth, "mixed": mixed_panel(real, synth)}
+    if sim is not None:  # shown beside the others; the gate's rules read the real and synthetic panels only
+        panels["sim"] = sim
     ledgers = {n: by_name[n].ledger for n in arms.candidate}
     decision, rules = evaluate(spec, panels, arms, ledgers, config)
 
@@ -249,7 +256,7 @@ def run_gate(
         "panels": summary,
         "ledger": {n: by_name[n].ledger for n in names},
         "timing": {
-            "real_s": t1 - t0,
+            "real_s": t1 - t0,  # the sim panel included when there is one
             "synthetic_s": t2 - t1,
             "real_episode_steps": steps["real"],
             "synthetic_episode_steps": steps["synthetic"],

@@ -120,3 +120,18 @@ def test_tensorboard_summaries_hold_the_decision(hopper_runs: dict[str, Path], t
     cell = report["panels"]["real"]["arms"]["candidate"][sft.PAYLOAD]
     tag = f"validation/real/{sft.PAYLOAD}/candidate_failure_rate"
     assert events.Scalars(tag)[0].value == cell["mean"]
+
+
+def test_a_gapped_real_panel_comes_with_a_sim_panel_beside_it(hopper_runs: dict[str, Path]) -> None:
+    """Issue 31: report.html shows the sim panel beside the real one; the rules do not read it."""
+    options = PanelOptions(episodes=4, max_steps=40, gap="default")
+    report = run_gate([load_run(hopper_runs["better"])], [load_run(hopper_runs["baseline"])], [sft.payload()],
+                      options=options)  # fmt: skip
+    assert set(report["panels"]) == {"real", "sim", "synthetic", "mixed"} and report["panel_spec"]["gap"] == "default"
+    real, sim = (report["panels"][p]["policies"] for p in ("real", "sim"))
+    assert real.keys() == sim.keys() and any(real[k]["nominal"] != sim[k]["nominal"] for k in real)
+    page = render_html(report)
+    assert "<td>sim</td>" in page and "gap profile <code>default</code>; the <b>sim</b> panel" in page
+    plain = run_gate([load_run(hopper_runs["better"])], [load_run(hopper_runs["baseline"])], [sft.payload()],
+                     options=PanelOptions(episodes=4, max_steps=40))  # fmt: skip
+    assert "sim" not in plain["panels"] and "<td>sim</td>" not in render_html(plain)

@@ -12,6 +12,7 @@ from helpers import synthgate
 import robots
 import scenarios
 from pipeline import checkpoint
+from robots.perturbations import Uniform
 
 
 def test_resolve_lists_then_group() -> None:
@@ -19,7 +20,7 @@ def test_resolve_lists_then_group() -> None:
     group["perturbations"][0]["params"]["scale"] = {"uniform": [0.1, 0.2]}
     chosen = scenarios.resolve(["slippery_floor"], group)
     assert [s.name for s in chosen] == ["slippery_floor", "weak_knee"]
-    assert chosen[1].perturbations[0].params["scale"] == scenarios.library.Uniform(0.1, 0.2)
+    assert chosen[1].perturbations[0].params["scale"] == Uniform(0.1, 0.2)
     with pytest.raises(scenarios.ScenarioError, match="name it once"):
         scenarios.resolve(["weak_knee"], group)
     group["perturbations"][0]["params"]["actuator"] = "tail"

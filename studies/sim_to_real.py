@@ -397,11 +397,13 @@ def models_table(log: dict[str, Any]) -> list[str]:
              f"{log['model_settings']['members']} members ({log['model_settings']['elites']} elites) of "
              f"{log['model_settings']['depth']} x {log['model_settings']['hidden']}, at most "
              f"{log['model_settings']['max_retrain_s']:.0f} s of fitting (reduced for this machine).", "",
-             f"| real transitions | predictor | condition | 1-step | {log['horizon']}-step | reward R² | fit s |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+             f"| real transitions | predictor | condition | 1-step | {log['horizon']}-step | reward R² | fit s "
+             "| epochs |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in log["results"]:
+        epochs = f"{r['epochs']} ({r['stopped_by']})" if "epochs" in r else ""
         lines.append(f"| {r['budget']} | `{r['predictor']}` | {r['condition']} | {r['one_step']:.3f} | {r[k]:.3f} | "
-                     f"{r['reward_r2']:.3f} | {r['fit_s']:.0f} |")  # fmt: skip
+                     f"{r['reward_r2']:.3f} | {r['fit_s']:.0f} | {epochs} |")  # fmt: skip
     return [*lines, ""]
 
 

@@ -417,19 +417,13 @@ def page_section() -> str:
 
 
 def report_command(opts: argparse.Namespace) -> int:
-    text = PAGE.read_text()
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    new = f"{head}{BEGIN}\n{page_section()}\n{END}{tail}"
-    if opts.check:
-        if new != text:
-            print(f"{PAGE} does not match the logs in {LOGS}: run studies/sim_to_real.py report")
-            return 1
-        print(f"{PAGE} matches the logs")
-        return 0
-    PAGE.write_text(new)
-    print(f"wrote {PAGE}")
-    return 0
+    from studies.pages import update
+
+    ok = update(
+        PAGE, page_section() + "\n", BEGIN, END, opts.check, "PYTHONPATH=. python studies/sim_to_real.py report"
+    )
+    print(f"{PAGE} {'matches the logs' if opts.check else 'written'}" if ok else "", end="\n" if ok else "")
+    return 0 if ok else 1
 
 
 def sha256(path: Path) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import mujoco
@@ -113,13 +114,19 @@ SYSID_FIELDS: tuple[tuple[str, dict[str, Any]], ...] = (
 """The parametric fields ``fit_sysid`` identifies, each a scale (``actuator: *``: one scale for every actuator)."""
 
 
-def sysid_perturbations(robot: str, scales: Sequence[float]) -> list[Perturbation]:
-    """The perturbations that set :data:`SYSID_FIELDS` to ``scales`` on ``robot``."""
+@cache
+def _actuators(robot: str) -> tuple[str, ...]:
     from robots.perturbations import actuator_names
 
     env = robots.make(robot)
-    names = actuator_names(env.unwrapped.mj_model)  # type: ignore[attr-defined]
+    names = tuple(actuator_names(env.unwrapped.mj_model))  # type: ignore[attr-defined]
     env.close()
+    return names
+
+
+def sysid_perturbations(robot: str, scales: Sequence[float]) -> list[Perturbation]:
+    """The perturbations that set :data:`SYSID_FIELDS` to ``scales`` on ``robot``."""
+    names = _actuators(robot)  # read once: the fit calls this at every evaluation
     out = []
     for (family, params), scale in zip(SYSID_FIELDS, scales, strict=True):
         if params.get("actuator") == "*":

@@ -126,7 +126,6 @@ class SimStepper:
         Returns:
             ``(next_obs [n, obs_dim] float32, reward [n], terminated [n] bool)``.
         """
-        n = obs.shape[0]
         ctrl = self.ctrl(act)
         control = np.repeat(ctrl[:, None, :], self.spec.frame_skip, axis=1)
         model: mujoco.MjModel | list[mujoco.MjModel] = self.model if models is None else list(models)
@@ -138,5 +137,4 @@ class SimStepper:
         terminated = np.asarray(self.termination(next_obs), dtype=bool)
         forward = self.spec.forward_weight * qpos[:, 0] / self.dt
         reward = forward + self.spec.healthy_reward * ~terminated - self.spec.ctrl_cost_weight * (ctrl**2).sum(1)
-        assert next_obs.shape[0] == n
         return next_obs, reward.astype(np.float64), terminated

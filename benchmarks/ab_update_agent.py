@@ -40,8 +40,9 @@ from pipeline.buffer import _FIELDS, Batch, ReplayBuffer, Source
 from pipeline.config import AlgoConfig, TrainConfig, sac_hyper
 from pipeline.ledger import Ledger
 from pipeline.mixer import Mixer
+from pipeline.run_state import RunState, new_state
 from pipeline.sac import SACHyper, sac_update
-from pipeline.train import RunState, accumulate, new_state, update_agent
+from pipeline.train import accumulate, update_agent
 
 OBS, ACT = 17, 6  # cheetah-run
 
@@ -80,9 +81,8 @@ def _on_batch_before(ledger: Ledger, source: torch.Tensor, origin: torch.Tensor,
 def update_agent_before(
     state: RunState, cfg: TrainConfig, hp: SACHyper, mixer: Mixer, totals: dict[str, torch.Tensor]
 ) -> None:
-    assert state.synthetic is not None
     for _ in range(cfg.algo.utd):
-        batch = _mix_before(mixer, state.buffer, state.synthetic, state.gen_update)
+        batch = _mix_before(mixer, state.buffer, state.sources["model"].pool, state.gen_update)
         metrics = sac_update(state.agent, batch, state.gen_update, hp)
         if not state.faults.agent_step(metrics, state):
             continue
@@ -102,15 +102,14 @@ def loop_config() -> TrainConfig:
 
 def make_state(cfg: TrainConfig, payload: dict[str, Any] | None) -> RunState:
     state = new_state(cfg, OBS, ACT, torch.device("cpu"))
-    assert state.synthetic is not None
     if payload is not None:
         # A deep copy: Optimizer.load_state_dict keeps the given tensors (no copy), so two states
         # restored from one payload would share their Adam moments.
         state.restore(copy.deepcopy(payload))
         return state
-    rng = np.random.default_rng(0)
+    rng, pool = np.random.default_rng(0), state.sources["model"].pool
     for buf, n, source, origin in ((state.buffer, 1500, Source.REAL, "cheetah-run/plant"),
-                                   (state.synthetic, 100_000, Source.SYNTHETIC, "model/random")):  # fmt: skip
+                                   (pool, 100_000, Source.SYNTHETIC, "model/random")):  # fmt: skip
         buf.add(rng.standard_normal((n, OBS)).astype(np.float32), rng.uniform(-1, 1, (n, ACT)).astype(np.float32),
                 rng.standard_normal(n).astype(np.float32), rng.standard_normal((n, OBS)).astype(np.float32),
                 np.zeros(n, dtype=bool), source=source, origin=origin, seed=0)  # fmt: skip
@@ -144,7 +143,6 @@ def breakdown(state: RunState, cfg: TrainConfig, mixer: Mixer, updates: int) -> 
     parts = ("sample", "sac_update", "faults", "ledger", "metric_sums")
     cpu, wall = dict.fromkeys(parts, 0.0), dict.fromkeys(parts, 0.0)
     totals: dict[str, torch.Tensor] = {}
-    assert state.synthetic is not None
 
     def tick(part: str, t: tuple[float, float]) -> tuple[float, float]:
         w, c = time.perf_counter(), time.thread_time()

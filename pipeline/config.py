@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 import robots
-from pipeline.interchange import GENERATED, DatasetImportConfig
+from pipeline.interchange import DatasetImportConfig
 from pipeline.sac import SACHyper
 from pipeline.world_model import ModelHyper
 
@@ -264,9 +264,14 @@ class TrainConfig:
     import_datasets: list[DatasetImportConfig] = field(default_factory=list)
     """LeRobot datasets loaded before a new run starts: real logs into the real buffer, an outside
     generator's episodes (``synthetic: true``) into a synthetic pool of their own (docs/data.md)."""
+    sources: list[str] = field(default_factory=list)
+    """Synthetic sources that step the sim from real states (pipeline.sources): ``sim``, ``sim_sysid``,
+    ``sim_residual``; refreshed and rolled out every ``algo.retrain_every`` steps with ``algo``'s rollout sizes."""
+    sysid_evals: int = 100
+    """Optimizer evaluations per refit of the ``sim_sysid`` source."""
     synthetic_shares: dict[str, float] = field(default_factory=dict)
-    """Weights of the synthetic sources within the synthetic part of each batch: ``model`` and
-    ``generated:<generator>@<version>`` (pipeline.mixer.Mixer); a source left out weighs 1."""
+    """Weights of the synthetic sources within the synthetic part of each batch: ``model``, each of
+    ``sources`` and ``generated:<generator>@<version>`` (pipeline.mixer.Mixer); a source left out weighs 1."""
     context: bool = False
     """Store each transition's perturbation context (robots.context) and condition the world model on it."""
     critic_context: bool = False
@@ -312,9 +317,10 @@ def _stacked_seeds(cfg: TrainConfig) -> None:
         return
     if len(seeds) < 2 or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise ConfigError(f"stacked_seeds={seeds!r}: must be two or more different seeds >= 0 (empty: one run of seed)")
-    if cfg.algo.model_based:
+    if cfg.algo.model_based or cfg.sources:
         raise ConfigError(
-            f"stacked_seeds={seeds!r}: only algo=sac stacks seeds; algo={cfg.algo.name} trains a world model, "
+            f"stacked_seeds={seeds!r}: only algo=sac without sources stacks seeds; algo={cfg.algo.name} "
+            f"sources={cfg.sources} refresh synthetic sources, "
             "which runs one seed per process (run the seeds as separate jobs, e.g. synthgate sweep)"
         )
     if cfg.critic_context:
@@ -341,6 +347,9 @@ def validate(cfg: TrainConfig) -> None:
     from pipeline.policies import check_plant  # it reads TrainConfig
 
     check_plant(cfg)
+    from pipeline.sources import check as check_sources  # it reads TrainConfig
+
+    check_sources(cfg)
     _check_algo_fields(cfg)
     _check_data_and_targeting(cfg)
     _check_loop_and_sac(cfg)
@@ -409,15 +418,15 @@ def _check_data_and_targeting(cfg: TrainConfig) -> None:
     for i, ds in enumerate(cfg.import_datasets):
         if not Path(ds.path).is_dir():
             raise ConfigError(f"import_datasets[{i}].path={ds.path!r}: no such directory")
-    _check_synthetic_sources(cfg)
     if cfg.critic_context and not cfg.context:
         raise ConfigError("critic_context=true needs context=true (the buffers store no context otherwise)")
     if cfg.targeted:
-        if not cfg.algo.model_based:
-            raise ConfigError(f"targeted=true needs a model-based algo (mbpo, ftfl...), not algo={cfg.algo.name}")
+        if not cfg.algo.model_based and not cfg.sources:
+            raise ConfigError(f"targeted=true needs a source to generate with: a model-based algo (mbpo, ftfl...) "
+                              f"or sources=[sim|sim_sysid|sim_residual], not algo={cfg.algo.name} alone")  # fmt: skip
         if not scenario_names(cfg):
             raise ConfigError("targeted=true needs a scenario to generate for: scenarios=[...] or scenario=<name>")
-        if not cfg.context:
+        if cfg.algo.model_based and not cfg.context:
             raise ConfigError(
                 "targeted=true needs context=true (the model is conditioned on each scenario's parameters)"
             )
@@ -562,31 +571,11 @@ def flat_items(obj: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _check_synthetic_sources(cfg: TrainConfig) -> None:
-    """``synthetic_shares`` names sources this run can have, with positive weights; a generated
-    import's declared origin has the ``generated:<generator>@<version>`` form."""
-    for i, ds in enumerate(cfg.import_datasets):
-        if ds.origin is not None and not ds.synthetic:
-            raise ConfigError(f"import_datasets[{i}].origin={ds.origin!r} needs synthetic=true (a real log's origin "
-                              "is its path)")  # fmt: skip
-        if ds.origin is not None and not GENERATED.fullmatch(ds.origin):
-            raise ConfigError(f"import_datasets[{i}].origin={ds.origin!r}: must be generated:<generator>@<version>")
-    for name, weight in cfg.synthetic_shares.items():
-        if name == "model" and not cfg.algo.model_based:
-            raise ConfigError(f"synthetic_shares.model: algo={cfg.algo.name} has no world model")
-        if name != "model" and not GENERATED.fullmatch(name):
-            raise ConfigError(
-                f"synthetic_shares: {name!r} is not a source; valid: model, generated:<generator>@<version>"
-            )
-        if not weight > 0:
-            raise ConfigError(f"synthetic_shares[{name!r}]={weight!r}: must be > 0 (leave a source out to weigh 1)")
-
-
 def effective_real_ratio(cfg: TrainConfig) -> float:
     """The real share of every agent batch: ``algo.real_ratio`` when the run has a synthetic source
-    (a model-based preset, or an outside generator's import), else 1 (SAC on real data only)."""
+    (a model-based preset, ``sources``, or an outside generator's import), else 1 (SAC on real data only)."""
     generated = any(ds.synthetic for ds in cfg.import_datasets)
-    return cfg.algo.real_ratio if cfg.algo.model_based or generated else 1.0
+    return cfg.algo.real_ratio if cfg.algo.model_based or cfg.sources or generated else 1.0
 
 
 def context_dim(cfg: TrainConfig) -> int:

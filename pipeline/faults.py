@@ -105,11 +105,13 @@ def _diagnosis(state: Any) -> list[str]:
     log_alpha = float(agent.log_alpha.detach())
     if not math.isfinite(log_alpha) or abs(log_alpha) > math.log(EXPLODED):
         found.append(f"the entropy temperature's log is {log_alpha:.3g}; lower sac.lr_alpha")
-    if state.model is not None:
-        bad = bad_model_tensors(state.model)
+    model = getattr(state.sources.get("model"), "model", None)
+    if model is not None:
+        bad = bad_model_tensors(model)
         if bad:
             found.append(f"world-model tensors are not finite ({', '.join(bad[:3])}); lower algo.model.lr")
-    for name, buffer in (("real", state.buffer), ("synthetic", state.synthetic)):
+    pools = [(name if name != "model" else "synthetic", s.pool) for name, s in state.sources.items()]
+    for name, buffer in [("real", state.buffer), *pools]:
         text = _rows_text(name, buffer)
         if text:
             found.append(text)
@@ -200,8 +202,9 @@ class FaultLog:
             return f"holdout error {mse:.4g} is over {factor:g} times the last good retrain's {good:.4g}"
         return None
 
-    def guard_retrain(self, state: Any, retrain: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Runs ``retrain`` (which refits ``state.model``) and rolls it back if the model diverged.
+    def guard_retrain(self, state: Any, source: Any, retrain: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Runs ``retrain`` (which refits ``source.model``, the run's world model) and rolls it back
+        if the model diverged.
 
         Returns:
             The retrain's report, with ``faults/model_rolled_back`` (0 or 1).
@@ -209,10 +212,10 @@ class FaultLog:
         Raises:
             RunStopped: ``max_consecutive_rollbacks`` retrains in a row were rolled back.
         """
-        model, optimizer = state.model, state.model_opt
+        model, optimizer = source.model, source.model_opt
         weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         opt_state = copy.deepcopy(optimizer.state_dict())
-        version = state.model_version
+        version = source.model_version
         report = retrain()
         self._count("model_skipped_steps", int(report.get(MODEL_SKIPPED, 0)))
         why = self.divergence(model, report)
@@ -225,7 +228,7 @@ class FaultLog:
             return report
         model.load_state_dict(weights)
         optimizer.load_state_dict(opt_state)
-        state.model_version = version
+        source.model_version = report["version"] = version
         self._count("model_rollbacks")
         self.consecutive_rollbacks += 1
         log.warning("env step %d: world model diverged (%s); rolled back to %s", state.step, why, version or "init")

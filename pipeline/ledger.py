@@ -196,15 +196,21 @@ class Ledger:
         }
 
 
+SYNTHETIC_PREFIXES = ("model", "sim", "sim_sysid", "sim_residual")
+"""Sources whose origins read ``<source>/<version or robot>[:<scenario>]`` (pipeline.sources)."""
+
+
 def synthetic_source_of(origin: str) -> str:
     """The synthetic source behind an origin: ``model`` for ``model/<version>[:<scenario>]``, ``sim``
-    for ``sim/<robot>[:<scenario>]`` (the sim, stepped by a sim-trained run), and
-    ``generated:<generator>@<version>`` for an outside generator's rows (scenario stripped)."""
+    for ``sim/<robot>[:<scenario>]`` (the sim, stepped by a sim-trained run or the ``sim`` source),
+    ``sim_sysid`` and ``sim_residual`` likewise, and ``generated:<generator>@<version>`` for an
+    outside generator's rows (scenario stripped)."""
     if origin.startswith("generated:"):
         return ":".join(origin.split(":", 2)[:2])
-    if origin.startswith("sim/"):
-        return "sim"
-    return "model" if origin.startswith("model/") else origin
+    for source in SYNTHETIC_PREFIXES:
+        if origin.startswith(source + "/"):
+            return source
+    return origin
 
 
 def scenario_of(origin: str) -> str:
@@ -214,7 +220,7 @@ def scenario_of(origin: str) -> str:
     if origin.startswith("generated:"):
         parts = origin.split(":", 2)
         return parts[2] if len(parts) == 3 else "nominal"
-    if origin.startswith(("model/", "sim/")) or "/plant:" in origin:
+    if origin.startswith(tuple(p + "/" for p in SYNTHETIC_PREFIXES)) or "/plant:" in origin:
         return origin.split(":", 1)[1] if ":" in origin else "nominal"
     return "nominal"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
@@ -30,6 +31,14 @@ class StepResult:
     out_of_range: torch.Tensor
     disagreement: torch.Tensor | None
     """The elites' disagreement per row; None when the step was asked not to compute it."""
+
+
+class BatchedEnv(Protocol):
+    """What :func:`rollout` steps: the world model (:class:`ModelEnv`) or the sim (:class:`pipeline.sim_env.SimEnv`)."""
+
+    def step(
+        self, obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator, ctx: torch.Tensor | None = None
+    ) -> StepResult: ...
 
 
 class ModelEnv:
@@ -107,7 +116,7 @@ class Rollout:
 
 
 def rollout(
-    env: ModelEnv,
+    env: BatchedEnv,
     actor: Actor,
     starts: torch.Tensor,
     length: int,

@@ -14,7 +14,7 @@ import yaml
 from omegaconf import OmegaConf
 
 import robots
-from pipeline import checkpoint
+from pipeline import checkpoint, sources
 from pipeline.config import TrainConfig, context_dim, effective_real_ratio, model_hyper
 from pipeline.ledger import Ledger, anchored_summary
 from pipeline.sac import Actor
@@ -86,9 +86,10 @@ def load_run(run_dir: str | Path, payload: bool = False) -> Run:
     actor.load_state_dict(contents["agent"]["actor"])
     actor.eval()
     model = None
-    if contents.get("model") is not None:
+    saved = sources.upgrade(contents)["sources"].get("model")
+    if saved is not None:
         model = EnsembleDynamics(obs_dim, act_dim, model_hyper(cfg.algo), context_dim(cfg))
-        model.load_state_dict(contents["model"])
+        model.load_state_dict(saved["model"])
         model.eval()
     ledger = Ledger()
     ledger.load_state_dict(contents["ledger"])

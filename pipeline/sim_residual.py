@@ -58,6 +58,8 @@ class SimResidual:
         self.hp = hp
         self.net = EnsembleDynamics(self.obs_dim, self.obs_dim + self.act_dim + 1, hp)
         self.optimizer = make_optimizer(self.net)
+        self.version = ""
+        """The correction's version after its last fit ("" before the first)."""
 
     def _inputs(self, obs: np.ndarray, act: np.ndarray, models: Sequence[mujoco.MjModel] | None = None) -> tuple[
         torch.Tensor, torch.Tensor, torch.Tensor
@@ -83,7 +85,9 @@ class SimResidual:
         target_rew = torch.as_tensor(rew, dtype=torch.float32)
         if self.hp.target == "residual":
             target_rew = target_rew - sim_rew
-        return fit(self.net, self.optimizer, state, rest, target_rew, torch.as_tensor(next_obs), generator)
+        report = fit(self.net, self.optimizer, state, rest, target_rew, torch.as_tensor(next_obs), generator)
+        self.version = report.version
+        return report
 
     def predict(
         self, obs: np.ndarray, act: np.ndarray, models: Sequence[mujoco.MjModel] | None = None
@@ -93,13 +97,32 @@ class SimResidual:
         Under ``target=residual`` the elites' mean correction is added to the sim's step, so a zero
         correction returns the sim's step exactly.
         """
+        nxt, rew, _ = self.step(obs, act, models)
+        return nxt, rew
+
+    def step(
+        self, obs: np.ndarray, act: np.ndarray, models: Sequence[mujoco.MjModel] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`predict` and each row's disagreement: the elites' next-state std, averaged over columns."""
         state, rest, sim_rew = self._inputs(obs, act, models)
         with torch.no_grad():
             mean, _ = self.net.raw(state, rest, members=self.net.elite_idx)
-            out = self.net.targets.inverse(mean).mean(0)
+            each = self.net.targets.inverse(mean)
+            out = each.mean(0)
+            disagreement = each[:, :, 1:].std(0, unbiased=False).mean(-1) if each.shape[0] > 1 else out[:, 0] * 0
         if self.hp.target == "residual":
-            return (state + out[:, 1:]).numpy(), (sim_rew + out[:, 0]).numpy()
-        return out[:, 1:].numpy(), out[:, 0].numpy()
+            return (state + out[:, 1:]).numpy(), (sim_rew + out[:, 0]).numpy(), disagreement.numpy()
+        return out[:, 1:].numpy(), out[:, 0].numpy(), disagreement.numpy()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(), "version": self.version}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        from pipeline import checkpoint
+
+        self.net.load_state_dict(saved["net"])
+        checkpoint.load_optimizer(self.optimizer, saved["optimizer"])
+        self.version = saved["version"]
 
 
 # --- the system-identified sim ------------------------------------------------------------------
@@ -148,12 +171,24 @@ class Sysid:
     seconds: float
 
 
+def sysid_model(robot: str, scales: Sequence[float]) -> mujoco.MjModel:
+    """The sim of ``robot`` with :data:`SYSID_FIELDS` set to ``scales``."""
+    return edited(SimStepper(robot).model, sysid_perturbations(robot, scales))
+
+
 def fit_sysid(
-    robot: str, obs: np.ndarray, act: np.ndarray, next_obs: np.ndarray, max_evals: int = 300, rows: int = 2000
+    robot: str,
+    obs: np.ndarray,
+    act: np.ndarray,
+    next_obs: np.ndarray,
+    max_evals: int = 300,
+    rows: int = 2000,
+    initial: Sequence[float] | None = None,
 ) -> Sysid:
     """Fits :data:`SYSID_FIELDS`'s scales (in log space, within [1/3, 3]) to minimize the sim's
     one-step squared error, each state dimension divided by its standard deviation in ``next_obs``,
-    on at most ``rows`` transitions (an even subsample), with ``scipy.optimize.minimize(method="Powell")``."""
+    on at most ``rows`` transitions (an even subsample), with ``scipy.optimize.minimize(method="Powell")``
+    from ``initial`` (scales; None: all 1)."""
     pick = np.linspace(0, obs.shape[0] - 1, min(rows, obs.shape[0])).astype(int)
     o, a, n = obs[pick], act[pick], next_obs[pick]
     scale = next_obs.std(0) + 1e-6
@@ -167,9 +202,9 @@ def fit_sysid(
         return float(np.mean(((pred - n) / scale) ** 2))
 
     start = time.perf_counter()
-    x0 = np.zeros(len(SYSID_FIELDS))
-    before = error(x0)
     bound = np.log(3.0)
+    x0 = np.clip(np.log(np.asarray(initial, dtype=float)), -bound, bound) if initial else np.zeros(len(SYSID_FIELDS))
+    before = error(x0)
     res = optimize.minimize(error, x0, method="Powell", bounds=[(-bound, bound)] * len(x0),
                             options={"maxfev": max_evals, "xtol": 1e-3, "ftol": 1e-4})  # fmt: skip
     scales = np.exp(res.x)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from pipeline.buffer import ReplayBuffer
@@ -38,6 +39,21 @@ class TargetedRollouts:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class PhysicsDraw:
+    """One scenario's starts for a source that steps the sim: the real start states (pushed),
+    ``draw[j]``: the index into ``active`` of start ``j``'s parameter draw, ``active``: each draw's
+    perturbations with fixed values (``{"family": ..., <param>: value}``), ``ctx``: each start's
+    encoded context (``[n, ctx_dim]``), ``stats``: the start selection's figures."""
+
+    scenario: str
+    starts: torch.Tensor
+    draw: np.ndarray
+    active: list[list[dict[str, Any]]]
+    ctx: np.ndarray
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
 class Targeter(Protocol):
     """Makes synthetic data for named scenarios (implemented by :class:`scenarios.generator.TargetedGenerator`)."""
 
@@ -56,6 +72,12 @@ class Targeter(Protocol):
         generator: torch.Generator,
     ) -> list[TargetedRollouts]:
         """Rolls ``starts[i]`` rollouts of ``length`` steps for scenario ``i``; one result per scenario."""
+        ...
+
+    def physics(
+        self, real: ReplayBuffer, counts: Sequence[int], generator: torch.Generator, distinct: int = 64
+    ) -> list[PhysicsDraw]:
+        """Starts and parameter draws per scenario for a source that steps the sim."""
         ...
 
 

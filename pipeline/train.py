@@ -1,7 +1,9 @@
-"""The training loop, phase by phase: collect a real step, retrain the model, roll it out, update
-the agent, evaluate, checkpoint. ``algo=sac`` skips the two model phases; the model-based presets
-(``mbpo``, ``ftfl`` and the two single-fix ablations) are MBPO (Janner et al., 2019) with the
-world model's switches set by the preset.
+"""The training loop, phase by phase: collect a real step; every ``algo.retrain_every`` steps each
+synthetic source refreshes on the real data and rolls out (:mod:`pipeline.sources`: the world model,
+the sim-stepping sources); update the agent on the mixer's batches; evaluate; checkpoint.
+``algo=sac`` without ``sources`` has no source phase; the model-based presets (``mbpo``, ``ftfl``
+and the two single-fix ablations) are MBPO (Janner et al., 2019) with the world model's switches
+set by the preset. What the run holds is :mod:`pipeline.run_state`; its files, :mod:`pipeline.runlog`.
 
 Stopping: SIGINT (Ctrl-C) and SIGTERM finish the current env step, checkpoint it and raise
 :class:`Interrupted`; a second Ctrl-C stops at once. Checkpoints are also written every
@@ -31,42 +33,34 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from torch.utils.tensorboard import SummaryWriter
 
 import robots
-from pipeline import checkpoint, diagnostics, policies, runfiles
-from pipeline.buffer import Batch, ReplayBuffer, Source
+from pipeline import checkpoint, diagnostics, policies, runfiles, sources
+from pipeline.buffer import Batch, Source
 from pipeline.config import (
-    RESUMABLE_CHANGES,
     ConfigError,
     TrainConfig,
-    context_dim,
     effective_real_ratio,
-    flat_items,
-    model_hyper,
-    rollout_length,
     sac_hyper,
     scenario_names,
     stream_seed,
     validate,
 )
 from pipeline.executor import Stopped
-from pipeline.faults import MODEL_SKIPPED, NO_ROLLOUT, FaultLog
 from pipeline.interchange import import_dataset, import_generated
-from pipeline.ledger import Ledger, anchored_summary, append_event
+from pipeline.ledger import append_event
 from pipeline.mixer import MODEL, Mixer
-from pipeline.model_env import ModelEnv, Rollout, rollout
 from pipeline.plants import TRAIN_STREAM as _TRAIN_STREAM
 from pipeline.plants import Plants
 from pipeline.progress import progress_bar
-from pipeline.sac import SACHyper, SACState, make_sac, sac_update
-from pipeline.targeting import Targeter, split_starts
-from pipeline.world_model import EnsembleDynamics, fit, make_optimizer
+from pipeline.run_state import RunState, new_state
+from pipeline.runlog import RunLog, Window, ledger_summary, prepare_run_dir
+from pipeline.sac import SACHyper, sac_update
+from pipeline.targeting import Targeter
 from robots.perturbations import Perturbation
 
 log = logging.getLogger("synthgate.train")
-CHECKPOINT_VERSION = 1
-_EVAL_STREAM, _INIT_STREAM, _MODEL_STREAM = 1, 2, 3  # pipeline.plants numbers 0 (training episodes) and 4
+_EVAL_STREAM = 1  # pipeline.plants numbers 0 (training episodes) and 4, run_state 2, pipeline.sources 3 and 5
 
 
 class Interrupted(Stopped):
@@ -115,133 +109,6 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={name!r}: CUDA is not available on this machine; use device=cpu or auto")
     return torch.device(name)
-
-
-@dataclass
-class RunState:
-    """Everything that changes during a run (and therefore goes into a checkpoint)."""
-
-    agent: SACState
-    buffer: ReplayBuffer
-    np_rng: np.random.Generator
-    gen_act: torch.Generator
-    gen_update: torch.Generator
-    ledger: Ledger = field(default_factory=Ledger)
-    synthetic: ReplayBuffer | None = None
-    generated: dict[str, ReplayBuffer] = field(default_factory=dict)
-    """One pool per imported outside generator (``generated:<generator>@<version>``), filled once
-    when a new run starts and never evicted."""
-    model: EnsembleDynamics | None = None
-    model_opt: torch.optim.Optimizer | None = None
-    gen_model: torch.Generator | None = None
-    model_version: str = ""
-    retrains: int = 0
-    step: int = 0
-    updates: int = 0
-    episode: int = 0
-    episode_return: float = 0.0
-    episode_actions: list[np.ndarray] = field(default_factory=list)
-    obs: np.ndarray | None = None
-    faults: FaultLog = field(default_factory=FaultLog)
-
-    def pools(self) -> dict[str, ReplayBuffer | None]:
-        """The synthetic pools the mixer draws from, by source: the model's, then each generator's."""
-        return {MODEL: self.synthetic, **self.generated}
-
-    def payload(self) -> dict[str, Any]:
-        """The checkpoint payload."""
-        return {
-            "version": CHECKPOINT_VERSION,
-            "step": self.step,
-            "updates": self.updates,
-            "episode": self.episode,
-            "episode_return": self.episode_return,
-            "episode_actions": np.asarray(self.episode_actions, dtype=np.float32),
-            "obs": self.obs,
-            "agent": self.agent.state_dict(),
-            "buffer": self.buffer.state_dict(),
-            "np_rng": self.np_rng.bit_generator.state,
-            "gen_act": self.gen_act.get_state(),
-            "gen_update": self.gen_update.get_state(),
-            "ledger": self.ledger.state_dict(),
-            "retrains": self.retrains,
-            "model_version": self.model_version,
-            "synthetic": self.synthetic.state_dict() if self.synthetic is not None else None,
-            "model": self.model.state_dict() if self.model is not None else None,
-            "model_opt": self.model_opt.state_dict() if self.model_opt is not None else None,
-            "gen_model": self.gen_model.get_state() if self.gen_model is not None else None,
-            "faults": self.faults.state_dict(),
-            "generated": {name: pool.state_dict() for name, pool in self.generated.items()},
-        }
-
-    def restore(self, payload: dict[str, Any]) -> None:
-        """Loads :meth:`payload` back."""
-        if payload.get("version") != CHECKPOINT_VERSION:
-            raise RuntimeError(f"checkpoint version {payload.get('version')} != {CHECKPOINT_VERSION}")
-        self.step, self.updates, self.episode = payload["step"], payload["updates"], payload["episode"]
-        self.episode_return = payload["episode_return"]
-        self.episode_actions = list(payload["episode_actions"])
-        self.obs = payload["obs"]
-        self.agent.load_state_dict(payload["agent"])
-        self.buffer.load_state_dict(payload["buffer"])
-        self.np_rng.bit_generator.state = payload["np_rng"]
-        self.gen_act.set_state(payload["gen_act"])
-        self.gen_update.set_state(payload["gen_update"])
-        self.ledger.load_state_dict(payload["ledger"])
-        self.retrains, self.model_version = payload["retrains"], payload["model_version"]
-        if self.synthetic is not None:
-            self.synthetic.load_state_dict(payload["synthetic"])
-        self.generated = {}
-        for name, saved in payload.get("generated", {}).items():  # absent before generated imports
-            pool = ReplayBuffer(saved["obs"].shape[1], saved["act"].shape[1], saved["capacity"], self.buffer.device,
-                                self.buffer.origins, self.buffer.ctx_dim)  # fmt: skip
-            pool.load_state_dict(saved)
-            self.generated[name] = pool
-        if self.model is not None and self.model_opt is not None and self.gen_model is not None:
-            self.model.load_state_dict(payload["model"])
-            checkpoint.load_optimizer(self.model_opt, payload["model_opt"])
-            self.gen_model.set_state(payload["gen_model"])
-        self.faults.load_state_dict(payload.get("faults"))
-
-
-def new_state(cfg: TrainConfig, obs_dim: int, act_dim: int, device: torch.device) -> RunState:
-    """A fresh run: agent weights, buffer and RNG streams, all derived from ``cfg.seed``."""
-    ctx_dim = context_dim(cfg)
-    init = torch.Generator().manual_seed(stream_seed(cfg.seed, _INIT_STREAM, 0))
-    agent = make_sac(
-        obs_dim,
-        act_dim,
-        hidden=cfg.sac.hidden,
-        depth=cfg.sac.depth,
-        lr_actor=cfg.sac.lr_actor,
-        lr_critic=cfg.sac.lr_critic,
-        lr_alpha=cfg.sac.lr_alpha,
-        init_alpha=cfg.sac.init_alpha,
-        log_std_min=cfg.sac.log_std_min,
-        log_std_max=cfg.sac.log_std_max,
-        device=device,
-        generator=init,
-        critic_ctx_dim=ctx_dim if cfg.critic_context else 0,
-    )
-    origins: list[str] = []  # one origin table for both buffers, so mixed batches keep one id space
-    state = RunState(
-        agent=agent,
-        buffer=ReplayBuffer(obs_dim, act_dim, cfg.buffer_capacity, device, origins, ctx_dim),
-        np_rng=np.random.default_rng(stream_seed(cfg.seed, _INIT_STREAM, 1)),
-        gen_act=torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, _INIT_STREAM, 2)),
-        gen_update=torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, _INIT_STREAM, 3)),
-        faults=FaultLog(**dataclasses.asdict(cfg.faults)),
-    )
-    if cfg.algo.model_based:
-        k_max = max(cfg.algo.rollout_schedule[2], cfg.algo.rollout_schedule[3])
-        capacity = cfg.algo.rollouts_per_step * 1000 * k_max * cfg.algo.model_retain_epochs  # MBPO's pool size
-        state.synthetic = ReplayBuffer(obs_dim, act_dim, capacity, device, origins, ctx_dim)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(stream_seed(cfg.seed, _MODEL_STREAM, 0))
-            state.model = EnsembleDynamics(obs_dim, act_dim, model_hyper(cfg.algo), ctx_dim).to(device)
-        state.model_opt = make_optimizer(state.model)
-        state.gen_model = torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, _MODEL_STREAM, 1))
-    return state
 
 
 # --- phases -------------------------------------------------------------------------------
@@ -301,79 +168,6 @@ def collect_real_step(
         state.obs = next_obs
 
 
-def retrain_model(state: RunState, cfg: TrainConfig) -> dict[str, float]:
-    """Refits the world model (warm start) on every real transition; returns its diagnostics."""
-    assert state.model is not None and state.model_opt is not None and state.gen_model is not None
-    n = state.buffer.size
-    b = state.buffer
-    obs, act, rew, nxt = b.obs[:n], b.act[:n], b.rew[:n], b.next_obs[:n]
-    ctx = b.ctx[:n] if state.model.ctx_dim else None
-    report = fit(state.model, state.model_opt, obs, act, rew, nxt, state.gen_model, ctx)
-    state.model_version, state.retrains = report.version, state.retrains + 1
-    hold = report.holdout
-    out = {
-        "model/epochs": float(report.epochs),
-        "model/retrain_s": report.seconds,
-        "model/holdout_mse_elites": float(np.mean(sorted(report.holdout_mse)[: state.model.hp.elites])),
-        **{k: v for k, v in report.metrics.items() if k != "model/nll"},
-        **diagnostics.target_scales(state.model, obs[hold], rew[hold], nxt[hold]),
-        MODEL_SKIPPED: float(report.skipped_steps),
-    }
-    if hold.numel() > 1:
-        c = ctx[hold] if ctx is not None else None
-        out.update(diagnostics.reward_metrics(state.model, obs[hold], act[hold], rew[hold], c))
-        out["diag/disagreement"] = diagnostics.disagreement(state.model, obs[hold], act[hold], c)
-    out.update(diagnostics.kstep_errors(state.model, state.buffer, cfg.kstep, 512, state.gen_model))
-    out["_stopped_by"] = report.stopped_by  # type: ignore[assignment]
-    return out
-
-
-def store_synthetic(state: RunState, cfg: TrainConfig, origin: str, result: Rollout) -> None:
-    """Stores a rollout's kept transitions (with their context) as synthetic, and ledgers them."""
-    assert state.synthetic is not None
-    n = result.obs.shape[0]
-    ctx = result.ctx if result.ctx.shape[-1] else None
-    for begin in range(0, n, state.synthetic.capacity):  # a rollout larger than the pool keeps its newest part
-        end = min(begin + state.synthetic.capacity, n)
-        evicted = state.synthetic.add(
-            result.obs[begin:end], result.act[begin:end], result.rew[begin:end], result.next_obs[begin:end],
-            result.terminated[begin:end], source=Source.SYNTHETIC, origin=origin,
-            seed=stream_seed(cfg.seed, _MODEL_STREAM, 2 + state.retrains),
-            rollout_step=result.rollout_step[begin:end], ctx=ctx[begin:end] if ctx is not None else None,
-        )  # fmt: skip
-        state.ledger.on_stored(Source.SYNTHETIC, origin, end - begin, evicted)
-
-
-def rollout_model(
-    state: RunState, cfg: TrainConfig, record: robots.RobotRecord, targeter: Targeter | None = None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Branched model rollouts from real start states; kept transitions go to the synthetic buffer.
-
-    With ``targeted=true``, ``targeted_share`` of the starts go to ``targeter`` (one share per
-    scenario, tagged ``model/<version>:<scenario>``) and the rest are nominal rollouts from
-    uniformly drawn real states. Returns the nominal rollout's figures and one line per scenario.
-    """
-    assert state.model is not None and state.synthetic is not None and state.gen_model is not None
-    k = rollout_length(cfg.algo.rollout_schedule, state.step)
-    n_starts = cfg.algo.rollouts_per_step * cfg.algo.retrain_every
-    lines: list[dict[str, Any]] = []
-    if cfg.targeted and targeter is not None:
-        n_starts, per_scenario = split_starts(n_starts, cfg.targeted_share, len(targeter.scenarios))
-        for made in targeter(state.model, state.agent.actor, state.buffer, per_scenario, k, state.gen_model):
-            origin = f"model/{state.model_version}:{made.scenario}"
-            store_synthetic(state, cfg, origin, made.rollout)
-            state.ledger.on_dropped(origin, made.transitions_dropped)
-            lines.append({"scenario": made.scenario, "origin": origin, **made.rollout.counts, "starts": made.starts,
-                          "stored": int(made.rollout.obs.shape[0]), "transitions_dropped": made.transitions_dropped,
-                          "rollouts_dropped": made.rollouts_dropped, **made.stats})  # fmt: skip
-    idx = torch.randint(0, state.buffer.size, (n_starts,), generator=state.gen_model, device=state.gen_model.device)
-    starts = state.buffer.obs[idx.to(state.buffer.device)]
-    env = ModelEnv(state.model, record.termination, cfg.algo.drop_range_factor)
-    result = rollout(env, state.agent.actor, starts, k, state.gen_model)
-    store_synthetic(state, cfg, f"model/{state.model_version}", result)
-    return {"k": k, "version": state.model_version, **result.counts, "disagreement": result.disagreement}, lines
-
-
 def import_all(state: RunState, cfg: TrainConfig) -> None:
     """Loads ``cfg.import_datasets`` into a new run: real logs into the real buffer, an outside
     generator's episodes into that generator's own pool; the ledger books each origin."""
@@ -381,9 +175,9 @@ def import_all(state: RunState, cfg: TrainConfig) -> None:
         if ds.synthetic:
             origin, pool, added = import_generated(ds, cfg.robot, state.buffer.origins, state.buffer.device,
                                                    state.buffer.ctx_dim)  # fmt: skip
-            if origin in state.generated:
+            if origin in state.sources:
                 raise ConfigError(f"import_datasets: two datasets declare {origin}; give each generator version once")
-            state.generated[origin] = pool
+            state.sources[origin] = sources.generated(origin, pool)
         else:
             added = import_dataset(ds, cfg.robot, state.buffer)
         source = Source.SYNTHETIC if ds.synthetic else Source.REAL
@@ -468,130 +262,6 @@ def rebuild_plant(state: RunState, plants: Plants) -> None:
         )
 
 
-# --- run directory ------------------------------------------------------------------------
-
-
-class RunLog:
-    """TensorBoard scalars plus ``metrics.jsonl`` (evaluations and episodes) in the run directory."""
-
-    def __init__(self, run_dir: Path, resume_step: int, rerun_end: bool = False) -> None:
-        """``resume_step`` is the checkpoint's step, -1 without one (see :func:`runfiles.trim_logs`)."""
-        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=resume_step + 1)
-        self.path = run_dir / "metrics.jsonl"
-        self.ledger_path = run_dir / "ledger.jsonl"
-        runfiles.trim_logs((self.path, self.ledger_path), resume_step, rerun_end)  # drop cut lines, later ones
-        self._file = open(self.path, "a")  # noqa: SIM115 - closed in close()
-
-    def record(self, kind: str, step: int, **values: Any) -> None:
-        self._file.write(json.dumps({"kind": kind, "step": step, **values}) + "\n")
-        self._file.flush()
-
-    def scalars(self, step: int, values: dict[str, float]) -> None:
-        for key, value in values.items():
-            self.writer.add_scalar(key, value, step)
-
-    def close(self) -> None:
-        self._file.close()
-        self.writer.close()
-
-
-def _merge(defaults: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
-    """``saved`` over ``defaults``, dictionaries merged key by key."""
-    out = dict(defaults)
-    for key, value in saved.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def prepare_run_dir(cfg: TrainConfig, run_dir: Path, resuming: bool) -> None:
-    """Writes ``config.yaml`` for a new run; for a resumed run, refuses a changed config."""
-    path = run_dir / "config.yaml"
-    current = flat_items(dataclasses.asdict(cfg))  # lists of dataclasses (import_datasets) as plain dicts
-    if resuming and path.exists():
-        saved = yaml.safe_load(path.read_text())
-        # A field added to the schema after the run began reads as its default.
-        saved_flat = flat_items(_merge(dataclasses.asdict(TrainConfig()), saved))
-        changed = sorted(
-            k
-            for k in set(saved_flat) | set(current)
-            if k not in RESUMABLE_CHANGES and saved_flat.get(k) != current.get(k)
-        )
-        if changed:
-            diffs = "; ".join(f"{k}: {saved_flat.get(k)!r} -> {current.get(k)!r}" for k in changed)
-            raise ConfigError(
-                f"{run_dir} holds a run with a different config ({diffs}); "
-                f"only {sorted(RESUMABLE_CHANGES)} may change on resume. Use another run_dir."
-            )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint.atomic_write(path, yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False).encode())
-
-
-def ledger_summary(state: RunState, cfg: TrainConfig) -> dict[str, Any]:
-    """The ledger's summary with this run's anchor rule (:func:`pipeline.ledger.anchored_summary`)."""
-    return anchored_summary(state.ledger, effective_real_ratio(cfg), cfg.sac.batch_size)
-
-
-class Window:
-    """Per-window averages of update metrics and wall-clock by phase, written every ``log_every``."""
-
-    PHASES = ("env", "model_train", "rollout", "agent_update", "eval_log_ckpt")
-
-    def __init__(self, state: RunState) -> None:
-        self.totals: dict[str, torch.Tensor] = {}
-        self.reset(state)
-
-    def reset(self, state: RunState) -> None:
-        self.t0, self.step0, self.updates0 = time.perf_counter(), state.step, state.updates
-        self.cpu0 = time.process_time()
-        self.update_cpu_s = 0.0
-        self.totals = {}
-        self.phase_s = dict.fromkeys(self.PHASES, 0.0)
-
-    def timed(self, phase: str, t0: float) -> float:
-        now = time.perf_counter()
-        self.phase_s[phase] += now - t0
-        return now
-
-    def scalars(self, state: RunState) -> dict[str, float]:
-        """Update metrics averaged over the window, and its speed. Wall-clock figures move with the
-        machine's load; the CPU-time ones (``perf/*cpu*``, this process's CPU seconds, all threads)
-        move much less, and ``perf/cpu_per_wall`` below the thread count says the process waited
-        for a core (issue 10: a loaded machine doubled the wall-clock per update)."""
-        elapsed = time.perf_counter() - self.t0
-        cpu = time.process_time() - self.cpu0
-        n_upd = state.updates - self.updates0
-        out = {k: float(v) / max(n_upd, 1) for k, v in self.totals.items()}
-        out["perf/env_steps_per_s"] = (state.step - self.step0) / elapsed
-        out["perf/env_steps_per_hour"] = 3600.0 * (state.step - self.step0) / elapsed
-        out["perf/env_steps_per_cpu_hour"] = 3600.0 * (state.step - self.step0) / max(cpu, 1e-9)
-        out["perf/cpu_per_wall"] = cpu / elapsed
-        out["perf/updates_per_s"] = n_upd / elapsed
-        if n_upd:
-            out["perf/update_ms"] = 1000.0 * self.phase_s["agent_update"] / n_upd
-            out["perf/update_cpu_ms"] = 1000.0 * self.update_cpu_s / n_upd
-        for phase, secs in self.phase_s.items():
-            out[f"perf/share_{phase}"] = secs / elapsed
-        summary = state.ledger.summary()
-        out["ledger/synthetic_share_cumulative"] = summary["synthetic_share_cumulative"]
-        out["ledger/real_generated"] = float(summary["generated"]["real"])
-        out["ledger/synthetic_generated"] = float(summary["generated"]["synthetic"])
-        out["ledger/synthetic_held"] = float(summary["held"]["synthetic"])
-        for name, row in summary["by_synthetic_source"].items():  # each source's share of the experience
-            out[f"ledger/share/{name}"] = float(row["share"])
-        for name, row in summary["by_scenario"].items():
-            if name != "nominal" or len(summary["by_scenario"]) > 1:
-                for key in (
-                    "synthetic_share",
-                    "drop_rate",
-                    "synthetic_generated",
-                    "synthetic_dropped",
-                    "real_generated",
-                ):
-                    out[f"ledger/{name}/{key}"] = float(row[key])
-        out.update(state.faults.scalars())
-        return out
-
-
 def run_evaluation(state: RunState, env: Any, cfg: TrainConfig, runlog: RunLog, bar: Any) -> list[float]:
     """Evaluates, logs, and raises the critic-underestimation alarm when it applies."""
     returns, episodes = evaluate(state, env, cfg)
@@ -612,35 +282,31 @@ def run_evaluation(state: RunState, env: Any, cfg: TrainConfig, runlog: RunLog, 
     return returns
 
 
-def model_phase(
-    state: RunState,
-    cfg: TrainConfig,
-    record: robots.RobotRecord,
-    runlog: RunLog,
-    window: Window,
-    targeter: Targeter | None = None,
-) -> None:
-    """Retrain the world model, log the paper's diagnostics, then roll the model out (nominal and
-    targeted)."""
-    t0 = time.perf_counter()
-    report = state.faults.guard_retrain(state, lambda: retrain_model(state, cfg))  # rolls a diverged model back
-    t0 = window.timed("model_train", t0)
-    stopped_by = report.pop("_stopped_by")
-    runlog.scalars(state.step, report)
-    if state.model_version:
-        roll, targeted = rollout_model(state, cfg, record, targeter)
-    else:  # no good model yet (the first retrain was rolled back)
-        roll, targeted = dict(NO_ROLLOUT), []
-    window.timed("rollout", t0)
-    runlog.scalars(state.step, {f"rollout/{k}": float(v) for k, v in roll.items() if k != "version"})
-    append_event(runlog.ledger_path, state.step, "retrain", version=state.model_version, stopped_by=stopped_by,
-                 **{k: v for k, v in report.items()})  # fmt: skip
-    append_event(runlog.ledger_path, state.step, "rollout", **roll)
-    for line in targeted:
-        name = line["scenario"]
-        numbers = {k: float(v) for k, v in line.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        runlog.scalars(state.step, {f"targeted/{name}/{k}": v for k, v in numbers.items()})
-        append_event(runlog.ledger_path, state.step, "targeted", **line)
+def source_phase(state: RunState, cfg: TrainConfig, runlog: RunLog, window: Window,
+                 targeter: Targeter | None = None) -> None:  # fmt: skip
+    """Each synthetic source refreshes on the real data (the world model retrains), logs what it
+    reports, then rolls out (nominal and targeted) into its pool."""
+    for source in state.sources.values():
+        if not source.refreshes:
+            continue
+        t0 = time.perf_counter()
+        report = source.refresh(state, cfg)
+        t0 = window.timed("model_train", t0)
+        roll, targeted = source.generate(state, cfg, targeter)
+        window.timed("rollout", t0)
+        version, stopped_by = report.pop("version", ""), report.pop("stopped_by", "")
+        runlog.scalars(state.step, report)
+        tag = "" if source.name == MODEL else f"{source.name}/"
+        runlog.scalars(state.step, {f"rollout/{tag}{k}": float(v) for k, v in roll.items() if k != "version"})
+        if report:
+            append_event(runlog.ledger_path, state.step, "retrain", source=source.name, version=version,
+                         stopped_by=stopped_by, **report)  # fmt: skip
+        append_event(runlog.ledger_path, state.step, "rollout", source=source.name, **roll)
+        for line in targeted:
+            name = line["scenario"]
+            numbers = {k: float(v) for k, v in line.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+            runlog.scalars(state.step, {f"targeted/{tag}{name}/{k}": v for k, v in numbers.items()})
+            append_event(runlog.ledger_path, state.step, "targeted", source=source.name, **line)
 
 
 @dataclass
@@ -810,8 +476,9 @@ def train(
     command line builds both from
     the scenario library; ``pipeline`` does not import ``scenarios``).
 
-    The loop, per env step: collect one real step; for model-based presets, every
-    ``algo.retrain_every`` steps after ``learning_starts``, retrain the model and roll it out;
+    The loop, per env step: collect one real step; with synthetic sources (a model-based preset,
+    ``sources``), every ``algo.retrain_every`` steps after ``learning_starts``, refresh each source
+    and roll it out;
     update the agent ``algo.utd`` times on the mixer's batches; log, evaluate and checkpoint on
     their schedules.
 
@@ -851,12 +518,8 @@ def _train(
                 collect_real_step(state, run.plants, cfg, run.act_dim, run.on_episode)
                 t0 = window.timed("env", t0)
                 learning = state.step > cfg.learning_starts
-                if (
-                    cfg.algo.model_based
-                    and state.step >= cfg.learning_starts
-                    and state.step % cfg.algo.retrain_every == 0
-                ):
-                    model_phase(state, cfg, run.record, run.runlog, window, targeter)
+                if state.sources and state.step >= cfg.learning_starts and state.step % cfg.algo.retrain_every == 0:
+                    source_phase(state, cfg, run.runlog, window, targeter)
                     t0 = time.perf_counter()
                 if learning:
                     cpu0 = time.process_time()

@@ -43,10 +43,10 @@ from pipeline.buffer import ReplayBuffer
 from pipeline.config import TrainConfig
 from pipeline.model_env import ModelEnv, Rollout, rollout
 from pipeline.sac import Actor
-from pipeline.targeting import TargetedRollouts
+from pipeline.targeting import PhysicsDraw, TargetedRollouts
 from pipeline.world_model import EnsembleDynamics
 from robots.context import CONTEXT_FAMILIES, EVENT_FAMILIES, SENSING_FAMILIES, encode, push_velocity_change
-from robots.perturbations import Perturbation, draw
+from robots.perturbations import MODEL_FAMILIES, Perturbation, draw
 from scenarios.library import Scenario, ScenarioError
 
 
@@ -164,6 +164,37 @@ class TargetedGenerator:
             except ValueError as err:
                 raise ScenarioError(f"push on {self.record.name}: {err}") from None
         return {k: v * float(drawn["force"]) for k, v in self._unit_push[key].items()}
+
+    def physics(
+        self, real: ReplayBuffer, counts: Sequence[int], generator: torch.Generator, distinct: int = 64
+    ) -> list[PhysicsDraw]:
+        """Each scenario's rollout starts for a source that steps the sim (``sim``, ``sim_sysid``,
+        ``sim_residual``): ``counts[i]`` real starts near scenario ``i``'s failure (pushed as for the
+        model), and at most ``distinct`` draws of its parameter perturbations, start ``j`` taking draw
+        ``j % distinct`` (one MuJoCo model per draw, not per start). Scenario ``i`` with an actuation
+        family (latency, action noise) is refused: a one-step sim has no action history.
+
+        Raises:
+            ScenarioError: a scenario with an actuation family.
+        """
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator).item()))
+        out = []
+        for target, n in zip(self.targets, counts, strict=True):
+            actuation = [p.family for p in target.context if p.family not in MODEL_FAMILIES]
+            if actuation:
+                raise ScenarioError(f"{target.scenario.source}: perturbations: a source that steps the sim applies "
+                                    f"model edits and pushes only, not {actuation}")  # fmt: skip
+            if n == 0:
+                continue
+            obs, stats = self.starts(target, real, n, generator)
+            obs = self.push(target, obs, rng)
+            m = min(n, distinct)
+            active = [[{"family": p.family, **{k: draw(v, rng) for k, v in p.params.items()}} for p in target.context]
+                      for _ in range(m)]  # fmt: skip
+            ctx = np.stack([encode(a, self.context_layout) for a in active]) if active else np.zeros((0, 0))
+            index = np.arange(n) % m
+            out.append(PhysicsDraw(target.scenario.name, obs, index, active, ctx[index].astype(np.float32), stats))
+        return out
 
     def contexts(self, target: _Target, n: int, rng: np.random.Generator) -> np.ndarray:
         """``[n, ctx_dim]``: each start's own draw of the scenario's parameter perturbations."""

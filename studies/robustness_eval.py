@@ -242,8 +242,8 @@ def model_errors(robot: str, budget: int) -> Path:
     import torch
 
     from pipeline import checkpoint, diagnostics
+    from pipeline.run_state import new_state
     from pipeline.runs import load_run
-    from pipeline.train import new_state
 
     log = read_log(robot, budget)
     if log is None:
@@ -264,8 +264,8 @@ def model_errors(robot: str, budget: int) -> Path:
         state = new_state(cfg, payload["buffer"]["obs"].shape[1], payload["buffer"]["act"].shape[1],
                           torch.device("cpu"))  # fmt: skip
         state.restore(payload)
-        assert state.model is not None
-        errors = diagnostics.kstep_errors(state.model, state.buffer, ERROR_KS, ERROR_SEGMENTS,
+        model = state.sources["model"].model  # type: ignore[attr-defined]
+        errors = diagnostics.kstep_errors(model, state.buffer, ERROR_KS, ERROR_SEGMENTS,
                                           torch.Generator().manual_seed(0))  # fmt: skip
         for k in ERROR_KS:
             log["diagnostics"][name][f"errors/model_pct_k{k}"] = round(errors[f"diag/model_error_pct_k{k}"], 2)

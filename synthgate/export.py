@@ -18,7 +18,7 @@ def main(args: Sequence[str]) -> int:
     import numpy as np
     import yaml
 
-    from pipeline import checkpoint
+    from pipeline import checkpoint, sources
     from pipeline.buffer import ReplayBuffer
     from pipeline.interchange import export_buffer
     from robots.lerobot_format import DatasetError
@@ -30,11 +30,12 @@ def main(args: Sequence[str]) -> int:
     parser.add_argument("--episodes", type=int, default=None, help="export at most this many episodes")
     parser.add_argument("--video", action="store_true", help="render real episodes (plant replayed) as mp4; "
                         "--what real only")  # fmt: skip
-    parser.add_argument("--source", default="model", help="--what synthetic: the pool to export, 'model' (the "
-                        "world model's rollouts) or an imported 'generated:<generator>@<version>'")  # fmt: skip
+    parser.add_argument("--source", default="model", help="--what synthetic: the source whose pool to export: "
+                        "'model' (the world model's rollouts), 'sim', 'sim_sysid', 'sim_residual' or an imported "
+                        "'generated:<generator>@<version>'")  # fmt: skip
     opts = parser.parse_args(list(args))
     if opts.source != "model" and opts.what != "synthetic":
-        fail("export", f"--source {opts.source}: only --what synthetic has sources (model or an imported generator)")
+        fail("export", f"--source {opts.source}: only --what synthetic has sources")
     if opts.video and opts.what != "real":  # issue 21: it used to write no video and say nothing
         fail("export", f"--video: --what {opts.what} writes no video; only --what real is rendered (the run's real "
                         "episodes, replayed on the plant from their seeds): drop --video")  # fmt: skip
@@ -52,18 +53,14 @@ def main(args: Sequence[str]) -> int:
         fail("export", f"{opts.run_dir} has no checkpoint yet")
         return 2
     payload = found[1]
-    pools = dict(payload.get("generated", {}))  # absent in checkpoints from before generated imports
+    pools = sources.pools(payload)
     if opts.what == "real":
         state = payload["buffer"]
-    elif opts.source == "model":
-        state = payload.get("synthetic")
-        if state is None:
-            also = f"; its generated pools: {', '.join(pools)} (--source NAME)" if pools else ""
-            fail("export", f"{opts.run_dir} ({cfg['algo']['name']}) has no model pool: it is not model-based{also}")
     else:
         if opts.source not in pools:
-            fail("export", f"--source {opts.source}: {opts.run_dir} imported no such generator; its synthetic pools: "
-                           + ", ".join(["model"] * (payload.get("synthetic") is not None) + list(pools)))  # fmt: skip
+            held = f"its synthetic pools: {', '.join(pools)} (--source NAME)" if pools else "it has no synthetic pool"
+            why = "no model pool: it is not model-based" if opts.source == "model" else "no such source"
+            fail("export", f"--source {opts.source}: {opts.run_dir} ({cfg['algo']['name']}) has {why}; {held}")
         state = pools[opts.source]
     buffer = ReplayBuffer(state["obs"].shape[1], state["act"].shape[1], state["capacity"])
     buffer.load_state_dict(state)
@@ -83,7 +80,7 @@ def main(args: Sequence[str]) -> int:
     try:
         summary = export_buffer(buffer, robot, opts.out, opts.what, max_episodes=opts.episodes,
                                 render=render if opts.video else None,
-                                generated=None if opts.source == "model" else opts.source)  # fmt: skip
+                                generated=opts.source if opts.source.startswith("generated:") else None)  # fmt: skip
     except DatasetError as err:
         fail("export", str(err))
         return 2

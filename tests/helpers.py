@@ -46,7 +46,7 @@ def rollout(env: Any, seed: int, steps: int) -> np.ndarray:
 
 def books_and_buffers(run_dir: Any) -> tuple[dict[str, Any], dict[tuple[str, str], int], dict[tuple[str, str], int]]:
     """The newest checkpoint of a run, what its ledger says the buffers hold, and what they hold:
-    the real buffer, the model's pool and every generated pool, counted by ``(source, origin)``."""
+    the real buffer and every synthetic source's pool, counted by ``(source, origin)``."""
     from pipeline import checkpoint
     from pipeline.buffer import ReplayBuffer
     from pipeline.ledger import Ledger
@@ -57,7 +57,9 @@ def books_and_buffers(run_dir: Any) -> tuple[dict[str, Any], dict[tuple[str, str
     ledger = Ledger()
     ledger.load_state_dict(payload["ledger"])
     contents: dict[tuple[str, str], int] = {}
-    states = [payload["buffer"], payload["synthetic"], *payload.get("generated", {}).values()]
+    from pipeline.sources import pools
+
+    states = [payload["buffer"], *pools(payload).values()]
     for state in (s for s in states if s is not None):
         buf = ReplayBuffer(state["obs"].shape[1], state["act"].shape[1], state["capacity"])
         buf.load_state_dict(state)

@@ -91,7 +91,7 @@ def test_nan_in_a_model_batch_skips_the_step_and_is_counted(monkeypatch: pytest.
 def _model_state() -> SimpleNamespace:
     model = wm.EnsembleDynamics(3, 1, hyper(max_epochs=2, batch_size=64))
     return SimpleNamespace(model=model, model_opt=wm.make_optimizer(model), model_version="v-good", step=700,
-                           agent=_agent(), buffer=None, synthetic=None)  # fmt: skip
+                           agent=_agent(), buffer=None, sources={})  # fmt: skip
 
 
 def _retrain(state: SimpleNamespace, poison: bool) -> dict[str, Any]:
@@ -107,11 +107,11 @@ def _retrain(state: SimpleNamespace, poison: bool) -> dict[str, Any]:
 def test_a_diverged_model_is_rolled_back_bit_for_bit_and_logged(tmp_path: Path) -> None:
     state = _model_state()
     log = faults.FaultLog(ledger_path=tmp_path / "ledger.jsonl")
-    report = log.guard_retrain(state, lambda: _retrain(state, poison=False))  # one good retrain first
+    report = log.guard_retrain(state, state, lambda: _retrain(state, poison=False))  # one good retrain first
     assert report["faults/model_rolled_back"] == 0.0
     good_weights, good_opt = _deep(state.model.state_dict()), _deep(state.model_opt.state_dict())
     good_version = state.model_version
-    report = log.guard_retrain(state, lambda: _retrain(state, poison=True))
+    report = log.guard_retrain(state, state, lambda: _retrain(state, poison=True))
     assert report["faults/model_rolled_back"] == 1.0
     assert_same(_deep(state.model.state_dict()), good_weights)
     assert_same(_deep(state.model_opt.state_dict()), good_opt)
@@ -137,7 +137,7 @@ def test_consecutive_skips_stop_the_run_with_a_diagnosis(tmp_path: Path) -> None
     for i in range(6):
         buffer.add([math.nan if i == 4 else 0.0] * 3, [0.0], 0.0, [0.0] * 3, False, source=Source.REAL,
                    origin="x", seed=0)  # fmt: skip
-    state = SimpleNamespace(agent=agent, model=None, buffer=buffer, synthetic=None, step=1234)
+    state = SimpleNamespace(agent=agent, buffer=buffer, sources={}, step=1234)
     log = faults.FaultLog(max_consecutive_skips=3, ledger_path=tmp_path / "ledger.jsonl")
     assert log.agent_step({faults.SKIPPED: torch.ones(())}, state) is False
     assert log.agent_step({"critic/loss": torch.ones(())}, state) is True  # a good update resets the streak

@@ -16,7 +16,8 @@ import torch
 from kill_harness import assert_same, tiny_config
 
 from pipeline import checkpoint, runfiles
-from pipeline.train import RunState, new_state, train
+from pipeline.run_state import RunState, new_state
+from pipeline.train import train
 
 
 def _payload(run_dir: Path) -> dict[str, Any]:
@@ -36,15 +37,18 @@ def ftfl_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_field_of_the_run_state_is_in_the_checkpoint(ftfl_run: Path) -> None:
     payload = _payload(ftfl_run)
     assert {f.name for f in dataclasses.fields(RunState)} <= set(payload)
-    for key in ("agent", "buffer", "synthetic", "model", "model_opt", "ledger", "faults"):
+    for key in ("agent", "buffer", "sources", "ledger", "faults"):
         assert payload[key], key
+    model = payload["sources"]["model"]
+    for key in ("pool", "model", "model_opt", "generator", "version"):
+        assert model[key] is not None and len(model[key]), key
     assert {"actor", "critic", "critic_target", "log_alpha", "actor_opt", "critic_opt", "alpha_opt"} <= set(
         payload["agent"]
     )
-    assert payload["model_opt"]["state"], "the world model's Adam moments are saved"
+    assert model["model_opt"]["state"], "the world model's Adam moments are saved"
     normalizers = {"inputs.mean", "inputs.std", "targets.mean", "targets.std", "obs_low", "obs_high", "elite_idx"}
-    assert normalizers <= set(payload["model"])
-    assert all(payload[g] is not None for g in ("np_rng", "gen_act", "gen_update", "gen_model"))
+    assert normalizers <= set(model["model"])
+    assert all(payload[g] is not None for g in ("np_rng", "gen_act", "gen_update"))
 
 
 def test_restoring_a_checkpoint_gives_back_the_same_payload(ftfl_run: Path) -> None:

@@ -201,7 +201,7 @@ def _kinds(path: Path) -> list[str]:
         ({"stacked_seeds": [1]}, "two or more different seeds"),
         ({"stacked_seeds": [1, 1]}, "two or more different seeds"),
         ({"stacked_seeds": [0, -1]}, "two or more different seeds"),
-        ({"stacked_seeds": [0, 1], "algo": "ftfl"}, "only algo=sac stacks seeds"),
+        ({"stacked_seeds": [0, 1], "algo": "ftfl"}, "only algo=sac without sources stacks seeds"),
     ],
 )
 def test_stacked_seeds_that_cannot_run_are_refused_before_any_work(

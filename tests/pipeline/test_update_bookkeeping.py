@@ -9,7 +9,9 @@ import torch
 
 from pipeline.buffer import _FIELDS, ReplayBuffer, Source
 from pipeline.config import TrainConfig
-from pipeline.train import Window, accumulate, new_state
+from pipeline.run_state import new_state
+from pipeline.runlog import Window
+from pipeline.train import accumulate
 
 
 def test_gather_returns_the_rows_advanced_indexing_returns_bitwise() -> None:

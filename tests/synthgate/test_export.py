@@ -89,7 +89,8 @@ def _model_based_run(run: Path) -> Path:
     run.mkdir(parents=True)
     config = {"robot": "pendulum-swingup", "algo": {"name": "ftfl"}, "robot_settings": {}}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    checkpoint.save(run / "checkpoints", 8, {"buffer": real.state_dict(), "synthetic": synthetic.state_dict()}, 2)
+    payload = {"version": 2, "buffer": real.state_dict(), "sources": {"model": {"pool": synthetic.state_dict()}}}
+    checkpoint.save(run / "checkpoints", 8, payload, 2)
     return run
 
 

@@ -29,7 +29,7 @@ def test_smoke_run_and_ledger_equals_buffers_after_run_and_resume(algo: str, tmp
     first = synthgate("train", f"algo={algo}", *SMALL, "steps=1500", f"run_dir={run_dir}")
     assert first.returncode == 0, first.stderr
     payload = _books_match_buffers(run_dir)
-    assert payload["step"] == 1500 and payload["retrains"] == 5  # at 500, 750, 1000, 1250, 1500
+    assert payload["step"] == 1500 and payload["sources"]["model"]["retrains"] == 5  # at 500, 750, 1000, 1250, 1500
     events = [json.loads(line) for line in (run_dir / "ledger.jsonl").read_text().splitlines()]
     retrains = [e for e in events if e["kind"] == "retrain"]
     assert len(retrains) == 5 and all("diag/reward_r2" in e and "diag/model_error_pct_k10" in e for e in retrains)

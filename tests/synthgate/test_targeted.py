@@ -36,7 +36,7 @@ def test_targeted_run_books_equal_the_synthetic_buffer(tmp_path: Path) -> None:
     payload = found[1]
     ledger = Ledger()
     ledger.load_state_dict(payload["ledger"])
-    state = payload["synthetic"]
+    state = payload["sources"]["model"]["pool"]
     syn = ReplayBuffer(state["obs"].shape[1], state["act"].shape[1], state["capacity"], ctx_dim=state["ctx"].shape[1])
     syn.load_state_dict(state)
     contents = syn.counts()
@@ -92,15 +92,15 @@ def test_targeted_run_books_equal_the_synthetic_buffer(tmp_path: Path) -> None:
     again = checkpoint.load_latest(split / "checkpoints")
     assert again is not None
     for name in ("obs", "next_obs", "ctx", "origin", "rollout_step"):
-        torch.testing.assert_close(again[1]["synthetic"][name], state[name], rtol=0, atol=0)
-    assert again[1]["synthetic"]["origins"] == state["origins"]
+        torch.testing.assert_close(again[1]["sources"]["model"]["pool"][name], state[name], rtol=0, atol=0)
+    assert again[1]["sources"]["model"]["pool"]["origins"] == state["origins"]
     assert again[1]["ledger"]["dropped"] == payload["ledger"]["dropped"]
 
 
 def test_targeted_config_errors(tmp_path: Path) -> None:
     base = ["robot=walker-walk", "steps=10", "scenarios=[weak_knee]", f"run_dir={tmp_path}/a"]
     no_model = synthgate("train", *base, "algo=sac", "targeted=true", "context=true")
-    assert no_model.returncode == 2 and "targeted=true needs a model-based algo" in no_model.stderr
+    assert no_model.returncode == 2 and "targeted=true needs a source to generate with" in no_model.stderr
     no_context = synthgate("train", *base, "algo=ftfl", "targeted=true")
     assert no_context.returncode == 2 and "targeted=true needs context=true" in no_context.stderr
     sensing = synthgate("train", "robot=quadruped-walk", "steps=10", "scenarios=[imu_dropout]", "algo=ftfl",

@@ -30,8 +30,8 @@ import robots
 import scenarios
 from pipeline import checkpoint
 from pipeline.config import AlgoConfig, ModelConfig, SACConfig, TrainConfig, model_hyper
+from pipeline.run_state import new_state
 from pipeline.sac import Actor
-from pipeline.train import new_state
 from pipeline.world_model import EnsembleDynamics, fit, make_optimizer
 
 ROBOT = "Hopper-v5"
@@ -148,10 +148,9 @@ def write_run(
     state = new_state(cfg, LAYOUT.size, 3, torch.device("cpu"))
     state.agent.actor.load_state_dict(actor.state_dict())
     if model is not None:
-        assert state.model is not None
-        state.model.load_state_dict(model.state_dict())
+        state.sources["model"].model.load_state_dict(model.state_dict())  # type: ignore[attr-defined]
     else:
-        state.model = None
+        state.sources.pop("model", None)
     state.ledger.consumed = Counter({("real", f"{ROBOT}/plant"): real, ("synthetic", "model/test"): synthetic})
     state.ledger.generated = Counter({("real", f"{ROBOT}/plant"): real, ("synthetic", "model/test"): synthetic})
     state.step = real

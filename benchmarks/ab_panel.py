@@ -49,7 +49,7 @@ from validation.panels import (
     PanelSpec,
     Starts,
     _contexts,
-    _failure_fn,
+    failure_fn,
     panel_starts,
     synthetic_panel,
 )
@@ -94,7 +94,7 @@ def panel_uncompacted(
     sizes = [starts.obs[c.name].shape[0] for c in conds]
     ctx = _contexts(spec, starts, model, None, torch.device("cpu"))
     row_cond = torch.repeat_interleave(torch.arange(len(conds)), torch.as_tensor(sizes))
-    fail_fns = [_failure_fn(record, c.predicates) for c in conds]
+    fail_fns = [failure_fn(record, c.predicates) for c in conds]
     env = ModelEnv(model, record.termination, 1.0)
     n = obs0.shape[0]
     gen = torch.Generator().manual_seed(int(np.random.SeedSequence([spec.seed, SYNTHETIC_STREAM]).generate_state(1)[0]))

@@ -18,6 +18,7 @@ from pipeline import checkpoint, sources
 from pipeline.config import TrainConfig, context_dim, effective_real_ratio, model_hyper
 from pipeline.ledger import Ledger, anchored_summary
 from pipeline.sac import Actor
+from pipeline.sim_env import SimEnv
 from pipeline.world_model import EnsembleDynamics
 
 
@@ -36,6 +37,8 @@ class Run:
     """The policy, in eval mode."""
     model: EnsembleDynamics | None
     """The world model (model-based runs), in eval mode, with its context input when the run had one."""
+    source_env: tuple[str, SimEnv] | None
+    """The first sim-stepping source (``sources``) as the checkpoint left it: its name and its sim."""
     ledger: dict[str, Any]
     """The ledger summary with the run's anchor rule."""
     checkpoint: Path
@@ -94,7 +97,8 @@ def load_run(run_dir: str | Path, payload: bool = False) -> Run:
     ledger = Ledger()
     ledger.load_state_dict(contents["ledger"])
     summary = anchored_summary(ledger, effective_real_ratio(cfg), cfg.sac.batch_size)
-    return Run(path, cfg, int(contents["step"]), actor, model, summary, where, contents if payload else None)
+    return Run(path, cfg, int(contents["step"]), actor, model, sources.saved_env(cfg, contents), summary, where,
+               contents if payload else None)  # fmt: skip
 
 
 def actor_device(actor: Actor) -> torch.device:

@@ -54,12 +54,14 @@ class SimEnv:
         self.base = copy.deepcopy(model)
 
     def use(self, active: list[list[dict[str, Any]]]) -> np.ndarray:
-        """Builds one model per parameter draw (each a list of ``{"family", <param>: value}``) on the
+        """Builds one model per parameter draw (each a list of ``{"family", <param>: value}``, as the
+        targeted generator draws them or a perturbed plant reports them, whose ``t`` is ignored) on the
         base sim; returns the index of each draw (the value rows carry in context column 0)."""
-        self.models = [
-            edited(self.base, [Perturbation(d["family"], {k: v for k, v in d.items() if k != "family"}) for d in draw])
-            for draw in active
-        ]
+
+        def perturbation(d: dict[str, Any]) -> Perturbation:
+            return Perturbation(d["family"], {k: v for k, v in d.items() if k not in ("family", "t")})
+
+        self.models = [edited(self.base, [perturbation(d) for d in draw]) for draw in active]
         return np.arange(len(self.models))
 
     def step(

@@ -20,6 +20,7 @@ import (filled once, never refreshed). Their origins: ``model/<version>``, ``sim
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from pipeline.model_env import ModelEnv, Rollout, rollout
 from pipeline.sim_env import SimEnv
 from pipeline.sim_residual import SYSID_FIELDS, SimResidual, fit_sysid, sysid_model
 from pipeline.targeting import Targeter, split_starts
-from pipeline.world_model import EnsembleDynamics, fit, make_optimizer
+from pipeline.world_model import EnsembleDynamics, ModelHyper, fit, make_optimizer
 
 MODEL_STREAM = 3
 """The world model's random stream (``pipeline.train`` numbers the others)."""
@@ -307,6 +308,11 @@ class SysidSource(SimSource):
             self.env.set_base(sysid_model(self.robot, self.scales))
 
 
+def residual_hyper(cfg: TrainConfig) -> ModelHyper:
+    """The correction ensemble's settings: ``algo.model``'s and ``algo``'s switches, target ``residual``."""
+    return dataclasses.replace(model_hyper(cfg.algo), target="residual")
+
+
 class ResidualSource(SimSource):
     """The corrected sim (``sim_residual``): the sim's step plus a correction the project's
     ensemble learns from the real transitions (:class:`pipeline.sim_residual.SimResidual`, target
@@ -320,9 +326,7 @@ class ResidualSource(SimSource):
         self.name = self.kind
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(stream_seed(cfg.seed, SIM_STREAM, 50 + index))
-            hp = model_hyper(cfg.algo)
-            self.correction = SimResidual(cfg.robot, type(hp)(**{**hp.__dict__, "target": "residual"}),
-                                          threads=max(1, cfg.threads))  # fmt: skip
+            self.correction = SimResidual(cfg.robot, residual_hyper(cfg), threads=max(1, cfg.threads))
         self.env.correction = self.correction
 
     @property
@@ -447,6 +451,23 @@ def upgrade(payload: dict[str, Any]) -> dict[str, Any]:
     for name, pool in payload.get("generated", {}).items():
         out["sources"][name] = {"pool": pool}
     return out
+
+
+def saved_env(cfg: TrainConfig, payload: dict[str, Any]) -> tuple[str, SimEnv] | None:
+    """The first sim-stepping source of a run (``cfg.sources``) as its checkpoint left it, as a
+    :class:`~pipeline.sim_env.SimEnv` (what the synthetic panel runs through); None: it has none."""
+    if not cfg.sources:
+        return None
+    name = cfg.sources[0]
+    saved = upgrade(payload)["sources"][name]
+    env = SimEnv(cfg.robot, cfg.algo.drop_range_factor)
+    env.load_state_dict(saved["env"])
+    if name == "sim_sysid" and saved["scales"]:
+        env.set_base(sysid_model(cfg.robot, saved["scales"]))
+    if name == "sim_residual":
+        env.correction = SimResidual(cfg.robot, residual_hyper(cfg))
+        env.correction.load_state_dict(saved["correction"])
+    return name, env
 
 
 def pools(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import robots
 import scenarios
 from pipeline.checkpoint import CheckpointError
+from robots import gaps
 from synthgate.preflight import fail
 
 
@@ -94,7 +95,8 @@ def export_panels(run_dir: Path, out: Path, max_episodes: int | None) -> int:
 
     The panel is deterministic under its seed, so its episodes are recorded by running the run's
     policy on the same plants, seeds and chunks again; each exported episode's return is the one
-    the gate scored. Origins name the condition (``<robot>/plant`` or ``<robot>/plant:<scenario>``),
+    the gate scored. Origins name the plant and the condition (``<robot>/plant``, with a gap
+    ``<robot>[<gap>@<hash8>]/plant``, then ``:<scenario>`` for a scenario's episodes),
     seeds are the panel's episode seeds.
     """
     import numpy as np
@@ -124,8 +126,10 @@ def export_panels(run_dir: Path, out: Path, max_episodes: int | None) -> int:
     record = robots.get(spec.robot)
     total = sum(len(e["rew"]) for e in episodes)
     buffer = ReplayBuffer(record.layout.size, record.action_dim, max(total, 1))
+    gap = gaps.get(spec.gap, spec.robot)
+    plant = f"{spec.robot}/plant" if spec.gap == "none" else f"{spec.robot}[{gap.tag}]/plant"  # as training names it
     for e in episodes:
-        origin = f"{spec.robot}/plant" + ("" if e["condition"] == "nominal" else f":{e['condition']}")
+        origin = plant + ("" if e["condition"] == "nominal" else f":{e['condition']}")
         buffer.add(e["obs"], e["act"], e["rew"], e["next_obs"], e["terminated"], source=Source.REAL, origin=origin,
                    seed=np.full(len(e["rew"]), e["seed"], dtype=np.int64))  # fmt: skip
     try:

@@ -1,26 +1,30 @@
 """``synthgate run``: the main job, end to end, on an embedded default.
 
     synthgate run                                   # the embedded default (make run)
-    synthgate run robot=walker-walk scenarios=[push_recovery,slippery_floor] seeds=5 preset=full
+    synthgate run candidate=sim_sysid gap=hard      # another source, a harder real plant
+    synthgate run robot=walker-walk scenarios=[push_recovery,slippery_floor] candidate=mixed init_from= preset=full
     synthgate run seeds=3 executor=ray workers=2          # runs and real panels as Ray tasks
 
 Phases, each with a banner:
 
-1. **train** — per seed, the baseline (``real_only``: SAC on real data) and the candidate
-   (``mixed``: the default world model, :data:`pipeline.config.DEFAULT_WORLD_MODEL`,
-   context-conditioned, with targeted rollouts for the scenarios) on the same real budget and
-   the same real exposure (``validation.arms``);
-2. **validate** — the matched real / synthetic / mixed panels, the gate, ``gate_report.json`` and
+1. **train** — per seed, on the real plant (the robot with the ``gap`` profile), starting from
+   ``init_from`` (the shipped sim-trained policy): the baseline (``real_only``: SAC fine-tuning on
+   real data) and the candidate (by default ``sim_residual``: the same plus targeted rollouts of
+   the sim with a correction learned from the real transitions; ``candidate=`` names another arm
+   of ``validation.arms``) on the same real budget and the same real exposure;
+2. **validate** — the matched real / synthetic / mixed panels (the synthetic one through the
+   candidate's own source), the sim panel beside them, the gate, ``gate_report.json`` and
    ``report.html`` in the first candidate's ``validation/`` (``validation.validate``);
 3. **deploy** — only on PROMOTE: the first candidate exported as a bundle and run for a few
    episodes on the MuJoCo stand-in (``synthgate deploy``); on REJECT the export is refused and the
    failed rules are named;
 4. **summary** — the arm × panel table per condition, the decision and its reasons, and the paths.
 
-The embedded default is small on purpose so it finishes in minutes on 2 CPU cores: Hopper-v5,
-two scenarios that target ``tipped``, 3,000 real env steps per arm, one seed, small networks
-(``preset=quick``; its overrides are :data:`QUICK`). ``preset=full`` drops them (the library's
-MBPO-sized defaults) and trains 100,000 steps unless ``steps`` says otherwise. Any other
+The embedded default is small on purpose so it finishes in minutes on 2 CPU cores: Hopper-v5 on
+its ``default`` gap, the shipped starting policy, two scenarios that target ``tipped``, 3,000 real
+env steps per run, three seeds per arm so the gate can promote, UTD 1 and a small correction
+network (``preset=quick``; its overrides are :data:`QUICK`). ``preset=full`` drops them (the
+library's defaults) and trains 100,000 steps unless ``steps`` says otherwise. Any other
 ``key=value`` is a ``synthgate train`` override for both arms; ``gate.<key>=<value>`` sets a gate
 threshold. Finished runs are reused, interrupted ones resume.
 """
@@ -35,15 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 QUICK = [
-    "learning_starts=1000", "eval_every=1000", "eval_episodes=3", "checkpoint_every=1000", "sac.hidden=64",
-    "algo.utd=5", "algo.retrain_every=500", "algo.rollouts_per_step=50", "algo.model.hidden=64",
+    "learning_starts=500", "eval_every=1000", "eval_episodes=3", "checkpoint_every=1000",
+    "algo.utd=1", "algo.retrain_every=500", "algo.rollouts_per_step=20", "algo.model.hidden=64",
     "algo.model.depth=2", "algo.model.weight_decay=[2.5e-5,5e-5,1e-4]", "algo.model.max_epochs=20",
-    "algo.model.members=5", "algo.model.elites=3",
+    "algo.model.members=5", "algo.model.elites=3", "sysid_evals=60",
 ]  # fmt: skip
-"""Training overrides of ``preset=quick`` (the embedded default): small networks, UTD 5."""
-
-JOB_ARMS = ("real_only", "mixed")
-"""The baseline and the candidate (validation.arms.ARM_OVERRIDES says what each trains)."""
+"""Training overrides of ``preset=quick`` (the embedded default): UTD 1, small synthetic sources
+(the policy's networks are the starting policy's)."""
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,18 @@ class RunJobConfig:
 
     robot: str = "Hopper-v5"
     """Registered robot."""
+    gap: str = "default"
+    """The real plant's gap profile (``synthgate gaps``): training, the real panel and deploy's stand-in."""
+    init_from: str = "shipped"
+    """The starting policy of every run (``synthgate train``'s ``init_from``); empty: from scratch."""
+    candidate: str = "sim_residual"
+    """The arm the gate judges against real_only (validation.arms: mixed, sim, sim_sysid, sim_residual...)."""
     scenarios: list[str] = field(default_factory=lambda: ["hopper_heavy_torso", "hopper_weak_thigh"])
     """Scenarios: real exposure, targeted rollouts and the panels. As in ``synthgate train``,
     ``scenario=<name>`` names one (it becomes ``scenarios=[<name>]``)."""
     steps: int = 0
     """Real env steps per run; 0: 3,000 under preset=quick, 100,000 under preset=full."""
-    seeds: list[int] = field(default_factory=lambda: [0])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     """Training seeds of each arm (a count N is shorthand for 0..N-1: ``seeds=3``)."""
     preset: str = "quick"
     """quick: small networks for a run of minutes; full: the library's MBPO-sized defaults."""
@@ -149,6 +157,12 @@ def parse(args: Sequence[str]) -> tuple[RunJobConfig, list[str], list[str]]:
         raise ValueError("scenarios=[...] is empty; name at least one (synthgate scenarios lists them)")
     if not cfg.steps:  # the preset's budget, in a new config: a config is never changed after parsing
         cfg = dataclasses.replace(cfg, steps=3000 if cfg.preset == "quick" else 100_000)
+    from validation.arms import ARMS
+
+    if cfg.candidate not in ARMS or cfg.candidate == "real_only":
+        raise ValueError(f"candidate={cfg.candidate!r}: valid: {', '.join(a for a in ARMS if a != 'real_only')}")
+    if cfg.candidate in ("generated", "both"):
+        raise ValueError(f"candidate={cfg.candidate}: synthgate run imports no generated data; use synthgate arms")
     if any(a.split("=", 1)[0] in ("run_dir", "seed", "algo") for a in passed):
         raise ValueError("run_dir, seed and algo are set by the job per arm and seed; do not pass them")
     return cfg, passed, gate
@@ -182,11 +196,15 @@ def main(args: Sequence[str]) -> int:
                           out=cfg.out, exposure=cfg.exposure, episodes=cfg.episodes, max_steps=cfg.max_steps,
                           threads=cfg.threads)  # fmt: skip
     preset = QUICK if cfg.preset == "quick" else []
+    arms = ("real_only", cfg.candidate)
+    plant = [f"gap={cfg.gap}", f"init_from={cfg.init_from}"]
     # every run's config passes synthgate train's checks (robot first, then its scenarios) before work starts
-    configs = compose_arms(arms_cfg, JOB_ARMS, ["progress=true", *preset, *passed], "run")
+    configs = compose_arms(arms_cfg, arms, ["progress=true", *plant, *preset, *passed], "run")
     scenario_list = load_scenarios(cfg.scenarios, cfg.robot, "run")
-    print(f"synthgate run: {cfg.robot}, scenarios {', '.join(cfg.scenarios)}, {cfg.steps} real env steps per run, "
-          f"{len(cfg.seeds)} seed(s), preset={cfg.preset}, into {cfg.out}")  # fmt: skip
+    start_from = f"from {cfg.init_from}" if cfg.init_from else "from scratch"
+    print(f"synthgate run: {cfg.robot} with gap {cfg.gap}, {start_from}, scenarios {', '.join(cfg.scenarios)}, "
+          f"{cfg.steps} real env steps per run, {len(cfg.seeds)} seed(s), candidate {cfg.candidate}, "
+          f"preset={cfg.preset}, into {cfg.out}")  # fmt: skip
 
     executor: Executor | None = None
     if cfg.executor == "ray" or cfg.workers > 1:
@@ -195,12 +213,8 @@ def main(args: Sequence[str]) -> int:
         except ExecutorError as err:
             return _fail(str(err))
 
-    banner(
-        1,
-        4,
-        f"train: baseline (real_only, SAC) and candidate (mixed, {DEFAULT_WORLD_MODEL} + targeted) "
-        f"x {len(cfg.seeds)} seed(s)",
-    )
+    what = f"{DEFAULT_WORLD_MODEL} + targeted" if cfg.candidate == "mixed" else "+ targeted synthetic rollouts"
+    banner(1, 4, f"train: baseline (real_only) and candidate ({cfg.candidate}, {what}) x {len(cfg.seeds)} seed(s)")
     try:
         train_arms(configs, scenario_list, executor=executor)
     except (ConfigError, ExecutorError) as err:
@@ -208,17 +222,18 @@ def main(args: Sequence[str]) -> int:
 
     banner(2, 4, f"validate: matched real / synthetic / mixed panels, {cfg.episodes} episodes per condition")
     try:
-        candidates = [load_run(run_dir(arms_cfg, "mixed", s)) for s in arms_cfg.seeds]
+        candidates = [load_run(run_dir(arms_cfg, cfg.candidate, s)) for s in arms_cfg.seeds]
         baselines = [load_run(run_dir(arms_cfg, "real_only", s)) for s in arms_cfg.seeds]
-        small = " (small networks: a demonstration, not a trained policy)" if cfg.preset == "quick" else ""
-        runs = f"{cfg.steps} real env steps per run, {len(cfg.seeds)} seed(s)"
+        small = " (a small real budget and small synthetic sources: a demonstration)" if cfg.preset == "quick" else ""
+        runs = f"{cfg.steps} real env steps per run on gap {cfg.gap}, {start_from}, {len(cfg.seeds)} seed(s)"
         note = f"synthgate run, preset={cfg.preset}: {runs}{small}"
         options = PanelOptions(cfg.episodes, cfg.max_steps, 0)
         report = run_gate(candidates, baselines, scenario_list, options=options, config=gate, note=note,
                           executor=executor, progress=lambda line: print(f"  {line}", flush=True))  # fmt: skip
     except (RunError, ValueError, ExecutorError) as err:
         return _fail(str(err))
-    members = {"baseline (real_only)": [r.name for r in baselines], "candidate (mixed)": [r.name for r in candidates]}
+    members = {"baseline (real_only)": [r.name for r in baselines],
+               f"candidate ({cfg.candidate})": [r.name for r in candidates]}  # fmt: skip
     report["arms_table"] = arms_table(report, members, gate)
     validation_dir = candidates[0].path / "validation"
     report_path, page = write_all(report, validation_dir)
@@ -236,7 +251,7 @@ def main(args: Sequence[str]) -> int:
         code = deploy_main(["export", str(candidates[0].path), "--out", str(bundle)])
         if code == 0 and cfg.deploy_episodes:
             code = deploy_main(["run", str(bundle), "--backend", "mujoco", "--episodes", str(cfg.deploy_episodes),
-                                "--max-steps", str(cfg.deploy_max_steps),
+                                "--max-steps", str(cfg.deploy_max_steps), "--gap", f"profile={cfg.gap}",
                                 "--log-dir", str(Path(cfg.out) / "deploy_logs")])  # fmt: skip
         deployed = code == 0
     else:

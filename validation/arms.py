@@ -10,6 +10,10 @@ evaluated on the three matched panels, giving the arm x panel table per conditio
 * ``generated``: SAC on real data and an outside generator's episodes (``generated=[<dataset>]``,
   imported as synthetic, half of every batch): real + generated.
 * ``both``: the ``mixed`` arm with the generated episodes too: real + model + generated.
+* ``sim``, ``sim_sysid``, ``sim_residual``: SAC on real data and targeted rollouts of that
+  sim-stepping source (``sources=[<arm>] targeted=true``, :mod:`pipeline.sources`), half of every
+  batch: real + the uncorrected sim (domain randomization), the system-identified sim, or the sim
+  with a learned correction.
 
 ``arms=[...]`` chooses which arms train (default the first three) and ``candidate`` which one
 the gate judges against ``real_only``.
@@ -40,7 +44,9 @@ from validation.gate import GateConfig
 from validation.stats import bootstrap_mean
 from validation.validate import PanelOptions, run_gate, write_all
 
-ARMS = ("real_only", "synthetic_only", "mixed", "generated", "both")
+SIM_ARMS = ("sim", "sim_sysid", "sim_residual")
+"""The arms whose synthetic data comes from a sim-stepping source of that name."""
+ARMS = ("real_only", "synthetic_only", "mixed", "generated", "both", *SIM_ARMS)
 GENERATED_ARMS = ("generated", "both")
 """The arms that import ``ArmsConfig.generated``."""
 MODEL_ARMS = ("synthetic_only", "mixed", "both")
@@ -51,6 +57,7 @@ ARM_OVERRIDES: dict[str, list[str]] = {
     "mixed": [f"algo={DEFAULT_WORLD_MODEL}", "context=true", "targeted=true"],
     "generated": ["algo=sac", "algo.real_ratio=0.5"],
     "both": [f"algo={DEFAULT_WORLD_MODEL}", "context=true", "targeted=true"],
+    **{arm: ["algo=sac", f"sources=[{arm}]", "targeted=true", "algo.real_ratio=0.5"] for arm in SIM_ARMS},
 }
 """Training-config overrides that make each arm (applied before the user's own); the model arms'
 ``algo`` is ``ArmsConfig.world_model`` (:func:`arm_overrides`)."""
@@ -81,7 +88,8 @@ class ArmsConfig:
     threads: int = 1
     """torch threads per run."""
     arms: list[str] = field(default_factory=lambda: ["real_only", "synthetic_only", "mixed"])
-    """Arms to train and evaluate (real_only always among them): real_only, synthetic_only, mixed, generated, both."""
+    """Arms to train and evaluate (real_only always among them): real_only, synthetic_only, mixed, generated, both,
+    sim, sim_sysid, sim_residual."""
     candidate: str = "mixed"
     """The arm the gate judges against real_only."""
     generated: list[str] = field(default_factory=list)
@@ -90,8 +98,8 @@ class ArmsConfig:
     """The model-based preset of the model arms (synthetic_only, mixed, both): one of the model-based
     ``algo`` presets; the real_only and generated arms stay SAC."""
     model: str = ""
-    """Run directory whose world model makes the synthetic panel; empty: the candidate's seed-0 run if it has
-    a world model, else the seed-0 run of the first arm that has one."""
+    """Run directory whose world model (or sim source) makes the synthetic panel; empty: the candidate's seed-0
+    run if it has one, else the seed-0 run of the first arm that has one."""
 
 
 def arm_overrides(cfg: ArmsConfig, arm: str) -> list[str]:
@@ -119,8 +127,9 @@ def check_arms(cfg: ArmsConfig) -> str | None:
         return f"arms={cfg.arms}: the generated and both arms need generated=[<dataset>, ...]"
     if cfg.generated and not any(a in GENERATED_ARMS for a in cfg.arms):
         return f"generated={cfg.generated}: no arm imports it; add generated or both to arms"
-    if not cfg.model and not any(a in MODEL_ARMS for a in cfg.arms):
-        return f"arms={cfg.arms}: none has a world model for the synthetic panel; add mixed, or give model=<run_dir>"
+    if not cfg.model and not any(a in MODEL_ARMS or a in SIM_ARMS for a in cfg.arms):
+        return (f"arms={cfg.arms}: none has a world model or sim source for the synthetic panel; add mixed or "
+                "sim_residual, or give model=<run_dir>")  # fmt: skip
     return None
 
 
@@ -208,8 +217,8 @@ def evaluate_arms(
     """Evaluates every trained run on the matched panels; the gate compares the candidate arm with
     real_only (baseline), the other arms join the ranking rule. Writes the reports and tables."""
     runs = {arm: [load_run(run_dir(cfg, arm, s)) for s in cfg.seeds] for arm in ARMS if arm in cfg.arms}
-    order = [cfg.candidate, *(a for a in runs if a != cfg.candidate)]  # the candidate's own model first
-    modelled = [runs[a][0] for a in order if runs[a][0].model is not None]
+    order = [cfg.candidate, *(a for a in runs if a != cfg.candidate)]  # the candidate's own source first
+    modelled = [runs[a][0] for a in order if runs[a][0].model is not None or runs[a][0].source_env is not None]
     model_run = load_run(Path(cfg.model)) if cfg.model else modelled[0]
     others = [r for arm, rs in runs.items() if arm not in ("real_only", cfg.candidate) for r in rs]
     report = run_gate(

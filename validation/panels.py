@@ -188,7 +188,7 @@ Results = dict[str, dict[str, Episodes]]
 """``results[policy][condition]``."""
 
 
-def _failure_fn(record: robots.RobotRecord, names: Sequence[str]) -> Callable[[Any], Any]:
+def failure_fn(record: robots.RobotRecord, names: Sequence[str]) -> Callable[[Any], Any]:
     fns = [record.predicate(n) for n in names]
 
     def failed(obs: Any) -> Any:
@@ -285,7 +285,7 @@ def _real_chunk(job: tuple[PanelSpec, int, Actor, list[int]]) -> Chunk:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _plant_episodes(envs, seeds, actor, _failure_fn(robots.get(spec.robot), cond.predicates), spec.max_steps)
+        return _plant_episodes(envs, seeds, actor, failure_fn(robots.get(spec.robot), cond.predicates), spec.max_steps)
     finally:
         torch.set_num_threads(threads)
         for env in envs:
@@ -302,7 +302,7 @@ def _local_chunks(
     try:
         for ci, cond in enumerate(spec.conditions()):
             envs = [_plant(spec, cond) for _ in range(width)]
-            failed_fn = _failure_fn(record, cond.predicates)
+            failed_fn = failure_fn(record, cond.predicates)
             try:
                 for actor in policies.values():
                     for begin in range(0, spec.episodes, width):
@@ -392,7 +392,7 @@ def record_real_panel(spec: PanelSpec, actor: Actor) -> list[dict[str, Any]]:
                     trace: list[dict[str, list[Any]]] = [
                         {"obs": [], "act": [], "rew": [], "next_obs": [], "terminated": []} for _ in chunk
                     ]
-                    _plant_episodes(envs, chunk, actor, _failure_fn(record, cond.predicates), spec.max_steps, trace)
+                    _plant_episodes(envs, chunk, actor, failure_fn(record, cond.predicates), spec.max_steps, trace)
                     for seed, t in zip(chunk, trace, strict=True):
                         arrays = {k: np.asarray(v, dtype=bool if k == "terminated" else np.float32)
                                   for k, v in t.items()}  # fmt: skip
@@ -427,7 +427,7 @@ def episode_frames(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        failed_fn = _failure_fn(robots.get(spec.robot), cond.predicates)
+        failed_fn = failure_fn(robots.get(spec.robot), cond.predicates)
         played, _, _ = _plant_episodes(envs, seeds, actor, failed_fn, spec.max_steps, trace)
     finally:
         torch.set_num_threads(threads)
@@ -479,7 +479,7 @@ def synthetic_panel(
     sizes = [starts.obs[c.name].shape[0] for c in conds]
     ctx = _contexts(spec, starts, model, context_fn, device)
     row_cond = torch.repeat_interleave(torch.arange(len(conds), device=device), torch.as_tensor(sizes, device=device))
-    fail_fns = [_failure_fn(record, c.predicates) for c in conds]
+    fail_fns = [failure_fn(record, c.predicates) for c in conds]
     env = ModelEnv(model, record.termination, drop_range_factor)
     n = obs0.shape[0]
     results: Results = {}

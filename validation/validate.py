@@ -31,6 +31,7 @@ from validation.panels import (
     real_panel,
     synthetic_panel,
 )
+from validation.source_panel import SourcePanelError, source_panel
 from validation.stats import bootstrap_mean
 
 
@@ -184,9 +185,9 @@ def run_gate(
     options = options or PanelOptions()
     config = config or GateConfig()
     model_run = model_run or candidates[0]
-    if model_run.model is None:
-        raise RunError(f"{model_run.path} ({model_run.config.algo.name}) has no world model for the synthetic panel; "
-                       "name a model-based run with --model")  # fmt: skip
+    if model_run.model is None and model_run.source_env is None:
+        raise RunError(f"{model_run.path} ({model_run.config.algo.name}) has no world model or sim source for the "
+                       "synthetic panel; name a model-based run with --model")  # fmt: skip
     runs = [*candidates, *baselines, *references]
     spec = panel_spec(runs, scenario_list, options)
     names = _unique_names(runs)
@@ -202,10 +203,18 @@ def run_gate(
             progress(f"sim panel: the same seeds and scenarios in the sim (the real panel ran with gap {spec.gap})")
         sim, _ = real_panel(dataclasses.replace(spec, gap="none"), actors, executor, progress)
     t1 = time.perf_counter()
-    assert model_run.model is not None
+    through = "the world model" if model_run.model is not None else f"{model_run.source_env[0]}"  # type: ignore[index]
     if progress:
-        progress(f"synthetic panel: {len(actors)} policies x {len(spec.conditions())} conditions in the world model")
-    synth = synthetic_panel(spec, starts, actors, model_run.model, model_run.config.algo.drop_range_factor, context_fn)
+        progress(f"synthetic panel: {len(actors)} policies x {len(spec.conditions())} conditions through {through}")
+    if model_run.model is not None:
+        synth = synthetic_panel(spec, starts, actors, model_run.model, model_run.config.algo.drop_range_factor,
+                                context_fn)  # fmt: skip
+    else:
+        assert model_run.source_env is not None
+        try:
+            synth = source_panel(spec, starts, actors, model_run.source_env[1])
+        except SourcePanelError as err:
+            raise RunError(f"{model_run.path}: {err}") from None
     t2 = time.perf_counter()
     if progress:
         progress(f"synthetic panel: done in {t2 - t1:.0f} s")
@@ -252,7 +261,7 @@ def run_gate(
             n: {"path": str(r.path), "algo": r.config.algo.name, "seed": r.config.seed, "step": r.step}
             for n, r in by_name.items()
         },
-        "synthetic_model": model_run.name,
+        "synthetic_model": model_run.name if model_run.model is not None else f"{model_run.name} ({through})",
         "panels": summary,
         "ledger": {n: by_name[n].ledger for n in names},
         "timing": {

@@ -186,7 +186,9 @@ def test_help_lists_every_key_with_its_description() -> None:
     assert any(line.startswith("  algo=ftfl_beta_nll ") for line in lines)
     assert any(line.split()[:2] == ["sac.hidden=256", "Width"] for line in lines)
     run = synthgate("run", "--help")
-    assert any(line.split()[:4] == ["seeds=[0]", "Training", "seeds", "of"] for line in run.stdout.splitlines())
+    assert any(
+        line.split()[:6] == ["seeds=[0,", "1,", "2]", "Training", "seeds", "of"] for line in run.stdout.splitlines()
+    )
     stress = synthgate("stress", "--help")
     assert any(line.split()[:2] == ["samples=400", "Points"] for line in stress.stdout.splitlines())
 

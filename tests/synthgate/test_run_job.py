@@ -15,10 +15,12 @@ from synthgate.run_job import parse
 from validation.report import read_report
 
 TINY = [
-    "steps=600", "episodes=4", "max_steps=60", "learning_starts=200", "eval_every=300", "eval_episodes=1",
-    "checkpoint_every=300", "algo.retrain_every=200", "algo.rollouts_per_step=10", "algo.model.max_epochs=3",
-    "sac.hidden=16", "algo.model.hidden=16", "+robot_settings.max_episode_steps=60",
+    "steps=600", "seeds=1", "episodes=4", "max_steps=60", "learning_starts=200", "eval_every=300",
+    "eval_episodes=1", "checkpoint_every=300", "algo.retrain_every=200", "algo.rollouts_per_step=10",
+    "algo.model.max_epochs=3", "algo.model.hidden=16", "sysid_evals=8", "+robot_settings.max_episode_steps=60",
 ]  # fmt: skip
+"""The embedded default's flow (the default gap, the shipped starting policy, the sim_residual
+candidate) on a tiny budget."""
 
 
 def test_main_job_end_to_end_on_a_tiny_budget(tmp_path: Path) -> None:
@@ -30,26 +32,30 @@ def test_main_job_end_to_end_on_a_tiny_budget(tmp_path: Path) -> None:
     # issue 21, item 8: the validate phase says what it is doing, and each run has its train.log
     assert "real panel 6/6: hopper_weak_thigh, real_only-s0: 4 episodes, mean return" in run.stdout
     assert "synthetic panel: done in" in run.stdout
-    assert all((out / "runs" / f"{arm}-s0" / "train.log").is_file() for arm in ("real_only", "mixed"))
-    report = read_report(out / "runs" / "mixed-s0" / "validation" / "gate_report.json")  # schema-checked
+    assert "synthetic panel: 2 policies x 3 conditions through sim_residual" in run.stdout
+    assert all((out / "runs" / f"{arm}-s0" / "train.log").is_file() for arm in ("real_only", "sim_residual"))
+    report = read_report(out / "runs" / "sim_residual-s0" / "validation" / "gate_report.json")  # schema-checked
+    assert report["synthetic_model"] == "sim_residual-s0 (sim_residual)" and "sim" in report["panels"]
     assert report["decision"] in ("PROMOTE", "REJECT")
     assert f"decision:    {report['decision']}" in run.stdout
     for name in report["failed_rules"]:  # every failed rule is printed by name
         assert name in run.stdout
-    assert (out / "runs" / "mixed-s0" / "validation" / "report.html").is_file()
-    assert set(report["arms_table"]["nominal"]["arms"]) == {"baseline (real_only)", "candidate (mixed)"}
+    assert (out / "runs" / "sim_residual-s0" / "validation" / "report.html").is_file()
+    assert set(report["arms_table"]["nominal"]["arms"]) == {"baseline (real_only)", "candidate (sim_residual)"}
     summaries = {arm: json.loads((out / "runs" / f"{arm}-s0" / "summary.json").read_text()) for arm in
-                 ("real_only", "mixed")}  # fmt: skip
-    assert summaries["real_only"]["steps"] == summaries["mixed"]["steps"] == 600  # the same real budget
+                 ("real_only", "sim_residual")}  # fmt: skip
+    assert summaries["real_only"]["steps"] == summaries["sim_residual"]["steps"] == 600  # the same real budget
+    assert summaries["sim_residual"]["ledger"]["by_synthetic_source"]["sim_residual"]["consumed"] > 0
     # the candidate's real-panel episodes export as a LeRobot dataset, each the episode the gate scored
     data = tmp_path / "panels"
-    exported = synthgate("export", str(out / "runs" / "mixed-s0"), "--what", "panels", "--out", str(data))
+    exported = synthgate("export", str(out / "runs" / "sim_residual-s0"), "--what", "panels", "--out", str(data))
     assert exported.returncode == 0, exported.stderr
     ds = read_dataset(data)
     assert len(ds.episode_bounds) == 3 * 4  # nominal + 2 scenarios, 4 episodes each
-    assert ds.info["synthgate"]["origins"] == ["Hopper-v5/plant", "Hopper-v5/plant:hopper_heavy_torso",
-                                               "Hopper-v5/plant:hopper_weak_thigh"]  # fmt: skip
-    scored = report["panels"]["real"]["policies"]["mixed-s0"]["nominal"]["values"]  # metric: return
+    plant = ds.info["synthgate"]["origins"][0]
+    assert plant.startswith("Hopper-v5[default@") and plant.endswith("]/plant")
+    assert ds.info["synthgate"]["origins"] == [plant, f"{plant}:hopper_heavy_torso", f"{plant}:hopper_weak_thigh"]
+    scored = report["panels"]["real"]["policies"]["sim_residual-s0"]["nominal"]["values"]  # metric: return
     returns = [float(ds.frames["next.reward"][lo:hi].sum()) for lo, hi in ds.episode_bounds[:4]]
     np.testing.assert_allclose(returns, scored, rtol=0, atol=1e-3)  # float32 rewards summed
     if report["decision"] == "REJECT":
@@ -69,6 +75,8 @@ def test_main_job_end_to_end_on_a_tiny_budget(tmp_path: Path) -> None:
         (["seeds=two"], "seeds"),
         (["executor=dask"], "executor='dask', workers=1: executor must be one of local, ray"),
         (["workers=0"], "workers >= 1"),
+        (["candidate=real_only"], "candidate='real_only': valid: synthetic_only, mixed"),
+        (["candidate=generated"], "candidate=generated: synthgate run imports no generated data"),
     ],
 )
 def test_bad_job_options_are_clear_errors(args: list[str], message: str) -> None:
@@ -92,7 +100,7 @@ def test_seeds_is_a_list_of_seeds_and_a_count_is_shorthand() -> None:
     from synthgate.preflight import seed_list
     from validation.arms import ArmsConfig
 
-    assert parse([])[0].seeds == [0]
+    assert parse([])[0].seeds == [0, 1, 2]
     assert parse(["seeds=3"])[0].seeds == [0, 1, 2] and parse(["seeds=[4,7]"])[0].seeds == [4, 7]
     assert isinstance(ArmsConfig().seeds, list) and seed_list("seeds=2") == "seeds=[0,1]"
     assert seed_list("steps=2") == "steps=2" and seed_list("seeds=[1]") == "seeds=[1]"

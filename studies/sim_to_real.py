@@ -359,11 +359,15 @@ def policies_command(opts: argparse.Namespace) -> int:
                          "fall_rate": float(falls.mean()), "predicate_rate": float(eps.failed.mean())})  # fmt: skip
             print(f"{gap:8s} {cond:22s} return {rows[-1]['return_mean']:8.1f} ± {rows[-1]['return_std']:6.1f}  "
                   f"falls {rows[-1]['fall_rate']:.2f}", flush=True)  # fmt: skip
+    return write_policy_log("policies", opts, rows, time.perf_counter() - t0)
+
+
+def write_policy_log(kind: str, opts: argparse.Namespace, rows: list[dict[str, Any]], seconds: float) -> int:
+    """``results/sim_to_real/<kind>-<robot>.json``: a policy's rows, with the policy and panel that made them."""
     log = {"robot": opts.robot, "policy": str(opts.policy), "policy_sha256": sha256(opts.policy),
-           "panel_seed": opts.seed, "max_steps": MAX_STEPS, "seconds": time.perf_counter() - t0,
-           "rows": rows}  # fmt: skip
+           "panel_seed": opts.seed, "max_steps": MAX_STEPS, "seconds": seconds, "rows": rows}  # fmt: skip
     LOGS.mkdir(parents=True, exist_ok=True)
-    out = LOGS / f"policies-{opts.robot}.json"
+    out = LOGS / f"{kind}-{opts.robot}.json"
     out.write_text(json.dumps(log, indent=1) + "\n")
     print(f"wrote {out}")
     return 0
@@ -405,14 +409,7 @@ def gapscan_command(opts: argparse.Namespace) -> int:
             rows.append({"field": label, "episodes": len(eps.returns), "return_mean": float(eps.returns.mean()),
                          "return_std": float(eps.returns.std()), "fall_rate": falls})  # fmt: skip
             print(f"{label:70s} return {rows[-1]['return_mean']:8.1f}  falls {rows[-1]['fall_rate']:.2f}", flush=True)
-    log = {"robot": opts.robot, "policy": str(opts.policy), "policy_sha256": sha256(opts.policy),
-           "panel_seed": opts.seed, "max_steps": MAX_STEPS, "seconds": time.perf_counter() - t0,
-           "rows": rows}  # fmt: skip
-    LOGS.mkdir(parents=True, exist_ok=True)
-    out = LOGS / f"gapscan-{opts.robot}.json"
-    out.write_text(json.dumps(log, indent=1) + "\n")
-    print(f"wrote {out}")
-    return 0
+    return write_policy_log("gapscan", opts, rows, time.perf_counter() - t0)
 
 
 # --- the page -------------------------------------------------------------------------------------

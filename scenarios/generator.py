@@ -175,7 +175,7 @@ class TargetedGenerator:
         family (latency, action noise) is refused: a one-step sim has no action history.
 
         Raises:
-            ScenarioError: a scenario with an actuation family.
+            ScenarioError: a scenario with an actuation family (:func:`for_config` refuses it first).
         """
         rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator).item()))
         out = []
@@ -295,6 +295,13 @@ def for_config(cfg: TrainConfig, chosen: Sequence[Scenario]) -> TargetedGenerato
     """
     if not cfg.targeted or not chosen:  # the config's own validation names the missing list
         return None
+    if cfg.sources:  # a source that steps the sim: every scenario must be physics it can apply
+        for s in chosen:
+            actuation = [p.family for p in s.perturbations if p.family in CONTEXT_FAMILIES and p.family not in
+                         MODEL_FAMILIES]  # fmt: skip
+            if actuation:
+                raise ScenarioError(f"{s.source}: perturbations: sources={cfg.sources} step the sim, which applies "
+                                    f"model edits and pushes only, not {actuation}")  # fmt: skip
     return TargetedGenerator(
         list(chosen),
         cfg.robot,

@@ -113,6 +113,16 @@ def test_the_sim_sources_book_what_their_pools_hold_and_resume_exactly_after_kil
     assert books == held
 
 
+def test_a_scenario_the_sim_cannot_apply_is_refused_for_the_sim_sources_before_any_work(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    done = synthgate("train", *TINY, "sources=[sim]", "targeted=true", "scenarios=[actuation_latency]", "steps=50",
+                     f"run_dir={run}")  # fmt: skip
+    assert done.returncode == 2, done.stdout
+    assert "actuation_latency.yaml: perturbations: sources=['sim'] step the sim, which applies model edits and " \
+        "pushes only, not ['action_latency', 'action_noise']" in done.stderr  # fmt: skip
+    assert not (run / "checkpoints").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -114,7 +114,7 @@ def panel_uncompacted(
                 ret += torch.where(ok, res.reward, 0.0).double()
                 length += ok.long()
                 invalid |= alive & ~res.valid
-                now = torch.zeros(n, dtype=torch.bool)
+                now = res.terminated.clone()  # an early end fails the episode (issue 32), as in synthetic_panel
                 for ci, fn in enumerate(fail_fns):
                     now |= (row_cond == ci) & torch.as_tensor(fn(res.next_obs), dtype=torch.bool)
                 now &= ok

@@ -67,12 +67,20 @@ def panel_seed(seed: int, condition: int, episode: int) -> int:
 
 @dataclass(frozen=True)
 class Condition:
-    """Nominal, or one scenario: what fails (predicates), and the metric that scores it."""
+    """Nominal, or one scenario: what fails (predicates), and the metric that scores it.
+
+    An episode **fails** when any of ``predicates`` (every failure predicate of the robot) holds, or
+    when the plant ends it before the horizon for any reason other than time (a model or sim episode:
+    when the robot's termination ends it). ``named`` is the scenario's own predicate (nominal: the
+    scenarios' predicates), reported beside the failure (:attr:`Episodes.named_failed`): a policy that
+    falls instead of tipping fails just as often (issue 32).
+    """
 
     name: str
     scenario: Scenario | None
     predicates: tuple[str, ...]
     metric: str
+    named: tuple[str, ...] = ()
 
     @property
     def lower_is_better(self) -> bool:
@@ -112,10 +120,12 @@ class PanelSpec:
             raise ValueError(f"panel scenarios {names}: names must be distinct and not {NOMINAL!r}")
 
     def conditions(self) -> list[Condition]:
-        """Nominal first (metric: return; fails by any scenario's predicate), then each scenario."""
-        preds = tuple(dict.fromkeys(s.predicate for s in self.scenarios))
-        out = [Condition(NOMINAL, None, preds, "return")]
-        out += [Condition(s.name, s, (s.predicate,), s.metric) for s in self.scenarios]
+        """Nominal first (metric: return), then each scenario; every condition fails by any of the
+        robot's failure predicates or an early end (:class:`Condition`)."""
+        every = tuple(robots.get(self.robot).predicates)
+        named = tuple(dict.fromkeys(s.predicate for s in self.scenarios))
+        out = [Condition(NOMINAL, None, every, "return", named)]
+        out += [Condition(s.name, s, every, s.metric, (s.predicate,)) for s in self.scenarios]
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -137,6 +147,9 @@ class Episodes:
     """Synthetic episodes ended early by a dropped (non-finite or out-of-range) prediction."""
     synthetic: np.ndarray
     """Which episodes are synthetic (all False on the real panel, all True on the synthetic one)."""
+    named_failed: np.ndarray | None = None
+    """Whether the condition's named predicate held at some step (reported beside ``failed``);
+    None in logs written before issue 32, whose ``failed`` was the named predicate alone."""
 
     def __len__(self) -> int:
         return int(self.returns.shape[0])
@@ -154,8 +167,11 @@ class Episodes:
                          "return_under_perturbation")  # fmt: skip
 
     def to_json(self) -> dict[str, list[Any]]:
-        return {k: getattr(self, k).tolist() for k in ("returns", "failed", "failure_step", "length", "invalid",
-                                                        "synthetic")}  # fmt: skip
+        out = {k: getattr(self, k).tolist() for k in ("returns", "failed", "failure_step", "length", "invalid",
+                                                       "synthetic")}  # fmt: skip
+        if self.named_failed is not None:
+            out["named_failed"] = self.named_failed.tolist()
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Sequence[Any]]) -> Episodes:
@@ -166,12 +182,15 @@ class Episodes:
             length=np.asarray(data["length"], dtype=np.int64),
             invalid=np.asarray(data["invalid"], dtype=bool),
             synthetic=np.asarray(data["synthetic"], dtype=bool),
+            named_failed=np.asarray(data["named_failed"], dtype=bool) if "named_failed" in data else None,
         )
 
     @staticmethod
     def concat(parts: Sequence[Episodes]) -> Episodes:
-        return Episodes(*(np.concatenate([getattr(p, k) for p in parts]) for k in (
-            "returns", "failed", "failure_step", "length", "invalid", "synthetic")))  # fmt: skip
+        fields = ("returns", "failed", "failure_step", "length", "invalid", "synthetic")
+        named = [p.named_failed for p in parts if p.named_failed is not None]
+        joined = {k: np.concatenate([getattr(p, k) for p in parts]) for k in fields}
+        return Episodes(**joined, named_failed=np.concatenate(named) if len(named) == len(parts) else None)
 
 
 @dataclass
@@ -209,16 +228,24 @@ def _plant(spec: PanelSpec, condition: Condition) -> PerturbedEnv:
     return PerturbedEnv(env, list(condition.scenario.perturbations) if condition.scenario else [])
 
 
+def condition_fns(record: robots.RobotRecord, cond: Condition) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """The condition's failure test (any of its predicates) and its named predicate's test."""
+    return failure_fn(record, cond.predicates), failure_fn(record, cond.named)
+
+
 def _plant_episodes(
     envs: Sequence[PerturbedEnv],
     seeds: Sequence[int],
     actor: Actor,
-    failed_fn: Callable[[Any], Any],
+    fns: tuple[Callable[[Any], Any], Callable[[Any], Any]],
     max_steps: int,
     trace: list[dict[str, list[Any]]] | None = None,
 ) -> tuple[Episodes, np.ndarray, list[list[dict[str, Any]]]]:
     """Runs one episode per plant, all plants stepped together, the policy batched over them.
-    With ``trace`` (one dict of lists per plant), every transition is recorded there too."""
+    An episode fails at the first step where ``fns[0]`` holds or the plant ended it before its
+    time limit; ``fns[1]`` (the named predicate) is recorded beside. With ``trace`` (one dict of
+    lists per plant), every transition is recorded there too."""
+    failed_fn, named_fn = fns
     n = len(seeds)
     first = [envs[i].reset(seed=int(seeds[i])) for i in range(n)]
     obs = np.stack([np.asarray(o, dtype=np.float32) for o, _ in first])
@@ -226,6 +253,7 @@ def _plant_episodes(
     draws = [list(info.get("perturbations", [])) for _, info in first]
     ret, length = np.zeros(n), np.zeros(n, dtype=np.int64)
     failed, fstep = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
+    named, ended = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     alive = np.ones(n, dtype=bool)
     device = next(actor.parameters()).device
     for t in range(max_steps):
@@ -246,11 +274,13 @@ def _plant_episodes(
             length[i] += 1
             if term or trunc:
                 alive[i] = False
-        now = np.asarray(failed_fn(obs[idx]), dtype=bool)
+                ended[i] = bool(term)  # ended by the plant, not by its time limit
+        now = np.asarray(failed_fn(obs[idx]), dtype=bool) | ended[idx]
         first_time = now & ~failed[idx]
         fstep[idx[first_time]] = t + 1
         failed[idx] |= now
-    episodes = Episodes(ret, failed, fstep, length, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
+        named[idx] |= np.asarray(named_fn(obs[idx]), dtype=bool)
+    episodes = Episodes(ret, failed, fstep, length, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), named)
     return episodes, starts, draws
 
 
@@ -285,7 +315,7 @@ def _real_chunk(job: tuple[PanelSpec, int, Actor, list[int]]) -> Chunk:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _plant_episodes(envs, seeds, actor, failure_fn(robots.get(spec.robot), cond.predicates), spec.max_steps)
+        return _plant_episodes(envs, seeds, actor, condition_fns(robots.get(spec.robot), cond), spec.max_steps)
     finally:
         torch.set_num_threads(threads)
         for env in envs:
@@ -302,11 +332,11 @@ def _local_chunks(
     try:
         for ci, cond in enumerate(spec.conditions()):
             envs = [_plant(spec, cond) for _ in range(width)]
-            failed_fn = failure_fn(record, cond.predicates)
+            fns = condition_fns(record, cond)
             try:
                 for actor in policies.values():
                     for begin in range(0, spec.episodes, width):
-                        yield _plant_episodes(envs, seeds_of[ci][begin : begin + width], actor, failed_fn,
+                        yield _plant_episodes(envs, seeds_of[ci][begin : begin + width], actor, fns,
                                               spec.max_steps)  # fmt: skip
             finally:
                 for env in envs:
@@ -392,7 +422,7 @@ def record_real_panel(spec: PanelSpec, actor: Actor) -> list[dict[str, Any]]:
                     trace: list[dict[str, list[Any]]] = [
                         {"obs": [], "act": [], "rew": [], "next_obs": [], "terminated": []} for _ in chunk
                     ]
-                    _plant_episodes(envs, chunk, actor, failure_fn(record, cond.predicates), spec.max_steps, trace)
+                    _plant_episodes(envs, chunk, actor, condition_fns(record, cond), spec.max_steps, trace)
                     for seed, t in zip(chunk, trace, strict=True):
                         arrays = {k: np.asarray(v, dtype=bool if k == "terminated" else np.float32)
                                   for k, v in t.items()}  # fmt: skip
@@ -427,8 +457,8 @@ def episode_frames(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        failed_fn = failure_fn(robots.get(spec.robot), cond.predicates)
-        played, _, _ = _plant_episodes(envs, seeds, actor, failed_fn, spec.max_steps, trace)
+        played, _, _ = _plant_episodes(envs, seeds, actor, condition_fns(robots.get(spec.robot), cond),
+                                       spec.max_steps, trace)  # fmt: skip
     finally:
         torch.set_num_threads(threads)
         for env in envs:
@@ -479,7 +509,7 @@ def synthetic_panel(
     sizes = [starts.obs[c.name].shape[0] for c in conds]
     ctx = _contexts(spec, starts, model, context_fn, device)
     row_cond = torch.repeat_interleave(torch.arange(len(conds), device=device), torch.as_tensor(sizes, device=device))
-    fail_fns = [failure_fn(record, c.predicates) for c in conds]
+    fail_fns = [condition_fns(record, c) for c in conds]
     env = ModelEnv(model, record.termination, drop_range_factor)
     n = obs0.shape[0]
     results: Results = {}
@@ -491,6 +521,7 @@ def synthetic_panel(
         length = torch.zeros(n, dtype=torch.int64, device=device)
         fstep = torch.zeros(n, dtype=torch.int64, device=device)
         failed = torch.zeros(n, dtype=torch.bool, device=device)
+        named = torch.zeros(n, dtype=torch.bool, device=device)
         invalid = torch.zeros(n, dtype=torch.bool, device=device)
         live = torch.arange(n, device=device)  # rows still running; the batch holds only these
         obs, live_ctx, live_cond = obs0.clone(), ctx, row_cond
@@ -507,10 +538,14 @@ def synthetic_panel(
                 ret[live] += torch.where(ok, res.reward, 0.0).double()
                 length[live] += ok.long()
                 invalid[live] |= ~ok
-                now = torch.zeros(live.shape[0], dtype=torch.bool, device=device)
-                for ci, fn in enumerate(fail_fns):
-                    now |= (live_cond == ci) & torch.as_tensor(fn(res.next_obs), dtype=torch.bool, device=device)
+                now = res.terminated.clone()  # the robot's termination: the plant would have ended it
+                said = torch.zeros(live.shape[0], dtype=torch.bool, device=device)
+                for ci, (fn, named_fn) in enumerate(fail_fns):
+                    here = live_cond == ci
+                    now |= here & torch.as_tensor(fn(res.next_obs), dtype=torch.bool, device=device)
+                    said |= here & torch.as_tensor(named_fn(res.next_obs), dtype=torch.bool, device=device)
                 now &= ok
+                named[live] |= said & ok
                 first = now & ~failed[live]
                 fstep[live[first]] = t + 1
                 failed[live] |= now
@@ -522,13 +557,13 @@ def synthetic_panel(
                 live_ctx = live_ctx[going] if live_ctx is not None else None
                 if live.shape[0] == 0:
                     break
-        arrays = [x.cpu().numpy() for x in (ret, failed, fstep, length, invalid)]
+        arrays = [x.cpu().numpy() for x in (ret, failed, fstep, length, invalid, named)]
         per: dict[str, Episodes] = {}
         begin = 0
         for c, size in zip(conds, sizes, strict=True):
             sl = slice(begin, begin + size)
-            ret_c, failed_c, fstep_c, length_c, invalid_c = (a[sl] for a in arrays)
-            per[c.name] = Episodes(ret_c, failed_c, fstep_c, length_c, invalid_c, np.ones(size, dtype=bool))
+            ret_c, failed_c, fstep_c, length_c, invalid_c, named_c = (a[sl] for a in arrays)
+            per[c.name] = Episodes(ret_c, failed_c, fstep_c, length_c, invalid_c, np.ones(size, dtype=bool), named_c)
             begin += size
         results[name] = per
     return results

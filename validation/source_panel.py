@@ -21,7 +21,7 @@ import robots
 from pipeline.sac import Actor
 from pipeline.sim_env import SimEnv
 from robots.perturbations import MODEL_FAMILIES
-from validation.panels import Episodes, PanelSpec, Results, Starts, failure_fn
+from validation.panels import Episodes, PanelSpec, Results, Starts, condition_fns
 
 
 class SourcePanelError(ValueError):
@@ -59,7 +59,7 @@ def source_panel(spec: PanelSpec, starts: Starts, policies: Mapping[str, Actor],
     sizes = [starts.obs[c.name].shape[0] for c in conds]
     physics = _physics(spec, starts, env)
     row_cond = torch.repeat_interleave(torch.arange(len(conds)), torch.as_tensor(sizes))
-    fail_fns = [failure_fn(record, c.predicates) for c in conds]
+    fail_fns = [condition_fns(record, c) for c in conds]
     n = obs0.shape[0]
     gen = torch.Generator()  # SimEnv draws nothing
     results: Results = {}
@@ -67,6 +67,7 @@ def source_panel(spec: PanelSpec, starts: Starts, policies: Mapping[str, Actor],
         ret = torch.zeros(n, dtype=torch.float64)
         length, fstep = torch.zeros(n, dtype=torch.int64), torch.zeros(n, dtype=torch.int64)
         failed, invalid = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool)
+        named = torch.zeros(n, dtype=torch.bool)
         live, obs, live_phys, live_cond = torch.arange(n), obs0.clone(), physics, row_cond
         with torch.inference_mode():
             for t in range(spec.max_steps):
@@ -75,10 +76,14 @@ def source_panel(spec: PanelSpec, starts: Starts, policies: Mapping[str, Actor],
                 ret[live] += torch.where(ok, res.reward, 0.0).double()
                 length[live] += ok.long()
                 invalid[live] |= ~ok
-                now = torch.zeros(live.shape[0], dtype=torch.bool)
-                for ci, fn in enumerate(fail_fns):
-                    now |= (live_cond == ci) & torch.as_tensor(fn(res.next_obs), dtype=torch.bool)
+                now = res.terminated.clone()  # the robot's termination: the plant would have ended it
+                said = torch.zeros(live.shape[0], dtype=torch.bool)
+                for ci, (fn, named_fn) in enumerate(fail_fns):
+                    here = live_cond == ci
+                    now |= here & torch.as_tensor(fn(res.next_obs), dtype=torch.bool)
+                    said |= here & torch.as_tensor(named_fn(res.next_obs), dtype=torch.bool)
                 now &= ok
+                named[live] |= said & ok
                 first = now & ~failed[live]
                 fstep[live[first]] = t + 1
                 failed[live] |= now
@@ -91,7 +96,7 @@ def source_panel(spec: PanelSpec, starts: Starts, policies: Mapping[str, Actor],
         for c, size in zip(conds, sizes, strict=True):
             sl = slice(begin, begin + size)
             per[c.name] = Episodes(ret[sl].numpy(), failed[sl].numpy(), fstep[sl].numpy(), length[sl].numpy(),
-                                   invalid[sl].numpy(), np.ones(size, dtype=bool))  # fmt: skip
+                                   invalid[sl].numpy(), np.ones(size, dtype=bool), named[sl].numpy())  # fmt: skip
             begin += size
         results[name] = per
     return results

@@ -85,6 +85,7 @@ def summarize(eps: Episodes, cond: Condition, horizon: int, config: GateConfig) 
         "mean": ci.estimate,
         "ci": ci.to_json(),
         "failure_rate": float(eps.failed.mean()),
+        "named_failure_rate": float(eps.named_failed.mean()) if eps.named_failed is not None else None,
         "return_mean": float(eps.returns.mean()),
         "time_to_failure_mean": float(eps.metric("time_to_failure", horizon).mean()),
         "invalid_share": float(eps.invalid[eps.synthetic].mean()) if eps.synthetic.any() else 0.0,

@@ -233,6 +233,32 @@ def condition_fns(record: robots.RobotRecord, cond: Condition) -> tuple[Callable
     return failure_fn(record, cond.predicates), failure_fn(record, cond.named)
 
 
+def book_failures(
+    fns: Sequence[tuple[Callable[[Any], Any], Callable[[Any], Any]]],
+    live: torch.Tensor,
+    live_cond: torch.Tensor,
+    next_obs: torch.Tensor,
+    ended: torch.Tensor,
+    ok: torch.Tensor,
+    t: int,
+    failed: torch.Tensor,
+    fstep: torch.Tensor,
+    named: torch.Tensor,
+) -> None:
+    """One batched step of a model or sim panel: the live rows that failed at step ``t + 1`` (any of
+    their condition's predicates, or ``ended`` by the robot's termination) and those whose named
+    predicate held, both on valid steps (``ok``) only, booked into ``failed``, ``fstep`` and ``named``."""
+    now, said = ended.clone(), torch.zeros_like(ended)
+    for ci, (fn, named_fn) in enumerate(fns):
+        here = live_cond == ci
+        now |= here & torch.as_tensor(fn(next_obs), dtype=torch.bool, device=ended.device)
+        said |= here & torch.as_tensor(named_fn(next_obs), dtype=torch.bool, device=ended.device)
+    now &= ok
+    named[live] |= said & ok
+    fstep[live[now & ~failed[live]]] = t + 1
+    failed[live] |= now
+
+
 def _plant_episodes(
     envs: Sequence[PerturbedEnv],
     seeds: Sequence[int],
@@ -538,17 +564,7 @@ def synthetic_panel(
                 ret[live] += torch.where(ok, res.reward, 0.0).double()
                 length[live] += ok.long()
                 invalid[live] |= ~ok
-                now = res.terminated.clone()  # the robot's termination: the plant would have ended it
-                said = torch.zeros(live.shape[0], dtype=torch.bool, device=device)
-                for ci, (fn, named_fn) in enumerate(fail_fns):
-                    here = live_cond == ci
-                    now |= here & torch.as_tensor(fn(res.next_obs), dtype=torch.bool, device=device)
-                    said |= here & torch.as_tensor(named_fn(res.next_obs), dtype=torch.bool, device=device)
-                now &= ok
-                named[live] |= said & ok
-                first = now & ~failed[live]
-                fstep[live[first]] = t + 1
-                failed[live] |= now
+                book_failures(fail_fns, live, live_cond, res.next_obs, res.terminated & ok, ok, t, failed, fstep, named)
                 going = ok & ~res.terminated
                 if bool(going.all()):
                     obs = res.next_obs

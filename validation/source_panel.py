@@ -21,7 +21,7 @@ import robots
 from pipeline.sac import Actor
 from pipeline.sim_env import SimEnv
 from robots.perturbations import MODEL_FAMILIES
-from validation.panels import Episodes, PanelSpec, Results, Starts, condition_fns
+from validation.panels import Episodes, PanelSpec, Results, Starts, book_failures, condition_fns
 
 
 class SourcePanelError(ValueError):
@@ -76,17 +76,7 @@ def source_panel(spec: PanelSpec, starts: Starts, policies: Mapping[str, Actor],
                 ret[live] += torch.where(ok, res.reward, 0.0).double()
                 length[live] += ok.long()
                 invalid[live] |= ~ok
-                now = res.terminated.clone()  # the robot's termination: the plant would have ended it
-                said = torch.zeros(live.shape[0], dtype=torch.bool)
-                for ci, (fn, named_fn) in enumerate(fail_fns):
-                    here = live_cond == ci
-                    now |= here & torch.as_tensor(fn(res.next_obs), dtype=torch.bool)
-                    said |= here & torch.as_tensor(named_fn(res.next_obs), dtype=torch.bool)
-                now &= ok
-                named[live] |= said & ok
-                first = now & ~failed[live]
-                fstep[live[first]] = t + 1
-                failed[live] |= now
+                book_failures(fail_fns, live, live_cond, res.next_obs, res.terminated & ok, ok, t, failed, fstep, named)
                 going = ok & ~res.terminated
                 live, obs, live_phys, live_cond = live[going], res.next_obs[going], live_phys[going], live_cond[going]
                 if live.shape[0] == 0:

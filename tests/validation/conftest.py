@@ -148,6 +148,7 @@ def write_run(
     state = new_state(cfg, LAYOUT.size, 3, torch.device("cpu"))
     state.agent.actor.load_state_dict(actor.state_dict())
     if model is not None:
+        assert "model" in state.sources, f"algo={cfg.algo.name} has no world model to hold the given one"
         state.sources["model"].model.load_state_dict(model.state_dict())  # type: ignore[attr-defined]
     else:
         state.sources.pop("model", None)

@@ -252,7 +252,7 @@ class SimSource(SyntheticSource):
                 draw = torch.as_tensor(index[made.draw], dtype=torch.float32, device=real.device)[:, None]
                 result = rollout(self.env, actor, made.starts, k, gen, draw)
                 ctx = torch.as_tensor(made.ctx, device=real.device) if real.ctx_dim else None
-                self.store(state.ledger, origin, result, ctx[result.ctx[:, 0].long()] if ctx is not None else None)
+                self.store(state.ledger, origin, result, ctx[result.start] if ctx is not None else None)
                 lines.append(_line(made.scenario, origin, result, int(made.starts.shape[0]), **made.stats))
         self.env.use([])
         idx = torch.randint(0, real.size, (n_starts,), generator=gen, device=gen.device)

@@ -18,7 +18,7 @@ import numpy as np
 import robots
 from pipeline.interchange import DatasetImportConfig
 from pipeline.sac import SACHyper
-from pipeline.world_model import ModelHyper
+from pipeline.world_model import STOP_RULES, ModelHyper
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,10 @@ class ModelConfig:
     (``pipeline.world_model.fixed_holdout``), so holdout rows are never trained on."""
     patience: int = 5
     """Stop after this many epochs in which no member improved its holdout loss by more than 1%."""
+    stop_rule: str = "member"
+    """How a retrain judges that it stopped learning (``pipeline.world_model.STOP_RULES``):
+    ``member`` (a member improved on its own best), ``mbrl`` (mbrl-lib's: any member improved, and
+    every member's best follows) or ``mean`` (the members' mean holdout loss improved)."""
     max_epochs: int = 200
     """Cap on epochs per retrain."""
     max_retrain_s: float = 60.0
@@ -489,6 +493,8 @@ def _check_numbers(cfg: TrainConfig) -> None:
     for i, decay in enumerate(m.weight_decay):
         _number(f"algo.model.weight_decay[{i}]", decay, 0.0)
     _positive("algo.model.patience", m.patience, allow_zero=True)
+    if m.stop_rule not in STOP_RULES:
+        raise ConfigError(f"algo.model.stop_rule={m.stop_rule!r}: valid: {', '.join(STOP_RULES)}")
     if not (m.max_retrain_s > 0):  # inf is allowed: no wall-clock cap
         raise ConfigError(f"algo.model.max_retrain_s={m.max_retrain_s!r}: must be > 0 (inf: no cap)")
     _number("algo.model.logvar_penalty", m.logvar_penalty, 0.0)
@@ -543,7 +549,7 @@ def model_hyper(cfg: AlgoConfig) -> ModelHyper:
         lr=m.lr, batch_size=m.batch_size, holdout_ratio=m.holdout_ratio, max_holdout=m.max_holdout,
         holdout=m.holdout, patience=m.patience, max_epochs=m.max_epochs, max_retrain_s=m.max_retrain_s,
         logvar_penalty=m.logvar_penalty, target=cfg.target, target_norm=cfg.target_norm, likelihood=m.likelihood,
-        beta=m.beta,
+        beta=m.beta, stop_rule=m.stop_rule,
     )  # fmt: skip
 
 

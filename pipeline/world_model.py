@@ -21,7 +21,8 @@ same parameters, same state dict, same numbers.
 Training follows MBPO (REFERENCE.md): inputs standardized, Gaussian NLL with learned log-variance
 bounds and their penalty, per-layer weight decay, a holdout split, early stopping when no member
 improves its holdout loss by more than 1% for more than ``patience`` epochs (keeping each member's
-best snapshot), elites chosen on holdout loss. Each retrain also stops at ``max_epochs`` and at
+best snapshot; ``stop_rule`` picks how "improves" is judged, :data:`STOP_RULES`), elites chosen on
+holdout loss. Each retrain also stops at ``max_epochs`` and at
 ``max_retrain_s`` of wall-clock.
 """
 
@@ -39,6 +40,19 @@ from torch import nn
 from torch.nn import functional as F
 
 from pipeline.nets import EnsembleLinear
+
+STOP_RULES = ("member", "mbrl", "mean")
+"""When a retrain has stopped learning (each counts epochs without an improvement of more than
+``improvement``, relative, and stops after ``patience`` of them):
+
+* ``member``: a member improved on *its own* best holdout loss, and only improved members' bests
+  move. A member that creeps down by less than 1% an epoch still crosses 1% of its stale best every
+  few epochs, so with several members one of them nearly always does.
+* ``mbrl``: mbrl-lib's ``ModelTrainer.train``: when any member improved, every member's best
+  becomes the lower of its best and its current loss, so creeping members reset with it.
+* ``mean``: the members' mean holdout loss improved on its best.
+
+Each member keeps the weights of its own lowest holdout loss under every rule."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,7 @@ class ModelHyper:
     likelihood: str
     beta: float
     improvement: float = 0.01  # MBPO's early-stopping rule: "improves by more than 1%"
+    stop_rule: str = "member"
 
     def __post_init__(self) -> None:
         if self.target not in ("direct", "residual"):
@@ -76,6 +91,8 @@ class ModelHyper:
             raise ValueError(f"target_norm={self.target_norm!r}: valid: independent, joint")
         if self.likelihood not in ("gaussian_nll", "beta_nll"):
             raise ValueError(f"likelihood={self.likelihood!r}: valid: gaussian_nll, beta_nll")
+        if self.stop_rule not in STOP_RULES:
+            raise ValueError(f"stop_rule={self.stop_rule!r}: valid: {', '.join(STOP_RULES)}")
         if not 0 < self.elites <= self.members:
             raise ValueError(f"elites={self.elites}: must be in [1, members={self.members}]")
         if len(self.weight_decay) != self.depth + 1:
@@ -372,6 +389,7 @@ def fit(
         if n_hold
         else torch.full((hp.members,), torch.inf)
     )
+    best_mean = float(best.mean())
     snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
     since_improved, epochs, steps, stopped_by = 0, 0, 0, "max_epochs"
     skipped = 0
@@ -400,15 +418,13 @@ def fit(
         if not n_hold:
             continue
         current = holdout_mse(model, obs[hold], act[hold], targets[hold], c_hold)
-        improved = (best - current) / best.clamp_min(1e-12) > hp.improvement
-        if improved.any():
-            best = torch.where(improved, current, best)
-            for key, value in model.state_dict().items():  # keep each improved member's weights
+        keep, learning, best_mean = stop_step(hp, best, current, best_mean)
+        if keep.any():
+            best = torch.where(keep, current, best)
+            for key, value in model.state_dict().items():  # keep each member's best weights
                 if key.startswith("layers."):
-                    snapshot[key][improved] = value.detach()[improved]
-            since_improved = 0
-        else:
-            since_improved += 1
+                    snapshot[key][keep] = value.detach()[keep]
+        since_improved = 0 if learning else since_improved + 1
         if since_improved > hp.patience:
             stopped_by = "early_stopping"
             break
@@ -434,6 +450,24 @@ def fit(
         holdout=hold,
         skipped_steps=skipped,
     )
+
+
+def stop_step(
+    hp: ModelHyper, best: torch.Tensor, current: torch.Tensor, best_mean: float
+) -> tuple[torch.Tensor, bool, float]:
+    """One epoch of the stopping rule ``hp.stop_rule`` (:data:`STOP_RULES`): which members' bests
+    (and weights) to replace by the current ones, whether the retrain is still learning, and the
+    best mean loss so far."""
+    improved = (best - current) / best.clamp_min(1e-12) > hp.improvement
+    if hp.stop_rule == "member":
+        return improved, bool(improved.any()), best_mean
+    lower = current < best
+    if hp.stop_rule == "mbrl":
+        learning = bool(improved.any())
+        return (lower if learning else torch.zeros_like(lower)), learning, best_mean
+    mean = float(current.mean())
+    learning = (best_mean - mean) / max(best_mean, 1e-12) > hp.improvement
+    return lower, learning, min(best_mean, mean) if learning else best_mean
 
 
 def make_optimizer(model: EnsembleDynamics) -> torch.optim.Optimizer:

@@ -23,6 +23,17 @@ everything else equal:
 
 Every variant starts from the same initial weights and the same generator seed; variants are run
 in turn per seed, in this one process. Prints a table and writes JSON.
+
+Issue 33 (the stopping rule) adds fields to a variant, ``patience:holdout[:rule[:max_epochs]]``:
+``rule`` is one of ``pipeline.world_model.STOP_RULES`` (``member`` when left out, today's), and
+``max_epochs`` with a patience no retrain reaches is a fixed epoch budget per retrain. Options:
+``--algo`` (the world model's preset, e.g. ``ftfl``, the loop whose retrains ran to the cap; left
+out, ``AlgoConfig()``'s model as before), ``--cap`` (the wall-clock cap per retrain in seconds,
+e.g. the loop's 60; ``stopped_by`` says how often it fired; none by default) and ``--resume``
+(keep the runs already in ``--out`` and do the rest; the file is rewritten after every run). Two
+more test metrics: the elites' mean reward R² and their 10-step open-loop error in percent of the
+true state's norm (``pipeline.diagnostics``' definition), from up to 200 start rows of the test
+block.
 """
 
 from __future__ import annotations
@@ -37,8 +48,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.config import AlgoConfig, model_hyper
-from pipeline.world_model import EnsembleDynamics, fit, make_optimizer
+from pipeline.config import ALGORITHMS, AlgoConfig, model_hyper
+from pipeline.diagnostics import elite_mean
+from pipeline.world_model import STOP_RULES, EnsembleDynamics, fit, make_optimizer
+
+KSTEP = 10
+KSTEP_STARTS = 200
 
 
 def test_errors(
@@ -52,14 +67,49 @@ def test_errors(
     return float(err[1:].mean()), float(err[0])
 
 
+def test_quality(model: EnsembleDynamics, t: dict[str, torch.Tensor], lo: int, hi: int) -> dict[str, float]:
+    """Reward R² of the elites' mean on the test block, and their open-loop error ``KSTEP`` steps
+    ahead (percent of the true state's norm) from start rows whose next ``KSTEP`` rows are one
+    unbroken stretch (each stored next state is the following row's state)."""
+    obs, act, rew, nxt = t["obs"][lo:hi], t["act"][lo:hi], t["rew"][lo:hi], t["next_obs"][lo:hi]
+    with torch.no_grad():
+        pred = elite_mean(model, obs, act)[:, 0]
+    r2 = 1.0 - float((pred - rew).pow(2).mean()) / float(rew.var(unbiased=False).clamp_min(1e-12))
+    joined = (nxt[:-1] == obs[1:]).all(-1)
+    windows = joined.unfold(0, KSTEP - 1, 1).all(-1) if KSTEP > 1 else torch.ones(len(obs), dtype=torch.bool)
+    starts = torch.nonzero(windows).flatten()
+    starts = starts[torch.linspace(0, len(starts) - 1, min(KSTEP_STARTS, len(starts))).long()]
+    state = obs[starts]
+    for step in range(KSTEP):
+        state = elite_mean(model, state, act[starts + step])[:, 1:]
+    truth = nxt[starts + KSTEP - 1]
+    kstep = 100.0 * float(((state - truth).norm(dim=-1) / truth.norm(dim=-1).clamp_min(1e-8)).mean())
+    return {"test_reward_r2": r2, f"test_k{KSTEP}_error_pct": kstep}
+
+
+def parse_variant(variant: str) -> tuple[int, str, str, int | None]:
+    """``patience:holdout[:rule[:max_epochs]]`` (a fixed budget: a patience no retrain reaches and
+    ``max_epochs``)."""
+    parts = variant.split(":")
+    rule = parts[2] if len(parts) > 2 else "member"
+    if len(parts) not in (2, 3, 4) or rule not in STOP_RULES:
+        raise SystemExit(f"variant {variant!r}: expected patience:holdout[:rule[:max_epochs]], rule one of "
+                         f"{', '.join(STOP_RULES)}")  # fmt: skip
+    return int(parts[0]), parts[1], rule, int(parts[3]) if len(parts) > 3 else None
+
+
 def replay(arrays: dict[str, np.ndarray], variant: str, seed: int, args: argparse.Namespace) -> dict[str, object]:
-    patience, holdout = int(variant.split(":")[0]), variant.split(":")[1]
+    patience, holdout, rule, max_epochs = parse_variant(variant)
     t = {
         k: torch.as_tensor(v, dtype=torch.float32) for k, v in arrays.items() if k in ("obs", "act", "rew", "next_obs")
     }
     lo, hi = args.end, args.end + args.test
     test_truth = torch.cat([t["rew"][lo:hi].unsqueeze(-1), t["next_obs"][lo:hi]], dim=-1)
-    hp = dataclasses.replace(model_hyper(AlgoConfig()), patience=patience, holdout=holdout, max_retrain_s=1e9)
+    algo = ALGORITHMS[args.algo].model_of(args.algo, AlgoConfig()) if args.algo else AlgoConfig()
+    hp = dataclasses.replace(model_hyper(algo), patience=patience, holdout=holdout, max_retrain_s=args.cap,
+                             stop_rule=rule)  # fmt: skip
+    if max_epochs is not None:
+        hp = dataclasses.replace(hp, max_epochs=max_epochs)
     torch.manual_seed(seed)
     model = EnsembleDynamics(t["obs"].shape[1], t["act"].shape[1], hp)
     opt = make_optimizer(model)
@@ -80,9 +130,10 @@ def replay(arrays: dict[str, np.ndarray], variant: str, seed: int, args: argpars
                 "holdout_mse_elites": float(np.mean(sorted(report.holdout_mse)[: hp.elites])),
                 "test_state_nmse": state,
                 "test_reward_nmse": reward,
+                **test_quality(model, t, lo, hi),
             }
         )
-    return {"variant": variant, "patience": patience, "holdout": holdout, "seed": seed, "retrains": rows}
+    return {"variant": variant, "patience": patience, "holdout": holdout, "rule": rule, "seed": seed, "retrains": rows}
 
 
 def summary(run: dict[str, object]) -> dict[str, float]:
@@ -97,6 +148,10 @@ def summary(run: dict[str, object]) -> dict[str, float]:
         "test_reward_nmse_mean": float(np.mean([r["test_reward_nmse"] for r in steady])),
         "test_state_nmse_final": float(rows[-1]["test_state_nmse"]),
         "test_reward_nmse_final": float(rows[-1]["test_reward_nmse"]),
+        "holdout_mse_elites_mean": float(np.mean([r["holdout_mse_elites"] for r in steady])),
+        "test_reward_r2_mean": float(np.mean([r.get("test_reward_r2", np.nan) for r in steady])),
+        f"test_k{KSTEP}_error_pct_mean": float(np.mean([r.get(f"test_k{KSTEP}_error_pct", np.nan) for r in steady])),
+        "capped_share": float(np.mean([r["stopped_by"] == "wall_clock" for r in steady])),
     }
 
 
@@ -115,18 +170,30 @@ def main() -> None:
         default=["5:redraw", "2:redraw", "1:redraw"],
         help="patience:holdout pairs (holdout: redraw, MBPO's, or fixed)",
     )
+    p.add_argument(
+        "--algo", choices=sorted(ALGORITHMS), default=None, help="world-model preset (default: AlgoConfig())"
+    )
+    p.add_argument("--cap", type=float, default=1e9, help="wall-clock cap per retrain, seconds")
+    p.add_argument("--resume", action="store_true", help="keep the runs already in --out")
     p.add_argument("--out", type=Path, default=Path("results/retrain_budget/retrain_budget.json"))
     args = p.parse_args()
     torch.set_num_threads(1)
     arrays = dict(np.load(args.data / f"{args.task}.npz"))
     runs: list[dict[str, object]] = []
+    if args.resume and args.out.exists():
+        runs = json.loads(args.out.read_text())["runs"]
     summaries: dict[str, list[dict[str, float]]] = {}
     for seed in range(args.seeds):
         for variant in args.variants:
-            run = replay(arrays, variant, seed, args)
-            s = summary(run)
-            run["summary"] = s
-            runs.append(run)
+            done = [r for r in runs if r["variant"] == variant and r["seed"] == seed]
+            if done:
+                run = done[0]
+            else:
+                run = replay(arrays, variant, seed, args)
+                run["summary"] = summary(run)
+                runs.append(run)
+                write(args, runs)
+            s: dict[str, float] = run["summary"]  # type: ignore[assignment]
             summaries.setdefault(variant, []).append(s)
             print(
                 f"seed {seed} {variant}: warm retrains {s['warm_steps']:.0f} steps, "
@@ -136,18 +203,26 @@ def main() -> None:
                 flush=True,
             )
     print(
-        "\n| patience:holdout | seeds | warm-retrain grad steps | CPU s | epochs per retrain | test state NMSE "
-        "| test reward NMSE |"
+        "\n| patience:holdout[:rule] | seeds | warm-retrain grad steps | CPU s | epochs per retrain | capped "
+        f"| holdout MSE (elites) | test state NMSE | test reward NMSE | test reward R² | test {KSTEP}-step error % |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for variant in args.variants:
         sel = summaries[variant]
-        cell = {k: np.mean([s[k] for s in sel]) for k in sel[0]}
+        cell = {k: np.mean([s.get(k, np.nan) for s in sel]) for k in sel[0]}
         print(
             f"| {variant} | {len(sel)} | {cell['warm_steps']:.0f} | {cell['warm_cpu_s']:.1f} | "
-            f"{cell['warm_epochs_mean']:.1f} | "
-            f"{cell['test_state_nmse_mean']:.4f} | {cell['test_reward_nmse_mean']:.4f} |"
+            f"{cell['warm_epochs_mean']:.1f} | {cell.get('capped_share', np.nan):.2f} | "
+            f"{cell.get('holdout_mse_elites_mean', np.nan):.4f} | "
+            f"{cell['test_state_nmse_mean']:.4f} | {cell['test_reward_nmse_mean']:.4f} | "
+            f"{cell.get('test_reward_r2_mean', np.nan):.4f} | {cell.get(f'test_k{KSTEP}_error_pct_mean', np.nan):.1f} |"
         )
+    write(args, runs)
+    print(f"wrote {args.out}")
+
+
+def write(args: argparse.Namespace, runs: list[dict[str, object]]) -> None:
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
             {
@@ -159,7 +234,6 @@ def main() -> None:
             indent=1,
         )
     )
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

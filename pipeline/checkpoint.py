@@ -132,6 +132,21 @@ def _verified(path: Path) -> dict[str, Any]:
     return payload
 
 
+def load_step(directory: Path, step: int) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint of ``step``, verified.
+
+    Raises:
+        CheckpointError: no checkpoint of that step (the steps there are listed), or it does not verify.
+    """
+    found = {step_of(p): p for p in list_checkpoints(directory)}
+    if step not in found:
+        raise CheckpointError(f"no checkpoint of step {step} in {directory}; its steps: {sorted(found) or 'none'}")
+    try:
+        return found[step], _verified(found[step])
+    except Exception as err:  # noqa: BLE001 - unreadable for any reason: say which and why
+        raise CheckpointError(f"{found[step]}: {err}") from None
+
+
 def load_latest(directory: Path) -> tuple[Path, dict[str, Any]] | None:
     """The newest checkpoint that verifies, or None when there is none at all.
 

@@ -69,17 +69,25 @@ def read_config(run_dir: Path) -> TrainConfig:
     return cfg
 
 
-def load_run(run_dir: str | Path, payload: bool = False) -> Run:
-    """The newest verified checkpoint of ``run_dir``: actor, world model (model-based runs; with its context
-    input when the run was trained with ``context=true``) and ledger; with ``payload``, the whole
-    checkpoint too (its buffers: the stress search's fit and deploy's parity check read them).
+def load_run(run_dir: str | Path, payload: bool = False, step: int | None = None) -> Run:
+    """The newest verified checkpoint of ``run_dir`` (or the one of ``step``): actor, world model
+    (model-based runs; with its context input when the run was trained with ``context=true``) and
+    ledger; with ``payload``, the whole checkpoint too (its buffers: the stress search's fit and
+    deploy's parity check read them).
 
     Raises:
-        RunError: not a run directory, or it has no checkpoint yet.
+        RunError: not a run directory, it has no checkpoint yet, or none of ``step``.
     """
     path = Path(run_dir)
     cfg = read_config(path)
-    found = checkpoint.load_latest(path / "checkpoints")
+    found: tuple[Path, dict[str, Any]] | None
+    if step is not None:
+        try:
+            found = checkpoint.load_step(path / "checkpoints", step)
+        except checkpoint.CheckpointError as err:
+            raise RunError(str(err)) from None
+    else:
+        found = checkpoint.load_latest(path / "checkpoints")
     if found is None:
         raise RunError(f"{path} has no checkpoint yet: train it first (synthgate train run_dir={path})")
     where, contents = found

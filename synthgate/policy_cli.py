@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,15 +33,66 @@ def _fail(message: str) -> int:
     return 2
 
 
-def train_command(cfg: Any) -> str:
-    """The ``synthgate train`` command that makes a run of ``cfg`` (its fields that differ from the defaults)."""
+def train_command(cfg: Any, init_from: str = "") -> str:
+    """The ``synthgate train`` command that makes a run of ``cfg`` (its fields that differ from the
+    defaults; ``init_from`` replaces the run's own value). A scenario found outside the package's
+    library is named with the directory it was found in (``SYNTHGATE_SCENARIO_PATH=...``)."""
     from pipeline.config import TrainConfig, flat_items
+    from scenarios import library
 
     default = flat_items(TrainConfig())
     mine = flat_items(cfg)
+    if init_from:
+        mine["init_from"] = init_from
     keys = [k for k, v in mine.items() if default.get(k) != v and k.split(".")[0] not in LEFT_OUT]
-    values = " ".join(f"{k}={mine[k]}".replace(" ", "") for k in keys)
-    return f"synthgate train {values} run_dir=<run_dir>"
+    values = " ".join(("" if k in default else "+") + _override(k, mine[k]) for k in keys)
+    found = library.files()
+    own = sorted({str(_relative(found[n].parent)) for n in cfg.scenarios
+                  if not library.is_path(n) and n in found and found[n].parent != library.LIBRARY})  # fmt: skip
+    env = f"{library.PATH_ENV}={':'.join(own)} " if own else ""
+    return f"{env}synthgate train {values} run_dir=<run_dir>"
+
+
+def _override(key: str, value: Any) -> str:
+    """``key=value`` as a shell word Hydra parses: lists as ``[a,b]``, quoted with their brackets."""
+    if isinstance(value, (list, tuple)):
+        return f"'{key}=[{','.join(str(v) for v in value)}]'"
+    return f"{key}={value}".replace(" ", "")
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
+def start_chain(cfg: Any) -> tuple[list[str], dict[str, Any] | None]:
+    """The commands that make the policy a run started from (``init_from``), and what it was.
+
+    A policy file with a ``manifest.json`` beside it (a shipped one, or one ``synthgate policy``
+    wrote) contributes its own commands, their output renamed ``<start>``, so the chain stays
+    reproducible after the shipped file is replaced; the run's command then reads
+    ``init_from=<start>/policy.pt``. A run directory, or a file without a manifest, is recorded as
+    given, with its sha256 where it is a file.
+    """
+    from pipeline import policies
+
+    if not cfg.init_from:
+        return [], None
+    src = policies.shipped_path(cfg.robot) if cfg.init_from == policies.SHIPPED_NAME else Path(cfg.init_from)
+    if not src.is_file():
+        return [], {"given": cfg.init_from, "kind": "run directory"}
+    sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    info: dict[str, Any] = {"given": cfg.init_from, "file": str(_relative(src)), "sha256": sha}
+    manifest = src.parent / "manifest.json"
+    if not manifest.is_file():
+        return [], info
+    prior = json.loads(manifest.read_text())
+    commands = [c.replace("run_dir=<run_dir>", "run_dir=<start_run>").replace("<run_dir>", "<start_run>")
+                 .replace("--out <dir>", "--out <start>") for c in prior["commands"]]  # fmt: skip
+    info.update(sim_steps=int(prior.get("sim_steps", 0)), sim=prior.get("sim"))
+    return commands, info
 
 
 def sim_scores(run: Any, episodes: int, seed: int) -> dict[str, Any]:
@@ -66,6 +119,9 @@ def main(args: Sequence[str]) -> int:
     parser.add_argument("--out", type=Path, required=True, help="directory for policy.pt and manifest.json")
     parser.add_argument("--episodes", type=int, default=100, help="sim episodes to score it on (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="panel seed of those episodes (default 0)")
+    parser.add_argument("--step", type=int, default=None,
+                        help="take the checkpoint of this step, not the newest (the recorded command then trains "
+                             "to this step: a run does not depend on its length before its end)")  # fmt: skip
     opts = parser.parse_args(list(args))
     if opts.episodes < 1:
         parser.error("--episodes must be >= 1")
@@ -76,7 +132,7 @@ def main(args: Sequence[str]) -> int:
 
     torch.set_num_threads(1)
     try:
-        run = load_run(opts.run_dir, payload=True)
+        run = load_run(opts.run_dir, payload=True, step=opts.step)
     except RunError as err:
         return _fail(str(err))
     cfg = run.config
@@ -84,12 +140,14 @@ def main(args: Sequence[str]) -> int:
         return _fail(f"{opts.run_dir} was trained on the real plant (gap={cfg.gap}): a starting policy is trained "
                      "in the sim (synthgate train plant=sim ...), so that no real data is spent on it")  # fmt: skip
     assert run.payload is not None  # loaded with payload=True
+    chain, start = start_chain(cfg)  # before writing: --out may be the very directory the run started from
     sha = policies.write(opts.out / "policy.pt", cfg, run.payload["agent"])
     scores = sim_scores(run, opts.episodes, opts.seed)
     manifest: dict[str, Any] = {
         "robot": cfg.robot,
         "commands": [
-            train_command(cfg),
+            *chain,
+            train_command(dataclasses.replace(cfg, steps=run.step), "<start>/policy.pt" if chain else ""),
             f"synthgate policy <run_dir> --out <dir> --episodes {opts.episodes} --seed {opts.seed}",
         ],
         "trained_on": "the sim (plant=sim)"
@@ -97,7 +155,14 @@ def main(args: Sequence[str]) -> int:
         else "plant=real with gap=none: the sim's physics, "
         "booked as real (the same weights as plant=sim: tests/synthgate/test_sim_to_real.py)",
         "seed": cfg.seed,
-        "sim_steps": run.step,
+        "sim_steps": run.step + (start or {}).get("sim_steps", 0),
+        **({"init_from": start, "sim_steps_of_this_run": run.step} if start else {}),
+        **(
+            {"selection": f"the checkpoint of step {run.step} of a run of {cfg.steps} steps (--step)"}
+            if run.step != cfg.steps
+            else {}
+        ),
+        **({"randomization": {"scenarios": list(cfg.scenarios), "exposure": cfg.exposure}} if cfg.scenarios else {}),
         "sac": dataclasses.asdict(cfg.sac),
         "sim": scores,
         "file": "policy.pt",

@@ -17,11 +17,12 @@ from pipeline.config import AlgoConfig, model_hyper
 from pipeline.world_model import ModelHyper
 
 
-def synthgate(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Runs the command line in a subprocess, as a user would."""
+def synthgate(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs the command line in a subprocess, as a user would (``env``: variables added to ours)."""
     return subprocess.run(
-        [sys.executable, "-m", "synthgate", *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
+        [sys.executable, "-m", "synthgate", *args], capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, **env} if env else None,
+    )  # fmt: skip
 
 
 def hyper(**kw: object) -> ModelHyper:

@@ -5,6 +5,7 @@ whose ledger books what its buffers hold, after a run and after ``kill -9`` and 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,46 @@ def test_a_sim_run_books_its_transitions_as_sim_never_as_real(sim_policy: Path) 
     assert manifest["sim_steps"] == 300 and manifest["sim"]["episodes"] == 4 and manifest["bytes"] < 1_100_000
     assert synthgate("policy", str(sim_policy / "run"), "--out", str(sim_policy / "again"), "--episodes", "4").stdout \
         .split("sha256 ")[1].strip() == manifest["sha256"][:12]  # fmt: skip
+
+
+def test_a_policy_fine_tuned_in_a_randomized_sim_records_the_whole_chain(sim_policy: Path, tmp_path: Path) -> None:
+    """A sim run started from a policy, taken at an earlier checkpoint: its manifest holds the commands
+    that made the start (their output renamed ``<start>``), then its own with
+    ``init_from=<start>/policy.pt`` and the steps of the checkpoint taken, the sim steps of both, the
+    start's sha256, and a scenario from the user's directory with that directory named."""
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "dr_mass.yaml").write_text(
+        "name: dr_mass\nrobot: Hopper-v5\nperturbations:\n"
+        "  - {family: mass_scale, params: {body: torso, scale: {uniform: [0.9, 1.2]}}}\n"
+        "predicate: fell\nmetric: failure_rate\n"
+    )
+    shutil.copytree(sim_policy / "policy", tmp_path / "start")
+    start = tmp_path / "start" / "policy.pt"
+    env = {"SYNTHGATE_SCENARIO_PATH": str(scenarios)}
+    done = synthgate("train", *TINY, "plant=sim", f"init_from={start}", "scenarios=[dr_mass]", "exposure=0.5",
+                     "steps=150", "learning_starts=50", f"run_dir={tmp_path / 'run'}", env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # written over the policy it started from, as a shipped policy is replaced by its fine-tune
+    done = synthgate("policy", str(tmp_path / "run"), "--out", str(tmp_path / "start"), "--episodes", "2", "--step",
+                     "100", env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((tmp_path / "start" / "manifest.json").read_text())
+    first = json.loads((sim_policy / "policy" / "manifest.json").read_text())
+    train, policy, tune, last = manifest["commands"]
+    assert train == first["commands"][0].replace("<run_dir>", "<start_run>")
+    assert policy == first["commands"][1].replace("<run_dir>", "<start_run>").replace("<dir>", "<start>")
+    assert tune.startswith(f"SYNTHGATE_SCENARIO_PATH={scenarios} synthgate train ")
+    assert " init_from=<start>/policy.pt " in tune and " 'scenarios=[dr_mass]' " in tune and " exposure=0.5 " in tune
+    assert last.startswith("synthgate policy <run_dir>")
+    assert " +robot_settings.max_episode_steps=100 " in tune  # a key the defaults lack takes Hydra's +
+    assert " steps=100 " in tune  # the checkpoint taken (--step 100 of a 150-step run) and the run that makes it
+    assert manifest["sim_steps"] == 300 + 100 and manifest["sim_steps_of_this_run"] == 100
+    assert manifest["selection"] == "the checkpoint of step 100 of a run of 150 steps (--step)"
+    missing = synthgate("policy", str(tmp_path / "run"), "--out", str(tmp_path / "q"), "--step", "120", env=env)
+    assert missing.returncode == 2 and "no checkpoint of step 120" in missing.stderr and "[100, 150]" in missing.stderr
+    assert manifest["init_from"]["sha256"] == first["sha256"] != manifest["sha256"]  # the start's, read before
+    assert manifest["randomization"] == {"scenarios": ["dr_mass"], "exposure": 0.5}
 
 
 def test_init_from_starts_the_agent_from_the_policy_with_an_empty_buffer(sim_policy: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ WEAK_THIGH = "hopper_weak_thigh"
 
 
 def payload() -> scenarios.Scenario:
-    """A 2-6 kg payload on the torso; metric failure_rate."""
+    """A 0.05-0.2 kg payload on the torso; metric failure_rate."""
     return scenarios.get(PAYLOAD)
 
 

@@ -20,14 +20,14 @@ def _shipped_hopper() -> Actor:
 
 
 def test_an_episode_that_falls_without_tipping_fails_a_tipping_scenario() -> None:
-    """The shipped Hopper-v5 policy on the default gap falls (the plant ends every episode early)
-    but seldom tips: under ``hopper_heavy_torso`` (named predicate ``tipped``) every episode fails,
-    while ``tipped`` alone, the old definition, counts 1 of 6."""
-    spec = PanelSpec("Hopper-v5", (get("hopper_heavy_torso"),), episodes=6, max_steps=300, num_envs=6, gap="default")
+    """The shipped Hopper-v5 policy on the hard gap falls (the plant ends every episode early) but
+    does not tip: under ``hopper_heavy_torso`` (named predicate ``tipped``) every episode fails,
+    while ``tipped`` alone, the old definition, counts none."""
+    spec = PanelSpec("Hopper-v5", (get("hopper_heavy_torso"),), episodes=6, max_steps=300, num_envs=6, gap="hard")
     eps = real_panel(spec, {"a": _shipped_hopper()})[0]["a"]["hopper_heavy_torso"]
     assert (eps.length < spec.max_steps).all()  # every episode ended early
     assert eps.failed.all() and eps.metric("failure_rate", spec.max_steps).mean() == 1.0
-    assert eps.named_failed is not None and int(eps.named_failed.sum()) == 1
+    assert eps.named_failed is not None and int(eps.named_failed.sum()) == 0
     assert (eps.failure_step <= eps.length).all() and (eps.failure_step > 0).all()
     assert spec.conditions()[1].named == ("tipped",) and "fell" in spec.conditions()[1].predicates
 

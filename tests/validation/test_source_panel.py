@@ -33,7 +33,7 @@ def test_with_no_gap_the_sim_source_panel_replays_the_real_panel_under_the_drawn
         np.testing.assert_allclose(s.returns, r.returns, rtol=1e-3)
         assert s.synthetic.all() and not s.invalid.any()
     heavy = [d for d in starts.draws["hopper_heavy_torso"][0] if d["family"] == "payload"]
-    assert heavy and 2.0 <= heavy[0]["mass"] <= 6.0  # the draws the panel replayed
+    assert heavy and 0.05 <= heavy[0]["mass"] <= 0.2  # the draws the panel replayed, in the scenario's range
 
 
 def test_a_scenario_the_sim_cannot_replay_is_refused_naming_it() -> None:

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Steady-state throughput of algo=ftfl on cheetah-run at MBPO's settings (UTD 20, 400 rollout
 # starts per env step, retrain every 250 env steps), issue 3's throughput check.
-# Usage: bash benchmarks/ftfl_cheetah.sh <run_dir> [steps]
+# Usage: bash benchmarks/ftfl_cheetah.sh <run_dir> [steps] [train overrides...]
+#   e.g. bash benchmarks/ftfl_cheetah.sh runs/sbs 7000 algo=ftfl_beta_nll   (a later override wins)
 # SYNTHGATE and PYTHON may hold a command with arguments (SYNTHGATE="python -m synthgate").
 set -euo pipefail
 run_dir=${1:-results/performance/ftfl_cheetah}
 steps=${2:-7500}
+shift $(($# < 2 ? $# : 2))
 read -r -a synthgate <<<"${SYNTHGATE:-.venv/bin/synthgate}"
 read -r -a python <<<"${PYTHON:-.venv/bin/python}"
 "${synthgate[@]}" train robot=cheetah-run algo=ftfl steps="$steps" seed=0 progress=false eval_every=0 eval_episodes=1 \
-  log_every=250 checkpoint_every="$steps" run_dir="$run_dir"
+  log_every=250 checkpoint_every="$steps" run_dir="$run_dir" "$@"
 "${python[@]}" - "$run_dir" <<'PY'
 import sys, numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

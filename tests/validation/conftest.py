@@ -20,9 +20,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import library_scenarios as sft
 import numpy as np
 import pytest
-import scenarios_for_tests as sft
 import torch
 import yaml
 

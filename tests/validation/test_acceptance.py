@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import scenarios_for_tests as sft
+import library_scenarios as sft
 from helpers import synthgate
 
 from pipeline.runs import load_run

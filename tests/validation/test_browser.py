@@ -8,8 +8,8 @@ import os
 import shutil
 from pathlib import Path
 
+import library_scenarios as sft
 import pytest
-import scenarios_for_tests as sft
 from browser import find_chromium, open_page
 
 from pipeline.runs import load_run

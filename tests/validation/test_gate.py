@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import library_scenarios as sft
 import numpy as np
 import pytest
-import scenarios_for_tests as sft
 
 from validation.gate import Arms, GateConfig, evaluate, failed_names
 from validation.panels import NOMINAL, Episodes, PanelSpec, Results

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 
+import library_scenarios as sft
 import numpy as np
 import pytest
-import scenarios_for_tests as sft
 import torch
 from helpers import hyper
 

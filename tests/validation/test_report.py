@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import library_scenarios as sft
 import pytest
-import scenarios_for_tests as sft
 from helpers import synthgate
 
 from pipeline.runs import load_run

@@ -196,7 +196,7 @@ class Ledger:
         }
 
 
-SYNTHETIC_PREFIXES = ("model", "sim", "sim_sysid", "sim_residual")
+SYNTHETIC_PREFIXES = ("model", "sim", "sim_sysid", "sim_residual", "oracle")
 """Sources whose origins read ``<source>/<version or robot>[:<scenario>]`` (pipeline.sources)."""
 
 

@@ -366,11 +366,41 @@ class ResidualSource(SimSource):
         self.correction.load_state_dict(saved["correction"])
 
 
+class OracleSource(SimSource):
+    """The real plant itself stepped from real states (``oracle``; studies only): the run's gap
+    profile, its unmodeled terms and its sensing noise included (:class:`robots.sim_step.PlantStepper`),
+    under each scenario's drawn physics for targeted rows. No user has this source: a real plant
+    cannot be reset to a chosen state. It is what perfect synthetic data would be, the ceiling a
+    study measures the other sources against, from the same starts and in the same amount."""
+
+    kind = "oracle"
+
+    def __init__(self, cfg: TrainConfig, real: ReplayBuffer, device: torch.device, index: int) -> None:
+        from robots.sim_step import PlantStepper
+
+        super().__init__(cfg, real, device, index)
+        self.name = self.kind
+        self.plant = PlantStepper(cfg.robot, cfg.gap, stream_seed(cfg.seed, SIM_STREAM, 200 + index))
+        self.env.stepper = self.plant
+        self.env.set_base(self.plant.model)
+        self.gap = self.plant.profile.tag
+
+    def origin(self) -> str:
+        return f"oracle/{self.robot}[{self.gap}]"
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "rng": self.plant.rng.bit_generator.state}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        super().load_state_dict(saved)
+        self.plant.rng.bit_generator.state = saved["rng"]
+
+
 SOURCES: dict[str, type[SyntheticSource]] = {
-    cls.kind: cls for cls in (ModelSource, SimSource, SysidSource, ResidualSource, GeneratedSource)
+    cls.kind: cls for cls in (ModelSource, SimSource, SysidSource, ResidualSource, OracleSource, GeneratedSource)
 }
 """The registry: every kind of synthetic source, by name."""
-SIM_SOURCES = ("sim", "sim_sysid", "sim_residual")
+SIM_SOURCES = ("sim", "sim_sysid", "sim_residual", "oracle")
 """The kinds a config's ``sources`` may list (the world model comes with ``algo``, generated pools with imports)."""
 
 
@@ -462,6 +492,11 @@ def saved_env(cfg: TrainConfig, payload: dict[str, Any]) -> tuple[str, SimEnv] |
     saved = upgrade(payload)["sources"][name]
     env = SimEnv(cfg.robot, cfg.algo.drop_range_factor)
     env.load_state_dict(saved["env"])
+    if name == "oracle":  # the real plant; validation refuses a synthetic panel through it
+        from robots.sim_step import PlantStepper
+
+        env.stepper = PlantStepper(cfg.robot, cfg.gap)
+        env.set_base(env.stepper.model)
     if name == "sim_sysid" and saved["scales"]:
         env.set_base(sysid_model(cfg.robot, saved["scales"]))
     if name == "sim_residual":

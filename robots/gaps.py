@@ -341,6 +341,15 @@ def substep_hook(model: mujoco.MjModel, terms: Sequence[Unmodeled]) -> Substep:
     return hook
 
 
+def apply_model_fields(model: mujoco.MjModel, profile: GapProfile) -> None:
+    """Applies a profile's model families to ``model`` in place (every value is fixed: nothing is drawn)."""
+    fixed = np.random.default_rng(0)
+    for p in profile.parametric:
+        if p.family in MODEL_FAMILIES:
+            for name, index, value in MODEL_FAMILIES[p.family](model, p.params, fixed):
+                getattr(model, name)[index] = value
+
+
 class GappedEnv(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
     """A robot's plant with a gap profile: the real plant.
 
@@ -355,11 +364,7 @@ class GappedEnv(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
         base: Any = env.unwrapped
         self.profile = profile
         model: mujoco.MjModel = base.mj_model
-        fixed = np.random.default_rng(0)  # every value is fixed: nothing is drawn
-        for p in profile.parametric:
-            if p.family in MODEL_FAMILIES:
-                for name, index, value in MODEL_FAMILIES[p.family](model, p.params, fixed):
-                    getattr(model, name)[index] = value
+        apply_model_fields(model, profile)
         if profile.unmodeled:
             if not hasattr(base, "set_substep_hook"):
                 raise GapError(f"gap profile {profile.tag}: {profile.robot}'s plant has no substep hook for "

@@ -138,3 +138,86 @@ class SimStepper:
         forward = self.spec.forward_weight * qpos[:, 0] / self.dt
         reward = forward + self.spec.healthy_reward * ~terminated - self.spec.ctrl_cost_weight * (ctrl**2).sum(1)
         return next_obs, reward.astype(np.float64), terminated
+
+
+class PlantStepper(SimStepper):
+    """The real plant of a gap profile stepped one control step from a batch of observations: what
+    the plant itself would do from each observed state (the ``oracle`` source; studies only, since a
+    user's real plant cannot be reset to a chosen state).
+
+    The gap's model fields edit the sim's model (so scenario edits start from the real plant's
+    model, as on the plant); its unmodeled terms run before every physics step through the same
+    substep function the plant uses (``robots.gaps.substep_hook``); action noise perturbs each
+    command and sensing noise or bias each observed next state, from ``seed``'s stream. Rows are
+    stepped one at a time in Python (the substep hook rules out ``mujoco.rollout``), so it is
+    slower than the sim: about 10,000 rows per second on this machine's cores.
+
+    Args:
+        robot: a robot of :data:`SIM_SPECS`.
+        profile: the real plant's gap profile (``robots.gaps.GapProfile``) or its name or path.
+        seed: seed of the sensing and actuation noise.
+    """
+
+    def __init__(self, robot: str, profile: object, seed: int = 0) -> None:
+        from robots import gaps
+
+        super().__init__(robot, 1)
+        self.profile = profile if isinstance(profile, gaps.GapProfile) else gaps.get(str(profile), robot)
+        if self.profile.robot != robot:
+            raise ValueError(f"gap profile {self.profile.tag} is a profile of {self.profile.robot}, not of {robot}")
+        gaps.apply_model_fields(self.model, self.profile)
+        self.hook = gaps.substep_hook(self.model, self.profile.unmodeled) if self.profile.unmodeled else None
+        env = robots.make(robot)
+        layout = env.unwrapped.layout  # type: ignore[attr-defined]
+        env.close()
+        self.sensing: list[tuple[str, np.ndarray, float]] = []
+        self.action_noise = 0.0
+        for p in self.profile.parametric:
+            if p.family == "action_noise":
+                self.action_noise = float(p.params["std"])  # type: ignore[arg-type]
+            elif p.family in ("obs_noise", "obs_bias"):
+                cols = np.concatenate([np.arange(layout.slice(str(f)).start, layout.slice(str(f)).stop)
+                                       for f in p.params.get("fields", ())])  # type: ignore[union-attr]  # fmt: skip
+                value = p.params["std"] if p.family == "obs_noise" else p.params["bias"]
+                self.sensing.append((p.family, cols, float(value)))  # type: ignore[arg-type]
+        self.rng = np.random.default_rng(seed)
+        self._data: dict[int, tuple[mujoco.MjModel, mujoco.MjData]] = {}
+
+    def data(self, model: mujoco.MjModel) -> mujoco.MjData:
+        """One ``MjData`` per model stepped (kept, with the model, for the next call)."""
+        if id(model) not in self._data:
+            self._data[id(model)] = (model, mujoco.MjData(model))
+        return self._data[id(model)][1]
+
+    def step(
+        self, obs: np.ndarray, act: np.ndarray, models: Sequence[mujoco.MjModel] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One control step of the real plant from each row (as :meth:`SimStepper.step`)."""
+        a = np.asarray(act, dtype=np.float64)
+        if self.action_noise:
+            a = np.clip(a + self.rng.normal(0.0, self.action_noise, a.shape), -1.0, 1.0)
+        ctrl = self.ctrl(a)
+        obs = np.asarray(obs, dtype=np.float64)
+        n, nq, nv = obs.shape[0], self.nq, self.nv
+        qpos, qvel = np.empty((n, nq)), np.empty((n, nv))
+        for i in range(n):
+            m = self.model if models is None else models[i]
+            d = self.data(m)
+            mujoco.mj_resetData(m, d)
+            d.qpos[1:] = obs[i, : nq - 1]
+            d.qvel[:] = obs[i, nq - 1 : nq - 1 + nv]
+            for _ in range(self.spec.frame_skip):
+                if self.hook is not None:
+                    self.hook(m, d, ctrl[i])
+                else:
+                    d.ctrl[:] = ctrl[i]
+                mujoco.mj_step(m, d)
+            qpos[i], qvel[i] = d.qpos, d.qvel
+        true = np.concatenate([qpos[:, 1:], np.clip(qvel, -self.spec.velocity_clip, self.spec.velocity_clip)], axis=1)
+        terminated = np.asarray(self.termination(true.astype(np.float32)), dtype=bool)
+        sensed = true.copy()
+        for family, cols, value in self.sensing:
+            sensed[:, cols] += self.rng.normal(0.0, value, (n, cols.size)) if family == "obs_noise" else value
+        forward = self.spec.forward_weight * qpos[:, 0] / self.dt
+        reward = forward + self.spec.healthy_reward * ~terminated - self.spec.ctrl_cost_weight * (ctrl**2).sum(1)
+        return sensed.astype(np.float32), reward.astype(np.float64), terminated

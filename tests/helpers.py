@@ -31,6 +31,24 @@ def hyper(**kw: object) -> ModelHyper:
     return dataclasses.replace(model_hyper(AlgoConfig()), **small)  # type: ignore[arg-type]
 
 
+def plant_transitions(robot: str, steps: int, gap: object = None, seed: int = 1) -> dict[str, np.ndarray]:
+    """``steps`` transitions of the plant of ``robot`` (with ``gap``) under uniform random actions,
+    reset (to seed ``seed + t + 1``) after each episode's end: ``obs``, ``act``, ``rew``, ``next_obs``."""
+    import robots
+
+    env = robots.make(robot, gap=gap)
+    rng = np.random.default_rng(seed)
+    rows: dict[str, list[np.ndarray]] = {"obs": [], "act": [], "rew": [], "next_obs": []}
+    obs, _ = env.reset(seed=seed)
+    for t in range(steps):
+        act = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
+        nxt, rew, term, trunc, _ = env.step(act)
+        for key, value in zip(rows, (obs, act, rew, nxt), strict=True):
+            rows[key].append(value)
+        obs = nxt if not (term or trunc) else env.reset(seed=seed + t + 1)[0]
+    return {k: np.asarray(v, dtype=np.float32 if k != "rew" else np.float64) for k, v in rows.items()}
+
+
 def model_arrays(model: object) -> dict[str, np.ndarray]:
     """Copies of every numpy array of a MuJoCo model."""
     return {n: getattr(model, n).copy() for n in dir(model) if isinstance(getattr(model, n), np.ndarray)}

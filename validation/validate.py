@@ -189,6 +189,10 @@ def run_gate(
     if model_run.model is None and model_run.source_env is None:
         raise RunError(f"{model_run.path} ({model_run.config.algo.name}) has no world model or sim source for the "
                        "synthetic panel; name a model-based run with --model")  # fmt: skip
+    if model_run.model is None and model_run.source_env is not None and model_run.source_env[0] == "oracle":
+        raise RunError(f"{model_run.path}: its source is the oracle, the real plant itself: a synthetic "
+                       "panel through it agrees with the real panel by construction; name another run with "
+                       "--model")  # fmt: skip
     runs = [*candidates, *baselines, *references]
     spec = panel_spec(runs, scenario_list, options)
     names = _unique_names(runs)

@@ -7,33 +7,18 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from helpers import hyper
+from helpers import hyper, plant_transitions
 
-import robots
 from pipeline.sim_residual import SimResidual, fit_sysid, sysid_perturbations
 from robots import gaps
 from robots.perturbations import Perturbation
 from robots.sim_step import SimStepError, SimStepper, edited
 
 
-def _transitions(robot: str, steps: int, gap: object = None, seed: int = 1) -> dict[str, np.ndarray]:
-    env = robots.make(robot, gap=gap)
-    rng = np.random.default_rng(seed)
-    rows: dict[str, list[np.ndarray]] = {"obs": [], "act": [], "rew": [], "next_obs": []}
-    obs, _ = env.reset(seed=seed)
-    for t in range(steps):
-        act = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
-        nxt, rew, term, trunc, _ = env.step(act)
-        for key, value in zip(rows, (obs, act, rew, nxt), strict=True):
-            rows[key].append(value)
-        obs = nxt if not (term or trunc) else env.reset(seed=seed + t + 1)[0]
-    return {k: np.asarray(v, dtype=np.float32 if k != "rew" else np.float64) for k, v in rows.items()}
-
-
 def test_the_sim_stepped_from_an_observation_is_the_plants_step() -> None:
     """Hopper-v5's observation fixes its physics state but for x; the plant's own step is reproduced
     to float32 rounding (no velocity clipped at these speeds), reward included."""
-    data = _transitions("Hopper-v5", 400)
+    data = plant_transitions("Hopper-v5", 400)
     assert np.abs(data["obs"][:, 5:]).max() < 10  # no clipped velocity
     next_obs, rew, _ = SimStepper("Hopper-v5").step(data["obs"], data["act"])
     np.testing.assert_allclose(next_obs, data["next_obs"], atol=2e-6)
@@ -41,7 +26,7 @@ def test_the_sim_stepped_from_an_observation_is_the_plants_step() -> None:
 
 
 def test_a_scenarios_physics_is_applied_per_row() -> None:
-    data = _transitions("Hopper-v5", 50)
+    data = plant_transitions("Hopper-v5", 50)
     stepper = SimStepper("Hopper-v5")
     heavy = edited(stepper.model, [Perturbation("payload", {"body": "torso", "mass": 5.0})])
     nominal, _, _ = stepper.step(data["obs"], data["act"])
@@ -55,7 +40,7 @@ def test_a_robot_whose_observation_is_not_checked_is_refused() -> None:
 
 
 def test_a_zero_correction_is_the_sim_bit_for_bit() -> None:
-    data = _transitions("Hopper-v5", 64, gap="default")
+    data = plant_transitions("Hopper-v5", 64, gap="default")
     hybrid = SimResidual("Hopper-v5", hyper(target="residual"))
     with torch.no_grad():  # the network outputs 0 in target space, and the target scaling is the identity
         hybrid.net.layers[-1].weight.zero_()
@@ -73,7 +58,7 @@ def test_the_correction_learns_the_gap_that_the_sim_misses() -> None:
     3000 random-action transitions)."""
     default = gaps.get("default", "Hopper-v5")
     quiet = dataclasses.replace(default, parametric=tuple(p for p in default.parametric if p.family != "obs_noise"))
-    train, held = _transitions("Hopper-v5", 3000, quiet, 1), _transitions("Hopper-v5", 500, quiet, 99)
+    train, held = plant_transitions("Hopper-v5", 3000, quiet, 1), plant_transitions("Hopper-v5", 500, quiet, 99)
     hybrid = SimResidual("Hopper-v5", hyper(target="residual", hidden=64, max_epochs=40, max_retrain_s=60.0))
     torch.manual_seed(0)
     hybrid.fit(train["obs"], train["act"], train["rew"], train["next_obs"], torch.Generator().manual_seed(0))
@@ -90,7 +75,7 @@ def test_sysid_moves_the_sims_parameters_toward_the_real_plants() -> None:
     one-step error and moves the actuator scale toward 0.7 (from few random-action transitions the
     scales of mass, damping and strength trade off, so it need not land on it)."""
     real = edited(SimStepper("Hopper-v5").model, sysid_perturbations("Hopper-v5", [1.0, 1.0, 0.7, 1.0, 1.0]))
-    data = _transitions("Hopper-v5", 600)
+    data = plant_transitions("Hopper-v5", 600)
     stepper = SimStepper("Hopper-v5")
     data["next_obs"], _, _ = stepper.step(data["obs"], data["act"], [real] * 600)
     fitted = fit_sysid("Hopper-v5", data["obs"], data["act"], data["next_obs"], max_evals=200, rows=600)

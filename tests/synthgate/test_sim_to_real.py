@@ -119,8 +119,9 @@ def test_init_from_then_kill_9_resumes_exactly(sim_policy: Path, tmp_path: Path)
     assert books == held and sum(held.values()) == 400
 
 
-SOURCES = ["sources=[sim,sim_sysid,sim_residual]", "targeted=true", "scenarios=[hopper_heavy_torso,hopper_weak_thigh]",
-           "exposure=0.1", "algo.retrain_every=100", "algo.rollouts_per_step=2", "algo.real_ratio=0.5",
+SOURCES = ["sources=[sim,sim_sysid,sim_residual,oracle]", "targeted=true",
+           "scenarios=[hopper_heavy_torso,hopper_weak_thigh]", "exposure=0.1",
+           "algo.retrain_every=100", "algo.rollouts_per_step=2", "algo.real_ratio=0.5",
            "algo.model.members=3", "algo.model.elites=2", "algo.model.hidden=16", "algo.model.depth=1",
            "algo.model.weight_decay=[0,0]", "algo.model.max_epochs=2", "sysid_evals=8"]  # fmt: skip
 
@@ -128,7 +129,7 @@ SOURCES = ["sources=[sim,sim_sysid,sim_residual]", "targeted=true", "scenarios=[
 def test_the_sim_sources_book_what_their_pools_hold_and_resume_exactly_after_kill_9(
     sim_policy: Path, tmp_path: Path
 ) -> None:
-    """``sim``, ``sim_sysid`` and ``sim_residual`` refresh on the real transitions and roll out,
+    """``sim``, ``sim_sysid``, ``sim_residual`` and ``oracle`` refresh on the real transitions and roll out,
     nominal and targeted, into their own pools; every origin the ledger books is what the pools
     hold, and a run killed three times ends in the same state as one that was not."""
     args = [*TINY, *SOURCES, "gap=default", f"init_from={sim_policy / 'policy' / 'policy.pt'}", "steps=400",
@@ -139,11 +140,13 @@ def test_the_sim_sources_book_what_their_pools_hold_and_resume_exactly_after_kil
     _, books, held = books_and_buffers(reference)
     assert books == held
     origins = {o.split("/")[0]: o for s, o in held if s == "synthetic"}
-    assert set(origins) == {"sim", "sim_sysid", "sim_residual"}, held
+    assert set(origins) == {"sim", "sim_sysid", "sim_residual", "oracle"}, held
+    assert origins["oracle"].startswith("oracle/Hopper-v5[default@"), origins
     scenarios = {o.split(":")[1] for s, o in held if s == "synthetic" and ":" in o}
     assert scenarios == {"hopper_heavy_torso", "hopper_weak_thigh"}, held
     consumed = json.loads((reference / "summary.json").read_text())["ledger"]["by_synthetic_source"]
-    assert {name for name, row in consumed.items() if row["consumed"] > 0} == {"sim", "sim_sysid", "sim_residual"}
+    used = {name for name, row in consumed.items() if row["consumed"] > 0}
+    assert used == {"sim", "sim_sysid", "sim_residual", "oracle"}
     killed = tmp_path / "killed"
     cfg = {"steps": 400, "checkpoint_every": 100, "log_every": 50, "learning_starts": 100, "utd": 1}
     plan = [("env_step", 150), ("agent_update", 120), ("checkpoint_tmp", 1)]

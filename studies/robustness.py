@@ -146,9 +146,8 @@ def train_block(robot: str, budget: int, workers: int, fresh: bool = False) -> N
     """Trains every run of a block that its evaluation needs and that is not finished yet (a local
     pool of ``workers`` processes); ``fresh``: every run of the block, whatever its log holds."""
     import scenarios
-    from pipeline.executor import make_executor
     from studies.robustness_eval import runs_to_load
-    from validation.arms import finished, train_one
+    from validation.arms import finished
 
     configs = train_configs(robot, budget)
     scenario_list = [scenarios.get(n) for n in ROBOTS[robot]]
@@ -157,6 +156,16 @@ def train_block(robot: str, budget: int, workers: int, fresh: bool = False) -> N
             if f"{key[0]}-s{key[1]}" in needed and not finished(cfg)]  # fmt: skip
     print(f"{block_name(robot, budget)}: {len(needed)} of its {len(configs)} runs needed by the evaluation, "
           f"{len(todo)} of them to train", flush=True)  # fmt: skip
+    train_runs(block_name(robot, budget), todo, scenario_list, workers)
+
+
+def train_runs(label: str, todo: Sequence[tuple[tuple[str, int], Any]], scenario_list: Sequence[Any],
+               workers: int) -> None:  # fmt: skip
+    """Trains the ``((arm, seed), config)`` runs of ``todo`` on a local pool of ``workers`` processes
+    (here, one after another, for 1), each exposed to and targeting ``scenario_list``."""
+    from pipeline.executor import make_executor
+    from validation.arms import train_one
+
     if not todo:
         return
     t0 = time.perf_counter()
@@ -165,7 +174,7 @@ def train_block(robot: str, budget: int, workers: int, fresh: bool = False) -> N
     results = executor.map(train_one, items) if executor else [train_one(item) for item in items]
     for (key, _), summary in zip(todo, results, strict=True):
         print(f"  {key[0]} seed {key[1]}: eval return {summary['eval_return_mean']:.1f}", flush=True)
-    print(f"{block_name(robot, budget)}: trained in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+    print(f"{label}: trained in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

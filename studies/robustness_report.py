@@ -191,11 +191,12 @@ def model_for(log: Mapping[str, Any], candidate: str) -> str:
 
 
 def gate_decision(log: Mapping[str, Any], candidates: Sequence[str], baselines: Sequence[str],
-                  config: Any = None) -> tuple[str, list[str]]:  # fmt: skip
+                  config: Any = None, maker: Any = model_for) -> tuple[str, list[str]]:  # fmt: skip
     """The gate's decision and failed rules for candidate runs against baseline runs (paired in
-    order), on the block's logged default-size panels. Each pair's synthetic panel is its
-    candidate's world model's (:func:`model_for`); ``synthgate validate`` uses the first
-    candidate's model for every pair, which the logs do not hold for several pairs."""
+    order), on the block's logged default-size panels. Each pair's synthetic panel is made by
+    ``maker(log, candidate)`` (here: the candidate's world model, :func:`model_for`); ``synthgate
+    validate`` uses the first candidate's model for every pair, which the logs do not hold for
+    several pairs."""
     import scenarios
     from validation.gate import Arms, GateConfig, evaluate
     from validation.panels import PanelSpec
@@ -208,7 +209,7 @@ def gate_decision(log: Mapping[str, Any], candidates: Sequence[str], baselines: 
     real = {n: {c: _episodes(e, False) for c, e in log["gate_real"][n].items()} for n in names}
     synth = {}
     for cand, base in zip(candidates, baselines, strict=True):  # each pair on its own candidate's model
-        model = log["gate_synthetic"][model_for(log, cand)]
+        model = log["gate_synthetic"][maker(log, cand)]
         for n in (cand, base):
             synth[n] = {c: _episodes(e, True) for c, e in model[n].items()}
     ledgers = {n: log["ledgers"][n] for n in candidates}

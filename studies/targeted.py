@@ -1,0 +1,346 @@
+"""Issue 32's study: does targeted synthetic data cut the real failures of a simulation-trained
+policy, how much of the perfect-data gain does each source recover, and does the gate know?
+
+    PYTHONPATH=. python studies/targeted.py plan                   # the blocks and what each holds
+    PYTHONPATH=. python studies/targeted.py train Hopper-v5:5000   # train one block (resumes its runs)
+    PYTHONPATH=. python studies/targeted.py eval Hopper-v5:5000    # its panels -> results/targeted/
+    PYTHONPATH=. python studies/targeted.py block Hopper-v5:5000   # train, then eval
+    PYTHONPATH=. python studies/targeted.py report [--check]       # docs/targeted.md from the logs
+
+Every run starts from the robot's shipped sim policy (``init_from=shipped``) and fine-tunes on
+the ``default`` real plant (``gap=default``) for the block's real budget, with the same rare real
+exposure to the scenarios (:data:`EXPOSURE`). The arms (:data:`ARMS`) differ only in the
+synthetic data added to that budget: none (``real_only``), targeted rollouts of the uncorrected
+sim (``sim``: domain randomization), the system-identified sim, the pure world model, the
+corrected sim, and the real plant itself (``oracle``: perfect synthetic data, from the same starts
+and in the same amount; no user has it). A **block** is one robot at one real budget; its runs
+live under ``runs/study/targeted/<robot>/<budget>/`` (never committed), an interrupted block
+resumes them, and ``eval`` writes one compact log per block (per-episode panels, so the gate can
+be replayed) that ``report`` reads (:mod:`studies.targeted_report`).
+
+Panels (:data:`HORIZON` control steps per episode, on the ``default`` real plant):
+
+* **ground truth**: :data:`GT_EPISODES` episodes per condition and policy on a panel seed the gate
+  never uses (:data:`GT_SEED`);
+* **the gate's panels**: the default size (20 episodes per condition, panel seed 0), real, and
+  synthetic through each source run's own source (the panel makers of :func:`panel_policies`).
+
+Reduced settings (2 cores; docs/targeted.md states them beside the tables): ``preset=quick``
+(UTD 1, world model and correction 5 x 64 x 2, at most 20 epochs per refit), one torch thread
+per run, and fine-tuning learning rates lowered to :data:`FINE_TUNE` (measured: at the library's
+3e-4 the shipped Hopper-v5 policy lost most of its return within 1,000 real steps in every seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from studies.robustness import ROBOTS  # noqa: E402 - the same robots and scenarios as the first study
+
+# (the scenarios' ranges are now calibrated to the ``default`` real plant: docs/sim_to_real.md)
+GAP = "default"
+BUDGETS = (5000, 20000)
+"""Real env steps of fine-tuning: every arm at the first, ``real_only``, ``oracle`` and the best
+source at the second (:attr:`Arm.budgets`)."""
+SEEDS = (0, 1, 2, 3, 4, 5)
+"""Training seeds per arm, paired by seed across arms; split in halves (0, 2, 4 against 1, 3, 5)
+for the null decisions."""
+EXPOSURE = 0.1
+"""Probability that a real training episode runs under one of the scenarios (every arm alike)."""
+FINE_TUNE = ("sac.lr_actor=1e-5", "sac.lr_critic=1e-4")
+"""Fine-tuning learning rates for every arm (the library's are 3e-4 for both)."""
+SYNTHETIC = ("targeted=true", "algo.real_ratio=0.5")
+"""Every source arm: targeted rollouts, half of each batch real."""
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm: its ``synthgate train`` overrides and the synthetic panel it is judged with."""
+
+    key: str
+    overrides: tuple[str, ...]
+    description: str
+    panel: str | None
+    """The arm whose source makes this arm's synthetic panel for the gate (None: the baseline,
+    which is only ever gated inside another arm's comparison)."""
+    budgets: tuple[int, ...] = (BUDGETS[0],)
+
+
+ARMS = (
+    Arm("real_only", ("algo=sac",), "fine-tuned on real data only (the baseline)", None, BUDGETS),
+    Arm("sim", ("algo=sac", "sources=[sim]", *SYNTHETIC), "+ targeted rollouts of the uncorrected sim", "sim"),
+    Arm("sim_sysid", ("algo=sac", "sources=[sim_sysid]", *SYNTHETIC), "+ the system-identified sim's", "sim_sysid"),
+    Arm("model", ("algo=ftfl_beta_nll", "context=true", *SYNTHETIC), "+ the pure world model's (the default)",
+        "model"),
+    Arm("sim_residual", ("algo=sac", "sources=[sim_residual]", *SYNTHETIC), "+ the corrected sim's",
+        "sim_residual"),
+    Arm("oracle", ("algo=sac", "sources=[oracle]", *SYNTHETIC),
+        "+ the real plant's own (perfect data; judged with the corrected sim's panel)", "sim_residual", BUDGETS),
+)  # fmt: skip
+BASELINE = "real_only"
+ORACLE = "oracle"
+START = "start"
+"""The shipped sim policy itself, untouched: on every panel beside the fine-tuned runs."""
+NULL_SPLIT = ((0, 2, 4), (1, 3, 5))
+"""A null decision: one arm's seeds in two halves, candidate against baseline (3 seed pairs)."""
+HORIZON = 1000
+GT_EPISODES = 100
+GT_SEED = 1
+GATE_EPISODES = 20
+RUNS = ROOT / "runs" / "study" / "targeted"
+LOGS = ROOT / "results" / "targeted"
+LOG_VERSION = 1
+
+
+def parse_block(text: str) -> tuple[str, int]:
+    robot, _, budget = text.rpartition(":")
+    if robot not in ROBOTS or not budget.isdigit() or int(budget) not in BUDGETS:
+        raise SystemExit(f"block {text!r}: want ROBOT:BUDGET, ROBOT one of {', '.join(ROBOTS)}, BUDGET one of "
+                         f"{', '.join(map(str, BUDGETS))}")  # fmt: skip
+    return robot, int(budget)
+
+
+def arms_of(budget: int, extra: Sequence[str] = ()) -> list[Arm]:
+    """The arms trained in the block of ``budget`` (``extra``: arms added to it by name, the best
+    source at the larger budget)."""
+    return [a for a in ARMS if budget in a.budgets or a.key in extra]
+
+
+def run_path(robot: str, budget: int, arm: str, seed: int | str) -> Path:
+    return RUNS / robot / str(budget) / f"{arm}-s{seed}"
+
+
+def train_configs(robot: str, budget: int, extra: Sequence[str] = ()) -> dict[tuple[str, int], Any]:
+    """The ``TrainConfig`` of every (arm, seed) of a block."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    import synthgate.cli  # noqa: F401 - registers the train schema with Hydra, as `synthgate train` does
+    from pipeline.config import TrainConfig
+    from synthgate.run_job import QUICK
+
+    configs: dict[tuple[str, int], Any] = {}
+    with initialize_config_module("synthgate.conf", version_base="1.3"):
+        for arm in arms_of(budget, extra):
+            for seed in SEEDS:
+                overrides = [
+                    *arm.overrides, f"robot={robot}", f"gap={GAP}", "init_from=shipped", f"steps={budget}",
+                    f"seed={seed}", f"run_dir={run_path(robot, budget, arm.key, seed)}",
+                    f"scenarios=[{','.join(ROBOTS[robot])}]", f"exposure={EXPOSURE}", "threads=1", "progress=false",
+                    *QUICK, *FINE_TUNE,
+                ]  # fmt: skip
+                cfg = OmegaConf.to_object(compose("train", overrides=overrides))
+                assert isinstance(cfg, TrainConfig)
+                configs[(arm.key, seed)] = cfg
+    return configs
+
+
+def train_block(robot: str, budget: int, workers: int, extra: Sequence[str] = ()) -> None:
+    """Trains every run of a block that is not finished (a local pool of ``workers`` processes)."""
+    import scenarios
+    from studies.robustness import train_runs
+    from validation.arms import finished
+
+    configs = train_configs(robot, budget, extra)
+    todo = [(key, cfg) for key, cfg in sorted(configs.items(), key=lambda kv: kv[0][1]) if not finished(cfg)]
+    print(f"{robot}:{budget}: {len(configs)} runs, {len(todo)} to train", flush=True)
+    train_runs(f"{robot}:{budget}", todo, [scenarios.get(n) for n in ROBOTS[robot]], workers)
+
+
+def run_names(budget: int, extra: Sequence[str] = ()) -> list[str]:
+    return [f"{a.key}-s{s}" for a in arms_of(budget, extra) for s in SEEDS]
+
+
+def null_partner(seed: int) -> int | None:
+    """The seed a null decision pairs ``seed`` with (its place in the other half), or None."""
+    a, b = NULL_SPLIT
+    return b[a.index(seed)] if seed in a else None
+
+
+def panel_policies(names: Sequence[str]) -> dict[str, list[str]]:
+    """Which policies each panel maker (a run with a source of its own) runs on the gate's synthetic
+    panel: every policy of the block for each source's seed-0 run (whether the panel ranks
+    policies as the real plant does), and for every maker the comparisons the report gates with it:
+    its own arm's and the arms it judges (:attr:`Arm.panel`), each against the same-seed baseline,
+    and the null decision's partners."""
+    by_key = {a.key: a for a in ARMS}
+    present = set(names)
+    out: dict[str, list[str]] = {}
+    for name in names:
+        if name == START:
+            continue
+        arm, seed = name.rsplit("-s", 1)
+        if by_key[arm].panel != arm:
+            continue
+        s = int(seed)
+        want = list(names) if s == SEEDS[0] else []
+        judged = [a.key for a in ARMS if a.panel == arm]
+        partner = null_partner(s)
+        for key in (*judged, BASELINE):
+            want.append(f"{key}-s{s}")
+            if partner is not None:
+                want.append(f"{key}-s{partner}")
+        out[name] = [p for p in dict.fromkeys(want) if p in present]
+    return out
+
+
+def read_log(robot: str, budget: int) -> dict[str, Any] | None:
+    path = LOGS / f"{robot}-{budget}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def start_actor(robot: str) -> Any:
+    """The shipped sim policy of ``robot`` as an actor in eval mode."""
+    import torch
+
+    import robots
+    from pipeline.policies import shipped_path
+    from pipeline.sac import Actor
+
+    policy = torch.load(shipped_path(robot), map_location="cpu", weights_only=True)
+    record, sac = robots.get(robot), policy["sac"]
+    actor = Actor(record.layout.size, record.action_dim, sac["hidden"], sac["depth"], sac["log_std_min"],
+                  sac["log_std_max"])  # fmt: skip
+    actor.load_state_dict(policy["actor"])
+    return actor.eval()
+
+
+def _path(robot: str, budget: int, name: str) -> Path:
+    arm, seed = name.rsplit("-s", 1)
+    return run_path(robot, budget, arm, seed)
+
+
+def _final_eval(run_dir: Path) -> float:
+    return float(json.loads((run_dir / "summary.json").read_text())["eval_return_mean"])
+
+
+def evaluate_block(robot: str, budget: int, workers: int = 1, extra: Sequence[str] = ()) -> Path:
+    """Runs the block's panels and writes its log (only what the log lacks); returns its path."""
+    import scenarios
+    from pipeline.executor import make_executor
+    from pipeline.runs import load_run
+    from studies.robustness_eval import episodes_json, last_scalars, write_log
+    from validation.panels import PanelSpec, real_panel, robot_context_fn, synthetic_panel
+    from validation.source_panel import source_panel
+
+    t0 = time.perf_counter()
+    scenario_list = tuple(scenarios.get(n) for n in ROBOTS[robot])
+    path = LOGS / f"{robot}-{budget}.json"
+    old = read_log(robot, budget)
+    trained = [n for n in run_names(budget, extra) if (_path(robot, budget, n) / "summary.json").is_file()]
+    names = [*trained, START]
+    makers = panel_policies(names)
+    have_gt = set(old["ground_truth"]) if old else set()
+    have_synth = {m: set(p) for m, p in old["gate_synthetic"].items()} if old else {}
+    new = [n for n in names if n not in have_gt]
+    synth_todo = {m: [p for p in ps if p not in have_synth.get(m, set())] for m, ps in makers.items()}
+    synth_todo = {m: ps for m, ps in synth_todo.items() if ps}
+    load = set(new) | set(synth_todo) | {p for ps in synth_todo.values() for p in ps}
+    runs = {n: load_run(_path(robot, budget, n)) for n in sorted(load - {START})}
+    for name, run in runs.items():
+        if run.step < budget:
+            raise SystemExit(f"{robot}:{budget}: {name} is at step {run.step} < {budget}; train it first")
+        logged = old["diagnostics"].get(name, {}).get("eval_return_mean") if old else None
+        if logged is not None and _final_eval(run.path) != logged:
+            raise SystemExit(f"{name}: its final evaluation is not the log's; training did not reproduce it")
+    settings = dict(next(iter(runs.values())).config.robot_settings) if runs else {}
+    settings.pop("max_episode_steps", None)
+    gt_spec = PanelSpec(robot, scenario_list, GT_EPISODES, HORIZON, GT_SEED, 32, settings, GAP)
+    gate_spec = PanelSpec(robot, scenario_list, GATE_EPISODES, HORIZON, 0, 32, settings, GAP)
+    if old is not None and (old["ground_truth_spec"] != gt_spec.to_json() or old["gate_spec"] != gate_spec.to_json()):
+        raise SystemExit(f"{path}: its panels differ from the study's; move it aside to evaluate the block afresh")
+    executor = make_executor("local", workers) if workers > 1 else None
+    actors = {n: r.actor for n, r in runs.items()} | {START: start_actor(robot)}
+    gt, _ = real_panel(gt_spec, {n: actors[n] for n in new}, executor)
+    t1 = time.perf_counter()
+    gate_real, starts = real_panel(gate_spec, {n: actors[n] for n in new or names[:1] if n in actors}, executor)
+    synthetic: dict[str, Any] = {m: dict(v) for m, v in old["gate_synthetic"].items()} if old else {}
+    for maker, policies in sorted(synth_todo.items()):
+        run = runs[maker]
+        chosen = {p: actors[p] for p in policies}
+        if run.model is not None:
+            ctx = robot_context_fn(robot) if run.model.ctx_dim else None
+            panel = synthetic_panel(gate_spec, starts, chosen, run.model, run.config.algo.drop_range_factor, ctx)
+        else:
+            assert run.source_env is not None, maker
+            panel = source_panel(gate_spec, starts, chosen, run.source_env[1])
+        synthetic.setdefault(maker, {}).update({p: {c: episodes_json(e) for c, e in per.items()}
+                                                for p, per in panel.items()})  # fmt: skip
+        print(f"  synthetic panel of {maker}: {len(chosen)} policies", flush=True)
+    t2 = time.perf_counter()
+    diagnostics: dict[str, Any] = dict(old["diagnostics"]) if old else {}
+    for name, run in runs.items():
+        diagnostics[name] = {"eval_return_mean": _final_eval(run.path),
+                             **last_scalars(run.path, DIAGNOSTICS)}  # fmt: skip
+    log = {
+        "log_version": LOG_VERSION, "robot": robot, "budget": budget, "gap": GAP, "scenarios": list(ROBOTS[robot]),
+        "arms": {a.key: {"overrides": list(a.overrides), "description": a.description, "panel": a.panel}
+                 for a in arms_of(budget, extra)},
+        "settings": {"fine_tune": list(FINE_TUNE), "exposure": EXPOSURE, "preset": "quick"},
+        "seeds": list(SEEDS), "horizon": HORIZON,
+        "ground_truth_spec": gt_spec.to_json(), "gate_spec": gate_spec.to_json(),
+        "conditions": [{"name": c.name, "metric": c.metric, "lower_is_better": c.lower_is_better}
+                       for c in gate_spec.conditions()],
+        "ground_truth": {**(old["ground_truth"] if old else {}),
+                         **{p: {c: episodes_json(e) for c, e in per.items()} for p, per in gt.items()}},
+        "gate_real": {**(old["gate_real"] if old else {}),
+                      **{p: {c: episodes_json(e) for c, e in per.items()} for p, per in gate_real.items() if p in new}},
+        "gate_synthetic": synthetic,
+        "ledgers": {**(old["ledgers"] if old else {}), **{n: r.ledger for n, r in runs.items()}},
+        "diagnostics": diagnostics,
+        "timing_s": {**(old["timing_s"] if old else {}), f"eval_{len(new)}_runs": round(t2 - t0, 1),
+                     f"ground_truth_{len(new)}_runs": round(t1 - t0, 1)},
+    }  # fmt: skip
+    write_log(path, log)
+    print(f"{robot}:{budget}: wrote {path}: {len(new)} runs' real panels, {len(synth_todo)} synthetic panels "
+          f"(ground truth {t1 - t0:.0f} s, the rest {t2 - t1:.0f} s)", flush=True)  # fmt: skip
+    return path
+
+
+DIAGNOSTICS = (
+    "diag/reward_r2", "diag/model_error_pct_k1", "diag/model_error_pct_k10", "model/holdout_mse_elites",
+    "sim_residual/holdout_mse_elites", "sim_sysid/error_before", "sim_sysid/error_after",
+)  # fmt: skip
+"""TensorBoard scalars kept in the log (their last value)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("plan", "train", "eval", "block", "report"))
+    parser.add_argument("block", nargs="?", help="ROBOT:BUDGET (train, eval, block)")
+    parser.add_argument("--workers", type=int, default=2, help="processes (one torch thread each)")
+    parser.add_argument("--add", nargs="*", default=[], help="arms added to the block (the best source at 20k)")
+    parser.add_argument("--check", action="store_true", help="report: fail when the page differs from the logs")
+    args = parser.parse_args(argv)
+    if args.command == "plan":
+        for budget in BUDGETS:
+            for robot in ROBOTS:
+                log = read_log(robot, budget)
+                have = f"log holds {len(log['ground_truth'])} runs" if log else "no log"
+                print(f"{robot}:{budget}: {len(arms_of(budget))} arms x {len(SEEDS)} seeds; {have}")
+        return 0
+    if args.command == "report":
+        from studies.targeted_report import report
+
+        return report(check=args.check)
+    robot, budget = parse_block(args.block or "")
+    if args.command in ("train", "block"):
+        train_block(robot, budget, args.workers, args.add)
+    if args.command in ("eval", "block"):
+        evaluate_block(robot, budget, args.workers, args.add)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,8 +8,9 @@ under a scenario from a MuJoCo plant whose physics differ from the real one in a
 No real generator (a Cosmos-style world model, a Genie-style interactive generator) can be
 reached from this machine, so this one stands in for it, in two versions:
 
-* ``faithful`` (origin ``generated:standin@faithful``): the real plant under the scenario's
-  perturbations, exactly as ``synthgate train`` exposes it (:meth:`scenarios.Scenario.make`);
+* ``faithful`` (origin ``generated:standin@faithful``): the real plant (``--gap``, default none:
+  the sim) under the scenario's perturbations, exactly as ``synthgate train`` exposes it
+  (:meth:`scenarios.Scenario.make`);
 * ``shortcut`` (origin ``generated:standin@shortcut``): the same plant, but its worlds have no
   falls, as a generator that does not model them: a step on which the real plant would end the
   episode (the robot is unhealthy: tipped or fallen) is not an end, the episode goes on to
@@ -42,7 +43,7 @@ VERSIONS = ("faithful", "shortcut")
 
 
 def episodes(
-    robot: str, scenario_name: str, version: str, transitions: int, seed: int, max_steps: int
+    robot: str, scenario_name: str, version: str, transitions: int, seed: int, max_steps: int, gap: str = "none"
 ) -> list[dict[str, np.ndarray]]:
     """Rolls the behaviour policy in the stand-in's world until ``transitions`` are collected."""
     import scenarios
@@ -50,7 +51,7 @@ def episodes(
     scenario = scenarios.get(scenario_name)
     if scenario.robot != robot:
         raise SystemExit(f"--scenario {scenario_name} is a scenario of {scenario.robot}, not of {robot}")
-    env = scenario.make(seed=seed, max_episode_steps=max_steps)
+    env = scenario.make(seed=seed, gap=gap, max_episode_steps=max_steps)
     rng = np.random.default_rng(seed)
     out: list[dict[str, np.ndarray]] = []
     total = 0
@@ -82,9 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--transitions", type=int, default=20_000)
     parser.add_argument("--max-steps", type=int, default=200, help="episode length cap")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gap", default="none", help="the real plant's gap profile (robots.gaps); none: the sim")
     parser.add_argument("--out", type=Path, required=True, help="the dataset's root (must not exist)")
     args = parser.parse_args(argv)
-    eps = episodes(args.robot, args.scenario, args.version, args.transitions, args.seed, args.max_steps)
+    eps = episodes(args.robot, args.scenario, args.version, args.transitions, args.seed, args.max_steps, args.gap)
     origin = f"generated:standin@{args.version}"
     summary = write_generated(args.out, args.robot, eps, origin, scenario=args.scenario)
     lengths = [len(e["obs"]) for e in eps]

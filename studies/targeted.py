@@ -87,9 +87,14 @@ ARMS = (
         "sim_residual"),
     Arm("oracle", ("algo=sac", "sources=[oracle]", *SYNTHETIC),
         "+ the real plant's own (perfect data; judged with the corrected sim's panel)", "sim_residual", BUDGETS),
+    Arm("shortcut", ("algo=sac", "algo.real_ratio=0.5"),
+        "+ 20,000 transitions of the stand-in generator's shortcut version (no falls; must be rejected)",
+        "sim_residual"),
 )  # fmt: skip
 BASELINE = "real_only"
 ORACLE = "oracle"
+SHORTCUT = "shortcut"
+SHORTCUT_TRANSITIONS = 20_000
 START = "start"
 """The shipped sim policy itself, untouched: on every panel beside the fine-tuned runs."""
 NULL_SPLIT = ((0, 2, 4), (1, 3, 5))
@@ -140,10 +145,27 @@ def train_configs(robot: str, budget: int, extra: Sequence[str] = ()) -> dict[tu
                     f"scenarios=[{','.join(ROBOTS[robot])}]", f"exposure={EXPOSURE}", "threads=1", "progress=false",
                     *QUICK, *FINE_TUNE,
                 ]  # fmt: skip
+                if arm.key == SHORTCUT:
+                    overrides.append(f"import_datasets=[{{path: {shortcut_data(robot)}, synthetic: true}}]")
                 cfg = OmegaConf.to_object(compose("train", overrides=overrides))
                 assert isinstance(cfg, TrainConfig)
                 configs[(arm.key, seed)] = cfg
     return configs
+
+
+def shortcut_data(robot: str) -> Path:
+    """The stand-in generator's shortcut dataset for ``robot`` (its first scenario, on the real plant)."""
+    return RUNS / "generated" / f"{robot}-shortcut"
+
+
+def make_shortcut_data(robot: str) -> None:
+    """Writes :func:`shortcut_data` unless it is there (``studies/standin_generator.py shortcut``)."""
+    from studies import standin_generator
+
+    out = shortcut_data(robot)
+    if not out.exists():
+        standin_generator.main(["shortcut", "--robot", robot, "--scenario", ROBOTS[robot][0], "--transitions",
+                                str(SHORTCUT_TRANSITIONS), "--gap", GAP, "--out", str(out)])  # fmt: skip
 
 
 def train_block(robot: str, budget: int, workers: int, extra: Sequence[str] = ()) -> None:
@@ -151,6 +173,9 @@ def train_block(robot: str, budget: int, workers: int, extra: Sequence[str] = ()
     import scenarios
     from studies.robustness import train_runs
     from validation.arms import finished
+
+    if any(a.key == SHORTCUT for a in arms_of(budget, extra)):
+        make_shortcut_data(robot)
 
     configs = train_configs(robot, budget, extra)
     todo = [(key, cfg) for key, cfg in sorted(configs.items(), key=lambda kv: kv[0][1]) if not finished(cfg)]

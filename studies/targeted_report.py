@@ -89,7 +89,8 @@ def cell(log: Mapping[str, Any], arm: str) -> dict[str, Any]:
     cuts = {}
     for c in conds[1:]:
         f0 = baseline_mean(log, c)
-        cuts[c] = tuple(-v / f0 for v in intervals[c]) if f0 > 0 else (math.nan,) * 3
+        mean, low, high = intervals[c]
+        cuts[c] = (-mean / f0, -high / f0, -low / f0) if f0 > 0 else (math.nan,) * 3
     return {"intervals": intervals, "cuts": cuts, "margin": m, "verdict": verdict(intervals, lower, m),
             "per_seed": {c: [float(v) for v in d] for c, d in diffs.items()}}  # fmt: skip
 
@@ -193,13 +194,17 @@ def load_logs(directory: Path = LOGS) -> list[dict[str, Any]]:
 def _n(x: float, digits: int = 3) -> str:
     if math.isnan(x):
         return "–"
-    return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:.0f}"
+    return f"{x:.{digits}g}" if abs(x) < 100 else f"{x:.0f}"
 
 
 def _iv(iv: Sequence[float], pct: bool = False) -> str:
     if pct:
         return f"{iv[0] * 100:+.0f}% [{iv[1] * 100:+.0f}, {iv[2] * 100:+.0f}]"
     return f"{_n(iv[0])} [{_n(iv[1])}, {_n(iv[2])}]"
+
+
+def _list(items: Sequence[int]) -> str:
+    return ", ".join(map(str, items)) or "–"
 
 
 def _rate(k: int, n: int) -> str:
@@ -218,15 +223,18 @@ def block_section(log: Mapping[str, Any]) -> list[str]:
                  f"{log['ground_truth_spec']['seed']}, {log['horizon']} steps); seeds per arm: "
                  + ", ".join(f"{a} {n}" for a, n in seeds.items()) + ".")  # fmt: skip
     lines += ["", "Levels (mean over seeds; nominal: return, scenarios: failure rate):", ""]
-    lines.append("| policy | " + " | ".join(conds) + " |")
-    lines.append("|---|" + "---|" * len(conds))
+    start = figure(log, START, "nominal") if START in log["ground_truth"] else math.nan
+    lines.append("| policy | " + " | ".join(conds) + " | collapsed runs (nominal below a third of the start's) |")
+    lines.append("|---|" + "---|" * (len(conds) + 1))
     if START in log["ground_truth"]:
         lines.append(f"| {START} (shipped, not fine-tuned) | "
-                     + " | ".join(_n(figure(log, START, c)) for c in conds) + " |")  # fmt: skip
+                     + " | ".join(_n(figure(log, START, c)) for c in conds) + " | – |")  # fmt: skip
     for arm in log["arms"]:
         vals = [float(np.mean([figure(log, f"{arm}-s{s}", c) for s in _seeds_of(log, arm)])) for c in conds]
         sd = [float(np.std([figure(log, f"{arm}-s{s}", c) for s in _seeds_of(log, arm)], ddof=1)) for c in conds]
-        lines.append(f"| {arm} | " + " | ".join(f"{_n(v)} ± {_n(d, 2)}" for v, d in zip(vals, sd, strict=True)) + " |")
+        low = [s for s in _seeds_of(log, arm) if figure(log, f"{arm}-s{s}", "nominal") < start / 3]
+        lines.append(f"| {arm} | " + " | ".join(f"{_n(v)} ± {_n(d, 2)}" for v, d in zip(vals, sd, strict=True))
+                     + f" | {len(low)} of {len(_seeds_of(log, arm))} (seeds {_list(low)}) |")  # fmt: skip
     lines += ["", "Against `real_only`, paired by seed (95% t intervals over seeds):", ""]
     head = [
         "nominal return change",

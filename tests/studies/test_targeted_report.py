@@ -61,7 +61,8 @@ def test_a_cell_by_hand() -> None:
     mean, _low, high = oracle["intervals"]["hopper_heavy_torso"]
     # sd 0.25, se 0.25/sqrt(3), t(0.975, 2) = 4.3027: half-width 0.6211
     assert mean == -0.5 and high == pytest.approx(-0.5 + 0.6211, abs=1e-4)
-    assert oracle["cuts"]["hopper_heavy_torso"][0] == pytest.approx(0.5)  # -(-0.5) / baseline rate 1
+    cut = oracle["cuts"]["hopper_heavy_torso"]  # -(change) / baseline rate 1, the bounds in order
+    assert cut == pytest.approx((0.5, 0.5 - 0.6211, 0.5 + 0.6211), abs=1e-4)
     assert oracle["verdict"] == "unclear"  # the heavy-torso interval crosses 0
     res = tr.cell(log, "sim_residual")
     assert res["intervals"]["hopper_weak_thigh"] == (0.5, 0.5, 0.5)  # no spread between seeds

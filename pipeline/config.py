@@ -110,6 +110,10 @@ class SACConfig:
     """Lower bound of the policy's log standard deviation."""
     log_std_max: float = 2.0
     """Upper bound of the policy's log standard deviation."""
+    anchor: float = 0.0
+    """Weight of a penalty on the squared distance between the actor's deterministic action and the
+    starting policy's (``init_from``) on every batch state, added to the actor loss: a fine-tune
+    that stays near the policy it started from (0: none). Needs ``init_from``."""
 
 
 @dataclass
@@ -467,6 +471,11 @@ def _check_loop_and_sac(cfg: TrainConfig) -> None:
         raise ConfigError(f"sac.gamma={cfg.sac.gamma!r}: must be in [0, 1)")
     if not 0.0 < cfg.sac.tau <= 1.0:
         raise ConfigError(f"sac.tau={cfg.sac.tau!r}: must be in (0, 1]")
+    _number("sac.anchor", cfg.sac.anchor, 0.0)
+    if cfg.sac.anchor > 0 and not cfg.init_from:
+        raise ConfigError(f"sac.anchor={cfg.sac.anchor!r}: anchors the actor to the starting policy; set init_from")
+    if cfg.sac.anchor > 0 and cfg.stacked_seeds:
+        raise ConfigError(f"sac.anchor={cfg.sac.anchor!r} with stacked_seeds: the stacked update has no anchor")
     if not cfg.sac.log_std_min < cfg.sac.log_std_max:
         raise ConfigError(
             f"sac.log_std_min={cfg.sac.log_std_min!r}, sac.log_std_max={cfg.sac.log_std_max!r}: min must be < max"
@@ -538,6 +547,7 @@ def sac_hyper(cfg: SACConfig, action_dim: int) -> SACHyper:
         target_entropy=target,
         log_std_min=cfg.log_std_min,
         log_std_max=cfg.log_std_max,
+        anchor=cfg.anchor,
     )
 
 

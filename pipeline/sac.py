@@ -7,6 +7,7 @@ function, taking the Gaussian noise it uses as an argument so tests can compute 
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,8 @@ class SACHyper:
     target_entropy: float
     log_std_min: float
     log_std_max: float
+    anchor: float = 0.0
+    """Weight of the squared distance to :attr:`SACState.anchor`'s actions in the actor loss."""
 
 
 class Actor(nn.Module):
@@ -111,10 +114,18 @@ class SACState:
     actor_opt: torch.optim.Optimizer
     critic_opt: torch.optim.Optimizer
     alpha_opt: torch.optim.Optimizer
+    anchor: Actor | None = None
+    """A frozen copy of the starting policy (``sac.anchor > 0``), or None."""
+
+    def set_anchor(self) -> None:
+        """Makes the anchor a frozen copy of the actor as it is now (the starting policy)."""
+        self.anchor = copy.deepcopy(self.actor).requires_grad_(False).eval()
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue training."""
+        anchor = {"anchor": self.anchor.state_dict()} if self.anchor is not None else {}
         return {
+            **anchor,
             "actor": self.actor.state_dict(),
             "critic": self.critic.state_dict(),
             "critic_target": self.critic_target.state_dict(),
@@ -134,6 +145,10 @@ class SACState:
         load_optimizer(self.actor_opt, state["actor_opt"])
         load_optimizer(self.critic_opt, state["critic_opt"])
         load_optimizer(self.alpha_opt, state["alpha_opt"])
+        if "anchor" in state:
+            self.set_anchor()
+            assert self.anchor is not None
+            self.anchor.load_state_dict(state["anchor"])
 
 
 def make_sac(
@@ -222,16 +237,26 @@ def critic_loss(
 
 
 def actor_loss(
-    state: SACState, batch: Batch, eps: torch.Tensor
+    state: SACState, batch: Batch, eps: torch.Tensor, anchor: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    """``mean(alpha log pi(a|s) - min_i Q_i(s, a))`` with ``a`` reparameterised by ``eps``.
+    """``mean(alpha log pi(a|s) - min_i Q_i(s, a))`` with ``a`` reparameterised by ``eps``; with an
+    anchor, plus ``anchor * mean(|mu(s) - mu_0(s)|^2)``, ``mu`` the actor's deterministic action and
+    ``mu_0`` the anchor's (behaviour-regularized fine-tuning toward the starting policy).
 
     Returns the loss, the (detached) log-probabilities for the temperature loss, and metrics.
     """
     act, logp = state.actor.sample(batch.obs, eps)
     q = state.critic(batch.obs, act, batch.ctx).min(dim=0).values
     loss = policy_loss(state.log_alpha.detach().exp(), logp, q)
-    return loss, logp.detach(), {"actor/loss": loss.detach(), "actor/entropy": -logp.detach().mean()}
+    metrics = {"actor/entropy": -logp.detach().mean()}
+    if anchor > 0 and state.anchor is not None:
+        with torch.no_grad():
+            start = state.anchor.deterministic(batch.obs)
+        distance = (state.actor.deterministic(batch.obs) - start).square().sum(-1).mean()
+        loss = loss + anchor * distance
+        metrics["actor/anchor_distance"] = distance.detach()
+    metrics["actor/loss"] = loss.detach()
+    return loss, logp.detach(), metrics
 
 
 def alpha_loss(log_alpha: torch.Tensor, logp: torch.Tensor, target_entropy: float) -> torch.Tensor:
@@ -267,7 +292,7 @@ def sac_update(state: SACState, batch: Batch, generator: torch.Generator, hp: SA
     state.critic_opt.step()
 
     state.critic.requires_grad_(False)  # the actor's loss must not leave gradients on the critics
-    pi_loss, logp, pi_metrics = actor_loss(state, batch, eps)
+    pi_loss, logp, pi_metrics = actor_loss(state, batch, eps, hp.anchor)
     a_loss = alpha_loss(state.log_alpha, logp, hp.target_entropy)
     if bool(torch.isfinite(pi_loss) & torch.isfinite(a_loss)):
         state.actor_opt.zero_grad(set_to_none=True)

@@ -440,6 +440,8 @@ def open_run(cfg: TrainConfig, exposures: Mapping[str, Sequence[Perturbation]], 
         else:
             if cfg.init_from:
                 policies.start_from(state.agent, policies.read(cfg.init_from, cfg))
+                if cfg.sac.anchor > 0:
+                    state.agent.set_anchor()
             state.obs = plants.reset(0)
             log.info("new run %s: %s (%s), %s, %d steps, seed %d%s", run_dir, cfg.robot, plants.prefix, cfg.algo.name,
                      cfg.steps, cfg.seed, f", from {cfg.init_from}" if cfg.init_from else "")  # fmt: skip

@@ -36,6 +36,13 @@ def test_bad_nested_values_are_named() -> None:
     cfg.sac.gamma = 1.0
     with pytest.raises(ConfigError, match=r"sac.gamma=1.0: must be in \[0, 1\)"):
         validate(cfg)
+    cfg = TrainConfig()
+    cfg.sac.anchor = 1.0
+    with pytest.raises(ConfigError, match=r"sac\.anchor=1\.0: anchors the actor to the starting policy; set init_from"):
+        validate(cfg)
+    cfg.robot, cfg.init_from, cfg.sac.anchor = "Hopper-v5", "shipped", -1.0
+    with pytest.raises(ConfigError, match=r"sac\.anchor=-1\.0"):
+        validate(cfg)
 
 
 def test_defaults_validate_and_derive() -> None:

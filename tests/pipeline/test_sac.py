@@ -135,3 +135,50 @@ def test_sac_learns_a_one_step_problem_with_a_known_optimum() -> None:
         sac_update(state, buffer.sample(128, gen), gen, hp)
     mode = state.actor.deterministic(torch.ones(1, 1)).item()
     assert mode == pytest.approx(0.5, abs=0.1)
+
+
+def test_the_anchor_adds_its_hand_computed_penalty_and_holds_the_actor_near_the_start() -> None:
+    """``sac.anchor``: the actor loss gains ``w * mean |mu(s) - mu_0(s)|^2``. With the anchor at the
+    actor's mode tanh(0.5), an actor moved to mean 0.8 pays w (tanh(0.8) - tanh(0.5))^2 per state.
+    Under a critic that rewards larger actions, updates move the unanchored actor further from its
+    start than the anchored one."""
+    state, batch, eps = _tiny_agent(), _batch(), torch.tensor([[0.0], [1.0]])
+    plain, _, _ = actor_loss(state, batch, eps)
+    state.set_anchor()
+    assert state.anchor is not None and not any(p.requires_grad for p in state.anchor.parameters())
+    same, _, metrics = actor_loss(state, batch, eps, anchor=10.0)
+    assert same.item() == pytest.approx(plain.item()) and metrics["actor/anchor_distance"].item() == 0.0
+    with torch.no_grad():
+        state.actor.net[-1].bias[0] = 0.8
+    moved, _, _ = actor_loss(state, batch, eps)
+    anchored, _, metrics = actor_loss(state, batch, eps, anchor=10.0)
+    gap = (math.tanh(0.8) - math.tanh(0.5)) ** 2
+    assert metrics["actor/anchor_distance"].item() == pytest.approx(gap, rel=1e-5)
+    assert anchored.item() == pytest.approx(moved.item() + 10.0 * gap, rel=1e-5)
+
+    def drift(weight: float) -> float:
+        agent = _tiny_agent()
+        agent.set_anchor()
+        hp = SACHyper(gamma=GAMMA, tau=0.005, target_entropy=-1.0, log_std_min=-5.0, log_std_max=2.0, anchor=weight)
+        gen = torch.Generator().manual_seed(0)
+        for _ in range(200):
+            sac_update(agent, batch, gen, hp)
+        return abs(agent.actor.deterministic(batch.obs) - agent.anchor.deterministic(batch.obs)).max().item()  # type: ignore[union-attr]
+
+    free, held = drift(0.0), drift(100.0)
+    assert free > 0.05 and held < free / 5, (free, held)
+
+
+def test_the_anchor_travels_with_the_agents_state() -> None:
+    state = _tiny_agent()
+    state.set_anchor()
+    saved = state.state_dict()
+    fresh = _tiny_agent()
+    with torch.no_grad():
+        for p in fresh.actor.parameters():
+            p.add_(1.0)
+    fresh.load_state_dict(saved)
+    assert fresh.anchor is not None
+    for a, b in zip(fresh.anchor.parameters(), state.anchor.parameters(), strict=True):  # type: ignore[union-attr]
+        assert torch.equal(a, b)
+    assert "anchor" not in _tiny_agent().state_dict()

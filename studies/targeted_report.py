@@ -52,6 +52,8 @@ NULL_SPLIT = ((0, 2, 4), (1, 3, 5))
 REAL_RULES = ("targeted_improvement", "nominal_non_inferiority")
 """The gate's rules on the real panel (the agreement rules read the synthetic panel too)."""
 BOOTSTRAP = 2000
+AGAINST = (("oracle_anchor", "real_only_anchor"),)
+"""Pairs also compared with each other (arm, its baseline), beside every arm against ``real_only``."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,26 +71,27 @@ def scenarios_of(log: Mapping[str, Any]) -> list[str]:
     return [c["name"] for c in log["conditions"] if c["name"] != "nominal"]
 
 
-def paired(log: Mapping[str, Any], arm: str, condition: str) -> np.ndarray:
-    """Per seed: the arm's ground-truth figure minus the same-seed baseline's."""
-    return np.array([figure(log, f"{arm}-s{s}", condition) - figure(log, f"{BASELINE}-s{s}", condition)
-                     for s in _seeds_of(log, arm)])  # fmt: skip
+def paired(log: Mapping[str, Any], arm: str, condition: str, base: str = BASELINE) -> np.ndarray:
+    """Per seed: the arm's ground-truth figure minus the same-seed ``base`` run's (the baseline's)."""
+    seeds = [s for s in _seeds_of(log, arm) if f"{base}-s{s}" in log["ground_truth"]]
+    return np.array([figure(log, f"{arm}-s{s}", condition) - figure(log, f"{base}-s{s}", condition)
+                     for s in seeds])  # fmt: skip
 
 
-def baseline_mean(log: Mapping[str, Any], condition: str) -> float:
-    return float(np.mean([figure(log, f"{BASELINE}-s{s}", condition) for s in _seeds_of(log, BASELINE)]))
+def baseline_mean(log: Mapping[str, Any], condition: str, base: str = BASELINE) -> float:
+    return float(np.mean([figure(log, f"{base}-s{s}", condition) for s in _seeds_of(log, base)]))
 
 
-def cell(log: Mapping[str, Any], arm: str) -> dict[str, Any]:
-    """One arm's intervals per condition, relative cuts and verdict."""
+def cell(log: Mapping[str, Any], arm: str, base: str = BASELINE) -> dict[str, Any]:
+    """One arm's intervals per condition against ``base`` (the baseline), relative cuts and verdict."""
     conds = ["nominal", *scenarios_of(log)]
-    diffs = {c: paired(log, arm, c) for c in conds}
+    diffs = {c: paired(log, arm, c, base) for c in conds}
     intervals = {c: t_interval(list(d)) for c, d in diffs.items()}
-    m = margin(baseline_mean(log, "nominal"))
+    m = margin(baseline_mean(log, "nominal", base))
     lower = {c: c != "nominal" for c in conds}
     cuts = {}
     for c in conds[1:]:
-        f0 = baseline_mean(log, c)
+        f0 = baseline_mean(log, c, base)
         mean, low, high = intervals[c]
         cuts[c] = (-mean / f0, -high / f0, -low / f0) if f0 > 0 else (math.nan,) * 3
     return {"intervals": intervals, "cuts": cuts, "margin": m, "verdict": verdict(intervals, lower, m),
@@ -244,7 +247,8 @@ def block_section(log: Mapping[str, Any]) -> list[str]:
     lines.append("| arm | " + " | ".join(head) + " | verdict |")
     lines.append("|---|" + "---|" * (len(head) + 1))
     cells = {a: cell(log, a) for a in log["arms"] if a != BASELINE}
-    for arm, c in cells.items():
+    extra = {f"{a} against {b}": cell(log, a, b) for a, b in AGAINST if a in log["arms"] and b in log["arms"]}
+    for arm, c in {**cells, **extra}.items():
         parts = [_iv(c["intervals"][k]) for k in conds] + [_iv(c["cuts"][k], pct=True) for k in scen]
         lines.append(f"| {arm} | " + " | ".join(parts) + f" | {c['verdict']} |")
     if ORACLE in cells:
@@ -254,7 +258,7 @@ def block_section(log: Mapping[str, Any]) -> list[str]:
         d_or = {k: cells[ORACLE]["per_seed"][k] for k in scen}
         shown = {k: cells[ORACLE]["intervals"][k][2] < 0 for k in scen}
         for arm, c in cells.items():
-            if arm == ORACLE:
+            if arm == ORACLE or "anchor" in arm:  # the anchored arms fine-tune differently from the oracle
                 continue
             parts = [_iv(oracle_fraction(c["per_seed"][k], d_or[k])) if shown[k] else "– (the oracle's gain "
                      "does not exclude 0)" for k in scen]  # fmt: skip

@@ -75,7 +75,12 @@ behind their targeted generator and synthetic panel. It follows the evidence in 
 online (issue 19) no world model beat ``sac`` and none was distinguishable from another except
 ``mbpo`` below ``sac_utd`` on cartpole-swingup; offline, ``ftfl_beta_nll`` had the lowest reward
 error of the five variants on 7 of 9 tasks and the highest reward R² on the reward-rich stand-start
-test set, where ``ftfl`` (Gaussian NLL) fell below ``mbpo``. docs/world_model.md gives the table."""
+test set, where ``ftfl`` (Gaussian NLL) fell below ``mbpo``. docs/world_model.md gives the table.
+Issue 32's study (docs/targeted.md, the ``model`` rows) changes nothing here: fine-tuning the shipped
+policies on 5,000 real steps, its targeted rollouts were the only user source that hurt (Walker2d-v5
+nominal return -1,464 [-2,010, -918]; Hopper-v5 collapses 3 of 6) and its synthetic panel ranked
+policies worst (Hopper-v5 Pearson r 0.39 / 0.17 / -0.08 against 0.68-0.75 for the sim-based ones),
+but no other world model was in that study to take its place."""
 
 
 class ConfigError(ValueError):

@@ -102,6 +102,9 @@ BASELINE = "real_only"
 ORACLE = "oracle"
 SHORTCUT = "shortcut"
 SHORTCUT_TRANSITIONS = 20_000
+BASELINE_PANEL = "sim_residual"
+"""Whose source makes the synthetic panel of a comparison between runs without one (null decisions
+of the baseline)."""
 START = "start"
 """The shipped sim policy itself, untouched: on every panel beside the fine-tuned runs."""
 NULL_SPLIT = ((0, 2, 4), (1, 3, 5))
@@ -200,6 +203,12 @@ def null_partner(seed: int) -> int | None:
     return b[a.index(seed)] if seed in a else None
 
 
+def panel_source(arm: str) -> str:
+    """The arm whose source makes ``arm``'s synthetic panel: its own :attr:`Arm.panel`, or for an arm
+    without one (the baseline and the anchored baseline) :data:`BASELINE_PANEL`."""
+    return next(a for a in ARMS if a.key == arm).panel or BASELINE_PANEL
+
+
 def panel_policies(names: Sequence[str]) -> dict[str, list[str]]:
     """Which policies each panel maker (a run with a source of its own) runs on the gate's synthetic
     panel: every policy of the block for each source's seed-0 run (whether the panel ranks
@@ -217,7 +226,7 @@ def panel_policies(names: Sequence[str]) -> dict[str, list[str]]:
             continue
         s = int(seed)
         want = list(names) if s == SEEDS[0] else []
-        judged = [a.key for a in ARMS if a.panel == arm]
+        judged = [a.key for a in ARMS if panel_source(a.key) == arm]
         partner = null_partner(s)
         for key in (*judged, BASELINE):
             want.append(f"{key}-s{s}")
@@ -296,7 +305,7 @@ def evaluate_block(robot: str, budget: int, workers: int = 1, extra: Sequence[st
     actors = {n: r.actor for n, r in runs.items()} | {START: start_actor(robot)}
     gt, _ = real_panel(gt_spec, {n: actors[n] for n in new}, executor)
     t1 = time.perf_counter()
-    gate_real, starts = real_panel(gate_spec, {n: actors[n] for n in new or names[:1] if n in actors}, executor)
+    gate_real, starts = real_panel(gate_spec, {n: actors[n] for n in new or [START]}, executor)
     synthetic: dict[str, Any] = {m: dict(v) for m, v in old["gate_synthetic"].items()} if old else {}
     for maker, policies in sorted(synth_todo.items()):
         run = runs[maker]

@@ -184,7 +184,7 @@ class PlantStepper(SimStepper):
         self._data: dict[int, tuple[mujoco.MjModel, mujoco.MjData]] = {}
 
     def data(self, model: mujoco.MjModel) -> mujoco.MjData:
-        """One ``MjData`` per model stepped (kept, with the model, for the next call)."""
+        """One ``MjData`` per model stepped (kept, with the model, while calls keep using it)."""
         if id(model) not in self._data:
             self._data[id(model)] = (model, mujoco.MjData(model))
         return self._data[id(model)][1]
@@ -200,6 +200,9 @@ class PlantStepper(SimStepper):
         obs = np.asarray(obs, dtype=np.float64)
         n, nq, nv = obs.shape[0], self.nq, self.nv
         qpos, qvel = np.empty((n, nq)), np.empty((n, nv))
+        used = {id(m) for m in models} if models is not None else {id(self.model)}
+        for key in [k for k in self._data if k not in used]:  # a phase's scenario models are not kept past it
+            del self._data[key]
         for i in range(n):
             m = self.model if models is None else models[i]
             d = self.data(m)

@@ -142,3 +142,23 @@ def gone(pid: int, seconds: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+# The two library scenarios the validation tests use, Hopper-v5 failure modes (their ranges live in
+# the scenario files only, so nothing here can drift from them).
+PAYLOAD = "hopper_heavy_torso"
+WEAK_THIGH = "hopper_weak_thigh"
+
+
+def payload() -> Any:
+    """A payload on the torso (``scenarios.Scenario``); metric failure_rate."""
+    import scenarios
+
+    return scenarios.get(PAYLOAD)
+
+
+def weak_thigh() -> Any:
+    """A weakened thigh actuator (``scenarios.Scenario``); metric time_to_failure."""
+    import scenarios
+
+    return scenarios.get(WEAK_THIGH)

@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import library_scenarios as sft
+import helpers as sft
 import numpy as np
 import pytest
 import torch

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import library_scenarios as sft
+import helpers as sft
 from helpers import synthgate
 
 from pipeline.runs import load_run

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import library_scenarios as sft
+import helpers as sft
 from helpers import synthgate
 
 from pipeline.config import DEFAULT_WORLD_MODEL

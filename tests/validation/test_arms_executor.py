@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import library_scenarios as sft
+import helpers as sft
 
 import synthgate.cli  # noqa: F401 - registers the train schema that compose_arms composes against
 from pipeline.executor import LocalExecutor

@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-import library_scenarios as sft
+import helpers as sft
 import pytest
 from browser import find_chromium, open_page
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import library_scenarios as sft
+import helpers as sft
 import numpy as np
 import pytest
 

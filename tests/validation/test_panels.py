@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-import library_scenarios as sft
+import helpers as sft
 import numpy as np
 import pytest
 import torch

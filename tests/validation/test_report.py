@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import library_scenarios as sft
+import helpers as sft
 import pytest
 from helpers import synthgate
 

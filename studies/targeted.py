@@ -13,7 +13,10 @@ exposure to the scenarios (:data:`EXPOSURE`). The arms (:data:`ARMS`) differ onl
 synthetic data added to that budget: none (``real_only``), targeted rollouts of the uncorrected
 sim (``sim``: domain randomization), the system-identified sim, the pure world model, the
 corrected sim, and the real plant itself (``oracle``: perfect synthetic data, from the same starts
-and in the same amount; no user has it). A **block** is one robot at one real budget; its runs
+and in the same amount; no user has it). Every arm also runs **anchored** (``<arm>_anchor``,
+``sac.anchor``: the actor held near the shipped policy) and is then compared with the anchored
+baseline; the anchored setting is the study's main one since the first Hopper-v5 block showed the
+plain fine-tune collapsing runs in every arm. A **block** is one robot at one real budget; its runs
 live under ``runs/study/targeted/<robot>/<budget>/`` (never committed), an interrupted block
 resumes them, and ``eval`` writes one compact log per block (per-episode panels, so the gate can
 be replayed) that ``report`` reads (:mod:`studies.targeted_report`).
@@ -51,8 +54,8 @@ from studies.robustness import ROBOTS  # noqa: E402 - the same robots and scenar
 # (the scenarios' ranges are now calibrated to the ``default`` real plant: docs/sim_to_real.md)
 GAP = "default"
 BUDGETS = (5000, 20000)
-"""Real env steps of fine-tuning: every arm at the first, ``real_only``, ``oracle`` and the best
-source at the second (:attr:`Arm.budgets`)."""
+"""Real env steps of fine-tuning: every arm at the first; at the second the anchored ``real_only``,
+``oracle`` and best source (:attr:`Arm.budgets`)."""
 SEEDS = (0, 1, 2, 3, 4, 5)
 """Training seeds per arm, paired by seed across arms; split in halves (0, 2, 4 against 1, 3, 5)
 for the null decisions."""
@@ -61,10 +64,13 @@ EXPOSURE = 0.1
 FINE_TUNE = ("sac.lr_actor=1e-5", "sac.lr_critic=1e-4")
 """Fine-tuning learning rates for every arm (the library's are 3e-4 for both)."""
 SYNTHETIC = ("targeted=true", "algo.real_ratio=0.5")
-ANCHOR = 100.0
-"""``sac.anchor`` of the anchored arms (added after the first Hopper-v5 block showed fine-tuning
-collapsing half the runs of every arm)."""
 """Every source arm: targeted rollouts, half of each batch real."""
+ANCHOR = 100.0
+"""``sac.anchor`` of the anchored arms (:func:`anchored`)."""
+
+
+BASELINE = "real_only"
+ORACLE = "oracle"
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,8 @@ class Arm:
     budgets: tuple[int, ...] = (BUDGETS[0],)
 
 
-ARMS = (
-    Arm("real_only", ("algo=sac",), "fine-tuned on real data only (the baseline)", None, BUDGETS),
+PLAIN = (
+    Arm("real_only", ("algo=sac",), "fine-tuned on real data only (the baseline)", None),
     Arm("sim", ("algo=sac", "sources=[sim]", *SYNTHETIC), "+ targeted rollouts of the uncorrected sim", "sim"),
     Arm("sim_sysid", ("algo=sac", "sources=[sim_sysid]", *SYNTHETIC), "+ the system-identified sim's", "sim_sysid"),
     Arm("model", ("algo=ftfl_beta_nll", "context=true", *SYNTHETIC), "+ the pure world model's (the default)",
@@ -89,22 +95,33 @@ ARMS = (
     Arm("sim_residual", ("algo=sac", "sources=[sim_residual]", *SYNTHETIC), "+ the corrected sim's",
         "sim_residual"),
     Arm("oracle", ("algo=sac", "sources=[oracle]", *SYNTHETIC),
-        "+ the real plant's own (perfect data; judged with the corrected sim's panel)", "sim_residual", BUDGETS),
-    Arm("real_only_anchor", ("algo=sac", f"sac.anchor={ANCHOR}"),
-        f"as real_only, the actor anchored to the shipped policy (sac.anchor={ANCHOR})", None),
-    Arm("oracle_anchor", ("algo=sac", "sources=[oracle]", *SYNTHETIC, f"sac.anchor={ANCHOR}"),
-        f"as oracle, the actor anchored to the shipped policy (sac.anchor={ANCHOR})", "sim_residual"),
+        "+ the real plant's own (perfect data; judged with the corrected sim's panel)", "sim_residual"),
     Arm("shortcut", ("algo=sac", "algo.real_ratio=0.5"),
         "+ 20,000 transitions of the stand-in generator's shortcut version (no falls; must be rejected)",
         "sim_residual"),
 )  # fmt: skip
-BASELINE = "real_only"
-ORACLE = "oracle"
+"""The arms at the library's fine-tuning (no anchor)."""
+ANCHORED_SUFFIX = "_anchor"
+
+
+def anchored(arm: Arm) -> Arm:
+    """``arm`` with the actor anchored to the shipped policy (``sac.anchor``), judged with the
+    anchored run of its panel source."""
+    budgets = BUDGETS if arm.key in (BASELINE, ORACLE) else arm.budgets
+    return Arm(arm.key + ANCHORED_SUFFIX, (*arm.overrides, f"sac.anchor={ANCHOR}"),
+               f"{arm.description}; the actor anchored to the shipped policy (sac.anchor={ANCHOR})",
+               arm.panel and arm.panel + ANCHORED_SUFFIX, budgets)  # fmt: skip
+
+
+ARMS = (*PLAIN, *(anchored(a) for a in PLAIN))
+"""Every arm: the plain ones, then each anchored (added after the first Hopper-v5 block showed
+fine-tuning collapsing 1-3 of 6 runs of every arm); the larger budget is run at the anchored
+setting only (``real_only_anchor``, ``oracle_anchor`` and the best anchored source by ``--add``)."""
 SHORTCUT = "shortcut"
 SHORTCUT_TRANSITIONS = 20_000
 BASELINE_PANEL = "sim_residual"
 """Whose source makes the synthetic panel of a comparison between runs without one (null decisions
-of the baseline)."""
+of the baseline; the anchored baseline's: its anchored run)."""
 START = "start"
 """The shipped sim policy itself, untouched: on every panel beside the fine-tuned runs."""
 NULL_SPLIT = ((0, 2, 4), (1, 3, 5))
@@ -155,7 +172,7 @@ def train_configs(robot: str, budget: int, extra: Sequence[str] = ()) -> dict[tu
                     f"scenarios=[{','.join(ROBOTS[robot])}]", f"exposure={EXPOSURE}", "threads=1", "progress=false",
                     *QUICK, *FINE_TUNE,
                 ]  # fmt: skip
-                if arm.key == SHORTCUT:
+                if plain(arm.key) == SHORTCUT:
                     overrides.append(f"import_datasets=[{{path: {shortcut_data(robot)}, synthetic: true}}]")
                 cfg = OmegaConf.to_object(compose("train", overrides=overrides))
                 assert isinstance(cfg, TrainConfig)
@@ -178,23 +195,40 @@ def make_shortcut_data(robot: str) -> None:
                                 str(SHORTCUT_TRANSITIONS), "--gap", GAP, "--out", str(out)])  # fmt: skip
 
 
-def train_block(robot: str, budget: int, workers: int, extra: Sequence[str] = ()) -> None:
-    """Trains every run of a block that is not finished (a local pool of ``workers`` processes)."""
+def train_block(robot: str, budget: int, workers: int, extra: Sequence[str] = (), only: Sequence[str] = ()) -> None:
+    """Trains every run of a block that is not finished (a local pool of ``workers`` processes);
+    ``only``: just these arms' (the ones a finding needs first)."""
     import scenarios
     from studies.robustness import train_runs
     from validation.arms import finished
 
-    if any(a.key == SHORTCUT for a in arms_of(budget, extra)):
+    if any(plain(a.key) == SHORTCUT for a in arms_of(budget, extra)):
         make_shortcut_data(robot)
 
     configs = train_configs(robot, budget, extra)
-    todo = [(key, cfg) for key, cfg in sorted(configs.items(), key=lambda kv: kv[0][1]) if not finished(cfg)]
+    todo = [(key, cfg) for key, cfg in sorted(configs.items(), key=lambda kv: kv[0][1])
+            if not finished(cfg) and (not only or key[0] in only)]  # fmt: skip
     print(f"{robot}:{budget}: {len(configs)} runs, {len(todo)} to train", flush=True)
     train_runs(f"{robot}:{budget}", todo, [scenarios.get(n) for n in ROBOTS[robot]], workers)
 
 
 def run_names(budget: int, extra: Sequence[str] = ()) -> list[str]:
     return [f"{a.key}-s{s}" for a in arms_of(budget, extra) for s in SEEDS]
+
+
+def plain(arm: str) -> str:
+    """The plain arm an anchored arm anchors (``arm`` itself for a plain one)."""
+    return arm.removesuffix(ANCHORED_SUFFIX)
+
+
+def setting(arm: str, plain_arm: str) -> str:
+    """``plain_arm`` at ``arm``'s fine-tuning setting (anchored or not)."""
+    return plain_arm + (ANCHORED_SUFFIX if arm.endswith(ANCHORED_SUFFIX) else "")
+
+
+def baseline_of(arm: str) -> str:
+    """The baseline ``arm`` is compared with: ``real_only`` at the same fine-tuning setting."""
+    return setting(arm, BASELINE)
 
 
 def null_partner(seed: int) -> int | None:
@@ -205,8 +239,8 @@ def null_partner(seed: int) -> int | None:
 
 def panel_source(arm: str) -> str:
     """The arm whose source makes ``arm``'s synthetic panel: its own :attr:`Arm.panel`, or for an arm
-    without one (the baseline and the anchored baseline) :data:`BASELINE_PANEL`."""
-    return next(a for a in ARMS if a.key == arm).panel or BASELINE_PANEL
+    without one (the baseline and the anchored baseline) :data:`BASELINE_PANEL` at its setting."""
+    return next(a for a in ARMS if a.key == arm).panel or setting(arm, BASELINE_PANEL)
 
 
 def panel_policies(names: Sequence[str]) -> dict[str, list[str]]:
@@ -228,7 +262,7 @@ def panel_policies(names: Sequence[str]) -> dict[str, list[str]]:
         want = list(names) if s == SEEDS[0] else []
         judged = [a.key for a in ARMS if panel_source(a.key) == arm]
         partner = null_partner(s)
-        for key in (*judged, BASELINE):
+        for key in (*judged, baseline_of(arm)):
             want.append(f"{key}-s{s}")
             if partner is not None:
                 want.append(f"{key}-s{partner}")
@@ -362,6 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("block", nargs="?", help="ROBOT:BUDGET (train, eval, block)")
     parser.add_argument("--workers", type=int, default=2, help="processes (one torch thread each)")
     parser.add_argument("--add", nargs="*", default=[], help="arms added to the block (the best source at 20k)")
+    parser.add_argument("--only", nargs="*", default=[], help="train: only these arms")
     parser.add_argument("--check", action="store_true", help="report: fail when the page differs from the logs")
     args = parser.parse_args(argv)
     if args.command == "plan":
@@ -377,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report(check=args.check)
     robot, budget = parse_block(args.block or "")
     if args.command in ("train", "block"):
-        train_block(robot, budget, args.workers, args.add)
+        train_block(robot, budget, args.workers, args.add, args.only)
     if args.command in ("eval", "block"):
         evaluate_block(robot, budget, args.workers, args.add)
     return 0

@@ -133,3 +133,36 @@ def test_each_panel_maker_holds_the_policies_its_decisions_need() -> None:
     assert sorted(makers["sim_residual-s2"]) == ["oracle-s2", "oracle-s3", "real_only-s2", "real_only-s3",
                                                  "sim_residual-s2", "sim_residual-s3"]  # fmt: skip
     assert makers["sim-s5"] == ["sim-s5", "real_only-s5"]
+
+
+def test_an_anchored_arm_is_compared_at_its_own_setting() -> None:
+    # heavy torso: the plain baseline fails 4 of 4, the anchored one 2 of 4, the anchored oracle 1 of 4,
+    # the anchored corrected sim 2/4, 1/4, 3/8 by seed. Each anchored arm is compared with
+    # real_only_anchor, the anchored baseline with the plain one, a fraction with the anchored oracle
+    plain, anchored = policy(100.0, [1, 1, 1, 1], [0] * 4), policy(100.0, [1, 1, 0, 0], [0] * 4)
+    seeds = [0, 1, 2]
+    gt: dict[str, Any] = {f"real_only-s{s}": plain for s in seeds} | {f"real_only_anchor-s{s}": anchored for s in seeds}
+    gt |= {f"oracle_anchor-s{s}": policy(100.0, [1, 0, 0, 0], [0] * 4) for s in seeds}  # -0.25 each seed
+    gt |= {"sim_residual_anchor-s0": policy(100.0, [1, 1, 0, 0], [0] * 4),
+           "sim_residual_anchor-s1": policy(100.0, [1, 0, 0, 0], [0] * 4),
+           "sim_residual_anchor-s2": policy(100.0, [1, 1, 0, 0, 0, 0, 1, 0], [0] * 4)}  # fmt: skip
+    arms = {"real_only": {"panel": None}, "real_only_anchor": {"panel": None},
+            "sim_residual_anchor": {"panel": "sim_residual_anchor"},
+            "oracle_anchor": {"panel": "sim_residual_anchor"}}  # fmt: skip
+    log = toy_log(gt, seeds) | {"arms": arms, "ground_truth_spec": {"episodes": 4, "seed": 1}}
+    assert tr.base_of("real_only") is None and tr.base_of("real_only_anchor") == "real_only"
+    assert tr.base_of("oracle_anchor") == "real_only_anchor" and tr.base_of("sim") == "real_only"
+    assert tr.cell(log, "real_only_anchor", "real_only")["per_seed"]["hopper_heavy_torso"] == [-0.5] * 3
+    assert tr.cell(log, "oracle_anchor", "real_only_anchor")["per_seed"]["hopper_heavy_torso"] == [-0.25] * 3
+    res = tr.cell(log, "sim_residual_anchor", "real_only_anchor")["per_seed"]["hopper_heavy_torso"]
+    assert res == [0.0, -0.25, -0.125]
+    assert tr.oracle_fraction(res, [-0.25] * 3)[0] == pytest.approx(0.5)  # -0.125 / -0.25
+    page = "\n".join(tr.block_section(log))
+    assert "| real_only_anchor against real_only | " in page and "| oracle_anchor | " in page
+    assert "| sim_residual_anchor | 0.5 [" in page  # the fraction row, against the anchored oracle
+    assert tr.panel_maker(log, "real_only_anchor-s1") == "sim_residual_anchor-s1"
+    # the anchored baseline's null partners ride on the anchored corrected sim's panel
+    makers = panel_policies([f"{a}-s{s}" for a in arms for s in range(6)])
+    assert sorted(makers["sim_residual_anchor-s4"]) == [
+        f"{a}-s{s}" for a in ("oracle_anchor", "real_only_anchor", "sim_residual_anchor") for s in (4, 5)
+    ]

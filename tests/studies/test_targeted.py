@@ -1,0 +1,23 @@
+"""Issue 32's study arms (studies/targeted.py): every arm of a block composes to a valid train
+config, the anchored arms differ from their plain twins by the anchor alone, and the larger
+budget holds the anchored baseline and oracle only."""
+
+from __future__ import annotations
+
+from pipeline.config import validate
+from studies import targeted as t
+
+
+def test_every_arm_composes_and_each_anchored_arm_is_its_twin_plus_the_anchor() -> None:
+    configs = t.train_configs("Hopper-v5", 5000)
+    assert {a for a, _ in configs} == {a.key for a in t.ARMS} and len(configs) == len(t.ARMS) * len(t.SEEDS)
+    for (arm, seed), cfg in configs.items():
+        validate(cfg)
+        assert cfg.seed == seed and cfg.steps == 5000 and cfg.init_from == "shipped" and cfg.exposure == t.EXPOSURE
+        assert cfg.sac.anchor == (t.ANCHOR if arm.endswith("_anchor") else 0.0)
+        if arm.endswith("_anchor"):
+            twin = configs[(t.plain(arm), seed)]
+            assert (cfg.algo, cfg.sources, cfg.import_datasets) == (twin.algo, twin.sources, twin.import_datasets)
+    assert [a.key for a in t.arms_of(20000)] == ["real_only_anchor", "oracle_anchor"]
+    assert t.baseline_of("sim_anchor") == "real_only_anchor" and t.baseline_of("sim") == "real_only"
+    assert t.panel_source("real_only_anchor") == "sim_residual_anchor" and t.panel_source("oracle") == "sim_residual"

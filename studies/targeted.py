@@ -65,8 +65,11 @@ FINE_TUNE = ("sac.lr_actor=1e-5", "sac.lr_critic=1e-4")
 """Fine-tuning learning rates for every arm (the library's are 3e-4 for both)."""
 SYNTHETIC = ("targeted=true", "algo.real_ratio=0.5")
 """Every source arm: targeted rollouts, half of each batch real."""
-ANCHOR = 100.0
-"""``sac.anchor`` of the anchored arms (:func:`anchored`)."""
+ANCHORS = {"_anchor": 100.0, "_anchor10": 10.0}
+"""The fine-tuning settings beside the plain one: an arm key's suffix -> its ``sac.anchor``
+(:func:`anchored`). ``_anchor`` is the study's main setting; ``_anchor10`` (the baseline and the
+oracle only) was added when the oracle added nothing at 100 on either robot."""
+ANCHOR = ANCHORS["_anchor"]
 
 
 BASELINE = "real_only"
@@ -101,27 +104,34 @@ PLAIN = (
         "sim_residual"),
 )  # fmt: skip
 """The arms at the library's fine-tuning (no anchor)."""
-ANCHORED_SUFFIX = "_anchor"
-
-
-def anchored(arm: Arm) -> Arm:
-    """``arm`` with the actor anchored to the shipped policy (``sac.anchor``), judged with the
-    anchored run of its panel source."""
-    budgets = BUDGETS if arm.key in (BASELINE, ORACLE) else arm.budgets
-    return Arm(arm.key + ANCHORED_SUFFIX, (*arm.overrides, f"sac.anchor={ANCHOR}"),
-               f"{arm.description}; the actor anchored to the shipped policy (sac.anchor={ANCHOR})",
-               arm.panel and arm.panel + ANCHORED_SUFFIX, budgets)  # fmt: skip
-
-
-ARMS = (*PLAIN, *(anchored(a) for a in PLAIN))
-"""Every arm: the plain ones, then each anchored (added after the first Hopper-v5 block showed
-fine-tuning collapsing 1-3 of 6 runs of every arm); the larger budget is run at the anchored
-setting only (``real_only_anchor``, ``oracle_anchor`` and the best anchored source by ``--add``)."""
+MAIN_SUFFIX = "_anchor"
 SHORTCUT = "shortcut"
 SHORTCUT_TRANSITIONS = 20_000
 BASELINE_PANEL = "sim_residual"
 """Whose source makes the synthetic panel of a comparison between runs without one (null decisions
-of the baseline; the anchored baseline's: its anchored run)."""
+of the baseline; at an anchored setting the main anchored setting's run: :func:`baseline_panel`)."""
+
+
+def anchored(arm: Arm, suffix: str = MAIN_SUFFIX) -> Arm:
+    """``arm`` with the actor anchored to the shipped policy (``sac.anchor`` = ``ANCHORS[suffix]``),
+    judged with the anchored run of its panel source (at the main anchored setting, the only one
+    that has every source). The larger budget: the baseline and the oracle at the main setting."""
+    weight = ANCHORS[suffix]
+    budgets = BUDGETS if arm.key in (BASELINE, ORACLE) and suffix == MAIN_SUFFIX else (BUDGETS[0],)
+    return Arm(arm.key + suffix, (*arm.overrides, f"sac.anchor={weight}"),
+               f"{arm.description}; the actor anchored to the shipped policy (sac.anchor={weight})",
+               arm.panel and arm.panel + MAIN_SUFFIX, budgets)  # fmt: skip
+
+
+ARMS = (
+    *PLAIN,
+    *(anchored(a) for a in PLAIN),
+    *(anchored(a, "_anchor10") for a in PLAIN if a.key in (BASELINE, ORACLE)),
+)
+"""Every arm: the plain ones, then each anchored at the main setting (added after the first
+Hopper-v5 block showed fine-tuning collapsing 1-3 of 6 runs of every arm), then the baseline and
+the oracle at the weaker anchor; the larger budget is run at the main anchored setting only
+(``real_only_anchor``, ``oracle_anchor`` and the best anchored source by ``--add``)."""
 START = "start"
 """The shipped sim policy itself, untouched: on every panel beside the fine-tuned runs."""
 NULL_SPLIT = ((0, 2, 4), (1, 3, 5))
@@ -216,14 +226,25 @@ def run_names(budget: int, extra: Sequence[str] = ()) -> list[str]:
     return [f"{a.key}-s{s}" for a in arms_of(budget, extra) for s in SEEDS]
 
 
+def suffix_of(arm: str) -> str:
+    """``arm``'s fine-tuning setting: the :data:`ANCHORS` suffix of its key, or "" (plain)."""
+    return next((s for s in sorted(ANCHORS, key=len, reverse=True) if arm.endswith(s)), "")
+
+
 def plain(arm: str) -> str:
     """The plain arm an anchored arm anchors (``arm`` itself for a plain one)."""
-    return arm.removesuffix(ANCHORED_SUFFIX)
+    return arm.removesuffix(suffix_of(arm))
 
 
 def setting(arm: str, plain_arm: str) -> str:
     """``plain_arm`` at ``arm``'s fine-tuning setting (anchored or not)."""
-    return plain_arm + (ANCHORED_SUFFIX if arm.endswith(ANCHORED_SUFFIX) else "")
+    return plain_arm + suffix_of(arm)
+
+
+def baseline_panel(arm: str) -> str:
+    """Who makes the synthetic panel of ``arm`` when its arm names none (the baselines):
+    :data:`BASELINE_PANEL`, at the main anchored setting for every anchored one."""
+    return BASELINE_PANEL + (MAIN_SUFFIX if suffix_of(arm) else "")
 
 
 def baseline_of(arm: str) -> str:
@@ -240,7 +261,7 @@ def null_partner(seed: int) -> int | None:
 def panel_source(arm: str) -> str:
     """The arm whose source makes ``arm``'s synthetic panel: its own :attr:`Arm.panel`, or for an arm
     without one (the baseline and the anchored baseline) :data:`BASELINE_PANEL` at its setting."""
-    return next(a for a in ARMS if a.key == arm).panel or setting(arm, BASELINE_PANEL)
+    return next(a for a in ARMS if a.key == arm).panel or baseline_panel(arm)
 
 
 def panel_policies(names: Sequence[str]) -> dict[str, list[str]]:

@@ -14,10 +14,14 @@ def test_every_arm_composes_and_each_anchored_arm_is_its_twin_plus_the_anchor() 
     for (arm, seed), cfg in configs.items():
         validate(cfg)
         assert cfg.seed == seed and cfg.steps == 5000 and cfg.init_from == "shipped" and cfg.exposure == t.EXPOSURE
-        assert cfg.sac.anchor == (t.ANCHOR if arm.endswith("_anchor") else 0.0)
-        if arm.endswith("_anchor"):
+        assert cfg.sac.anchor == t.ANCHORS.get(t.suffix_of(arm), 0.0)
+        if t.suffix_of(arm):
             twin = configs[(t.plain(arm), seed)]
             assert (cfg.algo, cfg.sources, cfg.import_datasets) == (twin.algo, twin.sources, twin.import_datasets)
     assert [a.key for a in t.arms_of(20000)] == ["real_only_anchor", "oracle_anchor"]
     assert t.baseline_of("sim_anchor") == "real_only_anchor" and t.baseline_of("sim") == "real_only"
     assert t.panel_source("real_only_anchor") == "sim_residual_anchor" and t.panel_source("oracle") == "sim_residual"
+    # the weaker anchor: the baseline and the oracle only, judged with the main anchored setting's panels
+    assert {a.key for a in t.ARMS if t.suffix_of(a.key) == "_anchor10"} == {"real_only_anchor10", "oracle_anchor10"}
+    assert t.panel_source("real_only_anchor10") == t.panel_source("oracle_anchor10") == "sim_residual_anchor"
+    assert t.baseline_of("oracle_anchor10") == "real_only_anchor10" and t.plain("oracle_anchor10") == "oracle"

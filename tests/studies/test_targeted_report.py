@@ -152,6 +152,7 @@ def test_an_anchored_arm_is_compared_at_its_own_setting() -> None:
     log = toy_log(gt, seeds) | {"arms": arms, "ground_truth_spec": {"episodes": 4, "seed": 1}}
     assert tr.base_of("real_only") is None and tr.base_of("real_only_anchor") == "real_only"
     assert tr.base_of("oracle_anchor") == "real_only_anchor" and tr.base_of("sim") == "real_only"
+    assert tr.base_of("real_only_anchor10") == "real_only" and tr.base_of("oracle_anchor10") == "real_only_anchor10"
     assert tr.cell(log, "real_only_anchor", "real_only")["per_seed"]["hopper_heavy_torso"] == [-0.5] * 3
     assert tr.cell(log, "oracle_anchor", "real_only_anchor")["per_seed"]["hopper_heavy_torso"] == [-0.25] * 3
     res = tr.cell(log, "sim_residual_anchor", "real_only_anchor")["per_seed"]["hopper_heavy_torso"]

@@ -266,10 +266,10 @@ def panel_source(arm: str) -> str:
 
 def panel_policies(names: Sequence[str]) -> dict[str, list[str]]:
     """Which policies each panel maker (a run with a source of its own) runs on the gate's synthetic
-    panel: every policy of the block for each source's seed-0 run (whether the panel ranks
-    policies as the real plant does), and for every maker the comparisons the report gates with it:
-    its own arm's and the arms it judges (:attr:`Arm.panel`), each against the same-seed baseline,
-    and the null decision's partners."""
+    panel: every policy of the block of its own family (plain or anchored) for each source's seed-0
+    run (whether the panel ranks policies as the real plant does), and for every maker the
+    comparisons the report gates with it: its own arm's and the arms it judges (:attr:`Arm.panel`),
+    each against the same-seed baseline, and the null decision's partners."""
     by_key = {a.key: a for a in ARMS}
     present = set(names)
     out: dict[str, list[str]] = {}
@@ -280,7 +280,9 @@ def panel_policies(names: Sequence[str]) -> dict[str, list[str]]:
         if by_key[arm].panel != arm:
             continue
         s = int(seed)
-        want = list(names) if s == SEEDS[0] else []
+        # seed 0 ranks every policy of its own family: the plain fine-tunes, or the anchored ones (any anchor)
+        family = [n for n in names if n == START or bool(suffix_of(n.rsplit("-s", 1)[0])) == bool(suffix_of(arm))]
+        want = family if s == SEEDS[0] else []
         judged = [a.key for a in ARMS if panel_source(a.key) == arm]
         partner = null_partner(s)
         for key in (*judged, baseline_of(arm)):

@@ -167,3 +167,11 @@ def test_an_anchored_arm_is_compared_at_its_own_setting() -> None:
     assert sorted(makers["sim_residual_anchor-s4"]) == [
         f"{a}-s{s}" for a in ("oracle_anchor", "real_only_anchor", "sim_residual_anchor") for s in (4, 5)
     ]
+
+
+def test_a_seed_0_panel_ranks_the_policies_of_its_own_family() -> None:
+    names = [f"{a}-s{s}" for a in ("real_only", "sim", "real_only_anchor", "sim_anchor", "oracle_anchor10")
+             for s in range(6)] + ["start"]  # fmt: skip
+    makers = panel_policies(names)
+    assert set(makers["sim-s0"]) == {n for n in names if "anchor" not in n}
+    assert set(makers["sim_anchor-s0"]) == {n for n in names if "anchor" in n} | {"start"}

@@ -19,6 +19,7 @@ import robots
 from pipeline.interchange import DatasetImportConfig
 from pipeline.sac import SACHyper
 from pipeline.world_model import STOP_RULES, ModelHyper
+from robots import spec
 
 
 @dataclass(frozen=True)
@@ -535,9 +536,10 @@ def seed_config(cfg: TrainConfig, seed: int) -> TrainConfig:
 
 
 def scenario_names(cfg: TrainConfig) -> list[str]:
-    """Every scenario the run uses: ``scenarios``, then the Hydra group's ``scenario`` (naming one
-    in both is refused by :func:`scenarios.library.resolve`)."""
-    names = list(cfg.scenarios)
+    """Every scenario the run uses, by name: ``scenarios`` (a file path by its stem, the name its
+    file must carry), then the Hydra group's ``scenario`` (naming one in both is refused by
+    :func:`scenarios.library.resolve`)."""
+    names = [spec.entry_name(n) for n in cfg.scenarios]  # a scenario file of the user's: its stem
     if cfg.scenario is not None and cfg.scenario.get("name") not in names:
         names.append(str(cfg.scenario.get("name")))
     return names

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,9 +260,7 @@ def names(robot: str) -> list[str]:
     return [NONE, *sorted(files(robot))]
 
 
-def is_path(text: str) -> bool:
-    """Whether a profile is given as a file path rather than a name."""
-    return text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text
+is_path = spec.is_path
 
 
 def get(name: str, robot: str) -> GapProfile:

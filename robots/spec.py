@@ -191,6 +191,17 @@ def read_yaml(path: Path, error: type[SpecError]) -> Any:
         raise error(f"{path}: cannot read: {err}") from None
 
 
+def is_path(text: str) -> bool:
+    """Whether a library entry (a scenario, a gap profile) is given as a file path rather than a name."""
+    return text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text
+
+
+def entry_name(text: str) -> str:
+    """The name a library entry stands for: itself, or a file path's stem (a file's entry must be
+    named as its file, which the loaders check)."""
+    return Path(text).stem if is_path(text) else text
+
+
 def search_path(library: Path, env: str, error: type[SpecError]) -> list[Path]:
     """``library``, then each directory of ``$env`` (``os.pathsep``-separated); a missing one is ``error``."""
     extra = [Path(d).expanduser() for d in os.environ.get(env, "").split(os.pathsep) if d]

@@ -19,7 +19,6 @@ and the valid options. Nothing else escapes the loader.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,9 +155,7 @@ def names() -> list[str]:
     return sorted(files())
 
 
-def is_path(text: str) -> bool:
-    """Whether a scenario is given as a file path rather than a name."""
-    return text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text
+is_path = spec.is_path
 
 
 def get(name: str) -> Scenario:

@@ -178,6 +178,22 @@ def test_users_own_scenarios_are_listed_and_taken_by_path(tmp_path: Path) -> Non
     assert "Traceback" not in broken.stderr
 
 
+def test_a_scenario_taken_by_path_trains_and_is_booked_under_its_name(tmp_path: Path) -> None:
+    """A user's scenario file by path, with real exposure: it used to stop with "no perturbations were
+    given" (the run's exposures are keyed by the scenario's name, the config held the path)."""
+    import scenarios.library
+
+    text = (scenarios.library.LIBRARY / "push_recovery.yaml").read_text().replace("push_recovery", "gentle_push")
+    (tmp_path / "gentle_push.yaml").write_text(text)
+    run = tmp_path / "run"
+    done = synthgate("train", "robot=walker-walk", f"scenarios=[{tmp_path / 'gentle_push.yaml'}]", "exposure=0.5",
+                     "steps=200", "learning_starts=100", "eval_every=0", "progress=false", "threads=1",
+                     "sac.hidden=16", "+robot_settings.max_episode_steps=50", f"run_dir={run}")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    booked = json.loads((run / "summary.json").read_text())["ledger"]["generated_by_origin"]
+    assert booked["real:walker-walk/plant:gentle_push"] > 0 and sum(booked.values()) == 200, booked
+
+
 def test_help_lists_every_key_with_its_description() -> None:
     """Issue 21, item 10: the keys and their one-line docs, not Hydra's config dump."""
     train = synthgate("train", "--help")

@@ -252,6 +252,16 @@ def baseline_of(arm: str) -> str:
     return setting(arm, BASELINE)
 
 
+def compared_with(arm: str) -> str | None:
+    """What ``arm``'s cell and gate decisions compare it with: ``real_only`` at its own fine-tuning
+    setting; for an anchored baseline, the plain one (the anchor's own effect); None for
+    ``real_only``."""
+    base = baseline_of(arm)
+    if arm != base:
+        return base
+    return None if arm == BASELINE else BASELINE
+
+
 def null_partner(seed: int) -> int | None:
     """The seed a null decision pairs ``seed`` with (its place in the other half), or None."""
     a, b = NULL_SPLIT
@@ -269,7 +279,8 @@ def panel_policies(names: Sequence[str]) -> dict[str, list[str]]:
     panel: every policy of the block of its own family (plain or anchored) for each source's seed-0
     run (whether the panel ranks policies as the real plant does), and for every maker the
     comparisons the report gates with it: its own arm's and the arms it judges (:attr:`Arm.panel`),
-    each against the same-seed baseline, and the null decision's partners."""
+    each with the same-seed run it is compared with (:func:`compared_with`), and the null
+    decision's partners."""
     by_key = {a.key: a for a in ARMS}
     present = set(names)
     out: dict[str, list[str]] = {}
@@ -285,7 +296,7 @@ def panel_policies(names: Sequence[str]) -> dict[str, list[str]]:
         want = family if s == SEEDS[0] else []
         judged = [a.key for a in ARMS if panel_source(a.key) == arm]
         partner = null_partner(s)
-        for key in (*judged, baseline_of(arm)):
+        for key in [k for j in judged for k in (j, compared_with(j)) if k is not None]:
             want.append(f"{key}-s{s}")
             if partner is not None:
                 want.append(f"{key}-s{partner}")

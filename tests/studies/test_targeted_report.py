@@ -150,9 +150,12 @@ def test_an_anchored_arm_is_compared_at_its_own_setting() -> None:
             "sim_residual_anchor": {"panel": "sim_residual_anchor"},
             "oracle_anchor": {"panel": "sim_residual_anchor"}}  # fmt: skip
     log = toy_log(gt, seeds) | {"arms": arms, "ground_truth_spec": {"episodes": 4, "seed": 1}}
-    assert tr.base_of("real_only") is None and tr.base_of("real_only_anchor") == "real_only"
-    assert tr.base_of("oracle_anchor") == "real_only_anchor" and tr.base_of("sim") == "real_only"
-    assert tr.base_of("real_only_anchor10") == "real_only" and tr.base_of("oracle_anchor10") == "real_only_anchor10"
+    assert tr.compared_with("real_only") is None and tr.compared_with("real_only_anchor") == "real_only"
+    assert tr.compared_with("oracle_anchor") == "real_only_anchor" and tr.compared_with("sim") == "real_only"
+    assert (
+        tr.compared_with("real_only_anchor10") == "real_only"
+        and tr.compared_with("oracle_anchor10") == "real_only_anchor10"
+    )
     assert tr.cell(log, "real_only_anchor", "real_only")["per_seed"]["hopper_heavy_torso"] == [-0.5] * 3
     assert tr.cell(log, "oracle_anchor", "real_only_anchor")["per_seed"]["hopper_heavy_torso"] == [-0.25] * 3
     res = tr.cell(log, "sim_residual_anchor", "real_only_anchor")["per_seed"]["hopper_heavy_torso"]
@@ -165,8 +168,25 @@ def test_an_anchored_arm_is_compared_at_its_own_setting() -> None:
     # the anchored baseline's null partners ride on the anchored corrected sim's panel
     makers = panel_policies([f"{a}-s{s}" for a in arms for s in range(6)])
     assert sorted(makers["sim_residual_anchor-s4"]) == [
-        f"{a}-s{s}" for a in ("oracle_anchor", "real_only_anchor", "sim_residual_anchor") for s in (4, 5)
-    ]
+        f"{a}-s{s}" for a in ("oracle_anchor", "real_only", "real_only_anchor", "sim_residual_anchor") for s in (4, 5)
+    ]  # real_only: what real_only_anchor, which this panel judges, is compared with
+
+
+def test_the_makers_panels_hold_every_decision_and_the_anchor_against_plain_is_gated() -> None:
+    # every synthetic panel holds exactly what panel_policies asks of it; the anchored runs never fail
+    # and return 100, the plain ones always fail and return 10: the anchored baseline's halves against
+    # the plain baseline are PROMOTEd (truth: helps), its null split REJECTed
+    arms = {"real_only": {"panel": None}, "real_only_anchor": {"panel": None},
+            "sim_residual_anchor": {"panel": "sim_residual_anchor"}}  # fmt: skip
+    names = [f"{a}-s{s}" for a in arms for s in range(6)]
+    real = {n: policy(100.0, [0] * 4, [0] * 4) if "anchor" in n else policy(10.0, [1] * 4, [1] * 4) for n in names}
+    synth = {m: {p: real[p] for p in ps} for m, ps in panel_policies(names).items()}
+    log = toy_log(real, list(range(6)), real, synth) | {"arms": arms}
+    ds = {(d["arm"], d["truth"], d["candidates"][0]): d["decision"] for d in tr.decisions(log)}
+    assert ds[("real_only_anchor", "helps", "real_only_anchor-s0")] == "PROMOTE"
+    assert ds[("real_only_anchor", "helps", "real_only_anchor-s3")] == "PROMOTE"
+    assert ds[("real_only_anchor", "null", "real_only_anchor-s0")] == "REJECT"
+    assert ds[("sim_residual_anchor", "unclear", "sim_residual_anchor-s0")] == "REJECT"  # equal to its baseline
 
 
 def test_a_seed_0_panel_ranks_the_policies_of_its_own_family() -> None:

@@ -126,15 +126,20 @@ def load(path: Path) -> Scenario:
 
 
 def resolve(listed: Sequence[str], group: Mapping[str, Any] | None = None) -> list[Scenario]:
-    """The scenarios a run uses: each name of ``listed`` from the library, then the Hydra group's
-    ``scenario`` (its data as Hydra loaded it, overrides included) unless already listed.
+    """The scenarios a run uses: each name (or file path) of ``listed``, then the Hydra group's
+    ``scenario`` (its data as Hydra loaded it, overrides included).
 
     Raises:
-        ScenarioError: an unknown name, or invalid group data.
+        ScenarioError: an unknown name, invalid group data, or one scenario name twice (two files
+        with one stem, or a listed one that is also the group's).
     """
     out = [get(name) for name in listed]
+    seen = [s.name for s in out]
+    twice = sorted({n for n in seen if seen.count(n) > 1})
+    if twice:
+        raise ScenarioError(f"scenarios={list(listed)} names {twice} more than once (a file is named by its stem)")
     if group is not None:
-        if group.get("name") in listed:
+        if group.get("name") in seen:
             raise ScenarioError(f"scenario={group.get('name')} is also in scenarios={list(listed)}: name it once")
         out.append(parse(dict(group), f"scenario={group.get('name')} (Hydra group scenario, {LIBRARY})"))
     return out

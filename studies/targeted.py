@@ -296,10 +296,10 @@ def panel_policies(names: Sequence[str]) -> dict[str, list[str]]:
         want = family if s == SEEDS[0] else []
         judged = [a.key for a in ARMS if panel_source(a.key) == arm]
         partner = null_partner(s)
-        for key in [k for j in judged for k in (j, compared_with(j)) if k is not None]:
-            want.append(f"{key}-s{s}")
-            if partner is not None:
-                want.append(f"{key}-s{partner}")
+        for key in judged:
+            want += [f"{key}-s{s}", *([f"{key}-s{partner}"] if partner is not None else [])]
+            if (base := compared_with(key)) is not None:
+                want.append(f"{base}-s{s}")
         out[name] = [p for p in dict.fromkeys(want) if p in present]
     return out
 

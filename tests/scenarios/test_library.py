@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import scenarios
+from scenarios import library
 from scenarios.library import LIBRARY, ScenarioError, parse
 
 ALL = scenarios.names()
@@ -193,3 +194,16 @@ def test_fuzzed_files_raise_only_the_documented_error(data: dict[str, Any]) -> N
 @given(_mutated())
 def test_fuzzed_files_raise_only_the_documented_error_slow(data: dict[str, Any]) -> None:
     _only_documented_errors(data)
+
+
+def test_one_scenario_name_twice_is_refused_by_path_as_by_name(tmp_path: Path) -> None:
+    text = (library.LIBRARY / "push_recovery.yaml").read_text()
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "push_recovery.yaml").write_text(text)
+    with pytest.raises(library.ScenarioError, match=r"names \['push_recovery'\] more than once"):
+        library.resolve([str(tmp_path / "a" / "push_recovery.yaml"), str(tmp_path / "b" / "push_recovery.yaml")])
+    group = {**yaml.safe_load(text)}
+    with pytest.raises(library.ScenarioError, match="scenario=push_recovery is also in scenarios="):
+        library.resolve([str(tmp_path / "a" / "push_recovery.yaml")], group)
+    assert [s.name for s in library.resolve([str(tmp_path / "a" / "push_recovery.yaml")])] == ["push_recovery"]

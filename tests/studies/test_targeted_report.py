@@ -167,9 +167,12 @@ def test_an_anchored_arm_is_compared_at_its_own_setting() -> None:
     assert tr.panel_maker(log, "real_only_anchor-s1") == "sim_residual_anchor-s1"
     # the anchored baseline's null partners ride on the anchored corrected sim's panel
     makers = panel_policies([f"{a}-s{s}" for a in arms for s in range(6)])
-    assert sorted(makers["sim_residual_anchor-s4"]) == [
-        f"{a}-s{s}" for a in ("oracle_anchor", "real_only", "real_only_anchor", "sim_residual_anchor") for s in (4, 5)
-    ]  # real_only: what real_only_anchor, which this panel judges, is compared with
+    # each judged arm with its null partner (seed 5), and what it is compared with on its own seed:
+    # real_only_anchor for the anchored arms, the plain real_only for real_only_anchor itself
+    assert sorted(makers["sim_residual_anchor-s4"]) == sorted(
+        [f"{a}-s{s}" for a in ("oracle_anchor", "real_only_anchor", "sim_residual_anchor") for s in (4, 5)]
+        + ["real_only-s4"]
+    )
 
 
 def test_the_makers_panels_hold_every_decision_and_the_anchor_against_plain_is_gated() -> None:
@@ -177,7 +180,8 @@ def test_the_makers_panels_hold_every_decision_and_the_anchor_against_plain_is_g
     # and return 100, the plain ones always fail and return 10: the anchored baseline's halves against
     # the plain baseline are PROMOTEd (truth: helps), its null split REJECTed
     arms = {"real_only": {"panel": None}, "real_only_anchor": {"panel": None},
-            "sim_residual_anchor": {"panel": "sim_residual_anchor"}}  # fmt: skip
+            "sim_residual_anchor": {"panel": "sim_residual_anchor"}, "real_only_anchor10": {"panel": None},
+            "oracle_anchor10": {"panel": "sim_residual_anchor"}}  # fmt: skip
     names = [f"{a}-s{s}" for a in arms for s in range(6)]
     real = {n: policy(100.0, [0] * 4, [0] * 4) if "anchor" in n else policy(10.0, [1] * 4, [1] * 4) for n in names}
     synth = {m: {p: real[p] for p in ps} for m, ps in panel_policies(names).items()}
@@ -187,6 +191,10 @@ def test_the_makers_panels_hold_every_decision_and_the_anchor_against_plain_is_g
     assert ds[("real_only_anchor", "helps", "real_only_anchor-s3")] == "PROMOTE"
     assert ds[("real_only_anchor", "null", "real_only_anchor-s0")] == "REJECT"
     assert ds[("sim_residual_anchor", "unclear", "sim_residual_anchor-s0")] == "REJECT"  # equal to its baseline
+    assert ds[("real_only_anchor10", "helps", "real_only_anchor10-s3")] == "PROMOTE"  # against the plain one
+    assert ds[("oracle_anchor10", "unclear", "oracle_anchor10-s3")] == "REJECT"  # against real_only_anchor10
+    # every anchored arm's halves and null; real_only's null needs the plain corrected sim, absent here
+    assert len(tr.decisions(log)) == 4 * 3
 
 
 def test_a_seed_0_panel_ranks_the_policies_of_its_own_family() -> None:

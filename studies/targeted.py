@@ -50,6 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from studies.robustness import ROBOTS  # noqa: E402 - the same robots and scenarios as the first study
+from synthgate.run_job import ANCHOR, FINE_TUNE  # noqa: E402 - synthgate run's fine-tuning setting is this study's
 
 # (the scenarios' ranges are now calibrated to the ``default`` real plant: docs/sim_to_real.md)
 GAP = "default"
@@ -61,15 +62,12 @@ SEEDS = (0, 1, 2, 3, 4, 5)
 for the null decisions."""
 EXPOSURE = 0.1
 """Probability that a real training episode runs under one of the scenarios (every arm alike)."""
-FINE_TUNE = ("sac.lr_actor=1e-5", "sac.lr_critic=1e-4")
-"""Fine-tuning learning rates for every arm (the library's are 3e-4 for both)."""
 SYNTHETIC = ("targeted=true", "algo.real_ratio=0.5")
 """Every source arm: targeted rollouts, half of each batch real."""
-ANCHORS = {"_anchor": 100.0, "_anchor10": 10.0}
+ANCHORS = {"_anchor": ANCHOR, "_anchor10": 10.0}
 """The fine-tuning settings beside the plain one: an arm key's suffix -> its ``sac.anchor``
 (:func:`anchored`). ``_anchor`` is the study's main setting; ``_anchor10`` (the baseline and the
 oracle only) was added when the oracle added nothing at 100 on either robot."""
-ANCHOR = ANCHORS["_anchor"]
 
 
 BASELINE = "real_only"

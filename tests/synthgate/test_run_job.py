@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from helpers import synthgate
 
 from robots.lerobot_format import read_dataset
@@ -45,6 +46,9 @@ def test_main_job_end_to_end_on_a_tiny_budget(tmp_path: Path) -> None:
     summaries = {arm: json.loads((out / "runs" / f"{arm}-s0" / "summary.json").read_text()) for arm in
                  ("real_only", "sim_residual")}  # fmt: skip
     assert summaries["real_only"]["steps"] == summaries["sim_residual"]["steps"] == 600  # the same real budget
+    for arm in ("real_only", "sim_residual"):  # fine-tuning the shipped policy: issue 32's anchored setting
+        sac = yaml.safe_load((out / "runs" / f"{arm}-s0" / "config.yaml").read_text())["sac"]
+        assert (sac["anchor"], sac["lr_actor"], sac["lr_critic"]) == (100.0, 1e-5, 1e-4)
     assert summaries["sim_residual"]["ledger"]["by_synthetic_source"]["sim_residual"]["consumed"] > 0
     # the candidate's real-panel episodes export as a LeRobot dataset, each the episode the gate scored
     data = tmp_path / "panels"

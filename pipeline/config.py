@@ -81,7 +81,8 @@ Issue 32's study (docs/targeted.md, the ``model`` rows) changes nothing here: fi
 policies on 5,000 real steps, its targeted rollouts were the only user source that hurt (Walker2d-v5
 nominal return -1,464 [-2,010, -918]; Hopper-v5 collapses 3 of 6) and its synthetic panel ranked
 policies worst (Hopper-v5 Pearson r 0.39 / 0.17 / -0.08 against 0.68-0.75 for the sim-based ones),
-but no other world model was in that study to take its place."""
+but no other world model was in that study to take its place. At the study's anchored setting
+(``sac.anchor=100``) the model arm was ``unclear`` on both robots, like every source."""
 
 
 class ConfigError(ValueError):

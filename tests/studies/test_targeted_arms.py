@@ -4,11 +4,18 @@ budget holds the anchored baseline and oracle only."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from pipeline.config import validate
 from studies import targeted as t
 
 
-def test_every_arm_composes_and_each_anchored_arm_is_its_twin_plus_the_anchor() -> None:
+def test_every_arm_composes_and_each_anchored_arm_is_its_twin_plus_the_anchor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(t, "shortcut_data", lambda robot: tmp_path)  # the shortcut arms' import must exist
     configs = t.train_configs("Hopper-v5", 5000)
     assert {a for a, _ in configs} == {a.key for a in t.ARMS} and len(configs) == len(t.ARMS) * len(t.SEEDS)
     for (arm, seed), cfg in configs.items():

@@ -229,6 +229,11 @@ def suffix_of(arm: str) -> str:
     return next((s for s in sorted(ANCHORS, key=len, reverse=True) if arm.endswith(s)), "")
 
 
+def is_anchored(name: str) -> bool:
+    """Whether an arm or a run (``<arm>-s<seed>``) fine-tunes anchored, at any anchor (its family)."""
+    return bool(suffix_of(name.rsplit("-s", 1)[0] if "-s" in name else name))
+
+
 def plain(arm: str) -> str:
     """The plain arm an anchored arm anchors (``arm`` itself for a plain one)."""
     return arm.removesuffix(suffix_of(arm))
@@ -290,7 +295,7 @@ def panel_policies(names: Sequence[str]) -> dict[str, list[str]]:
             continue
         s = int(seed)
         # seed 0 ranks every policy of its own family: the plain fine-tunes, or the anchored ones (any anchor)
-        family = [n for n in names if n == START or bool(suffix_of(n.rsplit("-s", 1)[0])) == bool(suffix_of(arm))]
+        family = [n for n in names if n == START or is_anchored(n) == is_anchored(arm)]
         want = family if s == SEEDS[0] else []
         judged = [a.key for a in ARMS if panel_source(a.key) == arm]
         partner = null_partner(s)

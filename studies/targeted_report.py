@@ -53,6 +53,7 @@ from studies.targeted import (
     baseline_of,
     baseline_panel,
     compared_with,
+    is_anchored,
     setting,
     suffix_of,
 )
@@ -151,12 +152,8 @@ def panel_trust(log: Mapping[str, Any]) -> dict[str, dict[str, dict[str, float]]
         if spec["panel"] != arm or maker not in log["gate_synthetic"]:
             continue
         synth = log["gate_synthetic"][maker]
-        family = bool(suffix_of(arm))  # a panel ranks the policies of its own family, plain or anchored
-        policies = [
-            p
-            for p in synth
-            if p in log["gate_real"] and (p == START or bool(suffix_of(p.rsplit("-s", 1)[0])) == family)
-        ]
+        # a panel ranks the policies of its own family, plain or anchored
+        policies = [p for p in synth if p in log["gate_real"] and (p == START or is_anchored(p) == is_anchored(arm))]
         out[arm] = {"policies": {"n": float(len(policies))}}
         for c in ["nominal", *scenarios_of(log)]:
             real = [figure(log, p, c, "gate_real") for p in policies]

@@ -28,7 +28,15 @@ def test_every_arm_composes_and_each_anchored_arm_is_its_twin_plus_the_anchor(
     assert [a.key for a in t.arms_of(20000)] == ["real_only_anchor", "oracle_anchor"]
     assert t.baseline_of("sim_anchor") == "real_only_anchor" and t.baseline_of("sim") == "real_only"
     assert t.panel_source("real_only_anchor") == "sim_residual_anchor" and t.panel_source("oracle") == "sim_residual"
-    # the weaker anchor: the baseline and the oracle only, judged with the main anchored setting's panels
-    assert {a.key for a in t.ARMS if t.suffix_of(a.key) == "_anchor10"} == {"real_only_anchor10", "oracle_anchor10"}
+    # the weaker anchor: every arm but the shortcut, judged with the main anchored setting's panels
+    assert {a.key for a in t.ARMS if t.suffix_of(a.key) == "_anchor10"} == {
+        f"{a.key}_anchor10" for a in t.PLAIN if a.key != t.SHORTCUT
+    }
     assert t.panel_source("real_only_anchor10") == t.panel_source("oracle_anchor10") == "sim_residual_anchor"
+    assert t.panel_source("sim_anchor10") == "sim_anchor" and t.panel_source("model_anchor10") == "model_anchor"
     assert t.baseline_of("oracle_anchor10") == "real_only_anchor10" and t.plain("oracle_anchor10") == "oracle"
+    # its maker gates it against the baseline at the same anchor, and its null partner
+    arms = ("sim_anchor", "sim_anchor10", "real_only_anchor10")
+    makers = t.panel_policies([f"{a}-s{s}" for a in arms for s in (0, 1)])
+    assert {"sim_anchor10-s0", "sim_anchor10-s1", "real_only_anchor10-s0"} <= set(makers["sim_anchor-s0"])
+    assert set(makers["sim_anchor-s1"]) == {"sim_anchor-s1", "sim_anchor10-s1", "real_only_anchor10-s1"}

@@ -211,12 +211,11 @@ def train_block(robot: str, budget: int, workers: int, extra: Sequence[str] = ()
     from studies.robustness import train_runs
     from validation.arms import finished
 
-    if any(plain(a.key) == SHORTCUT for a in arms_of(budget, extra)):
-        make_shortcut_data(robot)
-
     configs = train_configs(robot, budget, extra)
     todo = [(key, cfg) for key, cfg in sorted(configs.items(), key=lambda kv: kv[0][1])
             if not finished(cfg) and (not only or key[0] in only)]  # fmt: skip
+    if any(plain(arm) == SHORTCUT for (arm, _), _ in todo):  # its dataset, only when a shortcut run needs it
+        make_shortcut_data(robot)
     print(f"{robot}:{budget}: {len(configs)} runs, {len(todo)} to train", flush=True)
     train_runs(f"{robot}:{budget}", todo, [scenarios.get(n) for n in ROBOTS[robot]], workers)
 

@@ -291,6 +291,100 @@ def confusion(decisions: Sequence[Decision]) -> dict[str, dict[str, int]]:
     return table
 
 
+def redefine_episodes(ep: Mapping[str, Sequence[Any]], horizon: int) -> dict[str, list[Any]]:
+    """One scenario condition's logged episodes under issue 32's failure definition: an episode also
+    fails when the plant (or the model panel's termination) ended it before ``horizon`` and it was
+    not dropped as invalid, at its last step; the old ``failed`` becomes ``named_failed``. A record
+    that already has ``named_failed`` was written under the new definition and is returned as is.
+
+    Exact for Hopper-v5 and Walker2d-v5, whose failure predicates (``fell``, ``tipped``) are each a
+    part of the plant's healthy check, so any of them firing ends the episode; an episode whose other
+    predicate fired at the horizon's own step is the one case the log cannot show."""
+    if "named_failed" in ep:
+        return {k: list(v) for k, v in ep.items()}
+    named = [bool(f) for f in ep["failed"]]
+    early = [int(n) < horizon and not inv for n, inv in zip(ep["length"], ep["invalid"], strict=True)]
+    return {
+        **{k: list(v) for k, v in ep.items()},
+        "failed": [int(f or e) for f, e in zip(named, early, strict=True)],
+        "failure_step": [int(s) if f else int(n) if e else int(s)
+                         for s, n, f, e in zip(ep["failure_step"], ep["length"], named, early, strict=True)],
+        "named_failed": [int(f) for f in named],
+    }  # fmt: skip
+
+
+def redefined(log: Mapping[str, Any]) -> dict[str, Any]:
+    """``log`` with every scenario condition's episodes (real panels and synthetic) under issue 32's
+    failure definition (:func:`redefine_episodes`); the nominal condition is unchanged."""
+    h = int(log["horizon"])
+
+    def panel(per: Mapping[str, Any]) -> dict[str, Any]:
+        return {c: ep if c == "nominal" else redefine_episodes(ep, h) for c, ep in per.items()}
+
+    return {
+        **log,
+        "ground_truth": {p: panel(per) for p, per in log["ground_truth"].items()},
+        "gate_real": {p: panel(per) for p, per in log["gate_real"].items()},
+        "gate_synthetic": {m: {p: panel(per) for p, per in pols.items()} for m, pols in log["gate_synthetic"].items()},
+    }
+
+
+def redefinition_section(logs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What changes when the study's own logs are read under issue 32's failure definition."""
+    new_logs = [redefined(log) for log in logs]
+    n = moved = 0
+    for log in new_logs:
+        for per in log["ground_truth"].values():
+            for c, ep in per.items():
+                if c != "nominal":
+                    n += len(ep["failed"])
+                    moved += sum(f and not m for f, m in zip(ep["failed"], ep["named_failed"], strict=True))
+    old, new = cells(logs), cells(new_logs)
+    lines = ["### Under issue 32's failure definition (recomputed from these logs)", "",
+             f"An episode under a scenario now also fails when the plant ended it before the horizon (any "
+             f"failure predicate of these robots ends it). {moved} of {n} ground-truth scenario episodes "
+             f"({moved / n:.0%}) ended early without the scenario's named predicate and become failures. "
+             "Each cell's scenario intervals, named predicate only → the new definition:", ""]  # fmt: skip
+    for robot in dict.fromkeys(log["robot"] for log in logs):
+        conds = [c for c in next(g for g in logs if g["robot"] == robot)["conditions"] if c["name"] != "nominal"]
+        head = ["budget", "arm", *[f"{c['name']} ({c['metric']})" for c in conds], "verdict"]
+        lines += [f"**{robot}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for a, b in zip(old, new, strict=True):
+            if a.robot != robot:
+                continue
+            row = [str(a.budget), a.arm,
+                   *[f"{_interval(a.intervals[c['name']])} → {_interval(b.intervals[c['name']])}" for c in conds],
+                   f"{a.verdict} → **{b.verdict}**"]  # fmt: skip
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    lines += [
+        "The baseline's own level (`real_only`, mean over its seeds of the ground-truth panel), named predicate "
+        "only → the new definition:",
+        "",
+        "| robot | budget | scenario | metric | real_only |",
+        "|---|---|---|---|---|",
+    ]
+    for log, nlog in zip(logs, new_logs, strict=True):
+        for c in log["conditions"][1:]:
+            level = [np.mean([metric_values(g["ground_truth"][f"{BASELINE}-s{s}"][c["name"]], c["metric"],
+                                            g["horizon"]).mean() for s in _seeds_of(g, BASELINE)])
+                     for g in (log, nlog)]  # fmt: skip
+            lines.append(f"| {log['robot']} | {log['budget']} | {c['name']} | {c['metric']} | "
+                         f"{_fmt(level[0])} → {_fmt(level[1])} |")  # fmt: skip
+    lines.append("")
+    changed = [f"{b.robot} {b.budget} {b.arm} ({a.verdict} → {b.verdict})" for a, b in zip(old, new, strict=True)
+               if a.verdict != b.verdict]  # fmt: skip
+    default = gate_variants()["default (min_seed_pairs=3)"]
+    per_cell = {False: cell_decisions(logs, default), True: cell_decisions(new_logs, default)}
+    nulls = {False: null_decisions(logs, default, True), True: null_decisions(new_logs, default, True)}
+    promoted = {k: sum(d.decision == "PROMOTE" for d in v) for k, v in per_cell.items()}
+    lines += [f"Verdicts that change: {', '.join(changed) or '**none**'}. The default gate (3 seed pairs) "
+              f"on the cells: PROMOTE in {promoted[False]} of {len(per_cell[False])} before, {promoted[True]} "
+              f"of {len(per_cell[True])} under the new definition; null, 3 seed pairs per side: "
+              f"{_rate(nulls[False])} before, {_rate(nulls[True])} after.", ""]  # fmt: skip
+    return lines
+
+
 # ---------------------------------------------------------------------------------------------
 # diagnostics
 
@@ -392,6 +486,7 @@ def render(logs: Sequence[Mapping[str, Any]]) -> str:
 
     lines += gate_section(logs)
     lines.append(f"![crossover](img/{PLOT.name})")
+    lines += ["", *redefinition_section(logs)]
     return "\n".join(lines) + "\n"
 
 

@@ -195,3 +195,27 @@ def test_splice_keeps_the_prose() -> None:
     with pytest.raises(ValueError):
         rr.splice("no markers", "x")
     assert np.isfinite(rr.margin(0.0))
+
+
+def test_an_early_end_without_the_named_predicate_becomes_a_failure_in_old_logs() -> None:
+    # four episodes of an old log: named predicate at step 3; ended by the plant at 6 (another
+    # predicate); ran to the horizon; dropped as invalid (synthetic) at 4
+    old = {"failed": [1, 0, 0, 0], "failure_step": [3, 0, 0, 0], "length": [3, 6, H, 4], "invalid": [0, 0, 0, 1],
+           "returns": [1.0, 2.0, 3.0, 4.0]}  # fmt: skip
+    new = rr.redefine_episodes(old, H)
+    assert new["failed"] == [1, 1, 0, 0] and new["failure_step"] == [3, 6, 0, 0] and new["named_failed"] == [1, 0, 0, 0]
+    assert (
+        rr.metric_values(old, "failure_rate", H).mean() == 0.25
+        and rr.metric_values(new, "failure_rate", H).mean() == 0.5
+    )
+    # time to failure: [3, 10, 10, 10] = 8.25 before, [3, 6, 10, 10] = 7.25 after
+    assert rr.metric_values(old, "time_to_failure", H).mean() == 8.25
+    assert rr.metric_values(new, "time_to_failure", H).mean() == 7.25
+    assert rr.redefine_episodes(new, H) == new  # a record of the new definition is left as it is
+    # a whole log: the scenario conditions change, nominal does not, the input is not modified
+    gt = {"mixed-s0": {"nominal": ep([0, 0], returns=[5.0, 5.0]) | {"length": [4, 4]}, "hopper_heavy_torso": old}}
+    log = rr.redefined(toy_log(gt, [0], gate_real=gt, gate_synth={"mixed-s0": gt}))
+    assert log["ground_truth"]["mixed-s0"]["nominal"]["failed"] == [0, 0]
+    for panel in (log["ground_truth"], log["gate_real"], log["gate_synthetic"]["mixed-s0"]):
+        assert panel["mixed-s0"]["hopper_heavy_torso"]["failed"] == [1, 1, 0, 0]
+    assert old["failed"] == [1, 0, 0, 0]

@@ -364,12 +364,12 @@ def redefinition_section(logs: Sequence[Mapping[str, Any]]) -> list[str]:
         "| robot | budget | scenario | metric | real_only |",
         "|---|---|---|---|---|",
     ]
-    for log, nlog in zip(logs, new_logs, strict=True):
-        for c in log["conditions"][1:]:
+    for before, after in zip(logs, new_logs, strict=True):
+        for c in before["conditions"][1:]:
             level = [np.mean([metric_values(g["ground_truth"][f"{BASELINE}-s{s}"][c["name"]], c["metric"],
                                             g["horizon"]).mean() for s in _seeds_of(g, BASELINE)])
-                     for g in (log, nlog)]  # fmt: skip
-            lines.append(f"| {log['robot']} | {log['budget']} | {c['name']} | {c['metric']} | "
+                     for g in (before, after)]  # fmt: skip
+            lines.append(f"| {before['robot']} | {before['budget']} | {c['name']} | {c['metric']} | "
                          f"{_fmt(level[0])} → {_fmt(level[1])} |")  # fmt: skip
     lines.append("")
     changed = [f"{b.robot} {b.budget} {b.arm} ({a.verdict} → {b.verdict})" for a, b in zip(old, new, strict=True)

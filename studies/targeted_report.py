@@ -84,9 +84,14 @@ def scenarios_of(log: Mapping[str, Any]) -> list[str]:
     return [c["name"] for c in log["conditions"] if c["name"] != "nominal"]
 
 
+def paired_seeds(log: Mapping[str, Any], arm: str, base: str = BASELINE) -> list[int]:
+    """The seeds both ``arm`` and ``base`` have, in order: the pairs of :func:`paired`."""
+    return [s for s in _seeds_of(log, arm) if f"{base}-s{s}" in log["ground_truth"]]
+
+
 def paired(log: Mapping[str, Any], arm: str, condition: str, base: str = BASELINE) -> np.ndarray:
     """Per seed: the arm's ground-truth figure minus the same-seed ``base`` run's (the baseline's)."""
-    seeds = [s for s in _seeds_of(log, arm) if f"{base}-s{s}" in log["ground_truth"]]
+    seeds = paired_seeds(log, arm, base)
     return np.array([figure(log, f"{arm}-s{s}", condition) - figure(log, f"{base}-s{s}", condition)
                      for s in seeds])  # fmt: skip
 
@@ -108,7 +113,21 @@ def cell(log: Mapping[str, Any], arm: str, base: str = BASELINE) -> dict[str, An
         mean, low, high = intervals[c]
         cuts[c] = (-mean / f0, -high / f0, -low / f0) if f0 > 0 else (math.nan,) * 3
     return {"intervals": intervals, "cuts": cuts, "margin": m, "verdict": verdict(intervals, lower, m),
-            "per_seed": {c: [float(v) for v in d] for c, d in diffs.items()}}  # fmt: skip
+            "per_seed": {c: [float(v) for v in d] for c, d in diffs.items()},
+            "seeds": paired_seeds(log, arm, base)}  # fmt: skip
+
+
+def fraction_cell(arm_cell: Mapping[str, Any], oracle_cell: Mapping[str, Any], condition: str) -> str:
+    """The fraction of the oracle's failure-rate cut ``arm_cell`` recovers under ``condition``, on the
+    seeds both have (an arm may have fewer seeds than the oracle); "–" where the oracle's own cut on
+    those seeds does not exclude 0."""
+    common = [s for s in arm_cell["seeds"] if s in oracle_cell["seeds"]]
+    pick = {s: i for i, s in enumerate(oracle_cell["seeds"])}
+    d_oracle = [oracle_cell["per_seed"][condition][pick[s]] for s in common]
+    d_arm = [arm_cell["per_seed"][condition][arm_cell["seeds"].index(s)] for s in common]
+    if t_interval(d_oracle)[2] >= 0:
+        return "– (the oracle's gain does not exclude 0)"
+    return _iv(oracle_fraction(d_arm, d_oracle)) + (f" ({len(common)} seeds)" if len(common) < len(pick) else "")
 
 
 def oracle_fraction(d_arm: Sequence[float], d_oracle: Sequence[float], samples: int = BOOTSTRAP,
@@ -274,10 +293,7 @@ def block_section(log: Mapping[str, Any]) -> list[str]:
         lines.append("| arm | " + " | ".join(scen) + " |")
         lines.append("|---|" + "---|" * len(scen))
         for arm in sources:
-            oracle = cells[setting(arm, ORACLE)]
-            parts = [_iv(oracle_fraction(cells[arm]["per_seed"][k], oracle["per_seed"][k]))
-                     if oracle["intervals"][k][2] < 0 else "– (the oracle's gain does not exclude 0)"
-                     for k in scen]  # fmt: skip
+            parts = [fraction_cell(cells[arm], cells[setting(arm, ORACLE)], k) for k in scen]
             lines.append(f"| {arm} | " + " | ".join(parts) + " |")
     trust = panel_trust(log)
     if trust:

@@ -79,6 +79,16 @@ def test_the_fraction_of_the_oracle_gain_by_hand() -> None:
         tr.oracle_fraction([-0.1], [-0.2])
 
 
+def test_the_oracle_fraction_of_an_arm_with_fewer_seeds_uses_the_seeds_both_have() -> None:
+    # the oracle has seeds 0-3, the arm 0-1; on seeds 0-1 the oracle's cuts are -0.4 and -0.4
+    oracle = {"seeds": [0, 1, 2, 3], "per_seed": {"s": [-0.4, -0.4, +0.9, +0.9]}}
+    arm = {"seeds": [0, 1], "per_seed": {"s": [-0.1, -0.3]}}
+    assert tr.fraction_cell(arm, oracle, "s") == "0.5 [0.25, 0.75] (2 seeds)"
+    # over all four seeds the oracle's cut includes 0, but on the common seeds it is -0.4 flat
+    assert tr.fraction_cell({"seeds": [0, 1, 2, 3], "per_seed": {"s": [-0.1] * 4}}, oracle, "s").startswith("–")
+    assert tr.fraction_cell({**arm, "seeds": [1, 0]}, oracle, "s") == "0.5 [0.25, 0.75] (2 seeds)"
+
+
 def test_panel_agreement_figures_by_hand() -> None:
     # the synthetic panel swaps the two best policies: each of them is misordered against the other
     # by a real gap of 1, the worst policy by none: MMRV (1 + 1 + 0) / 3

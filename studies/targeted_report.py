@@ -121,13 +121,14 @@ def fraction_cell(arm_cell: Mapping[str, Any], oracle_cell: Mapping[str, Any], c
     """The fraction of the oracle's failure-rate cut ``arm_cell`` recovers under ``condition``, on the
     seeds both have (an arm may have fewer seeds than the oracle); "–" where the oracle's own cut on
     those seeds does not exclude 0."""
-    common = [s for s in arm_cell["seeds"] if s in oracle_cell["seeds"]]
-    pick = {s: i for i, s in enumerate(oracle_cell["seeds"])}
-    d_oracle = [oracle_cell["per_seed"][condition][pick[s]] for s in common]
-    d_arm = [arm_cell["per_seed"][condition][arm_cell["seeds"].index(s)] for s in common]
+    arm = dict(zip(arm_cell["seeds"], arm_cell["per_seed"][condition], strict=True))
+    oracle = dict(zip(oracle_cell["seeds"], oracle_cell["per_seed"][condition], strict=True))
+    common = [s for s in arm if s in oracle]
+    d_oracle = [oracle[s] for s in common]
     if t_interval(d_oracle)[2] >= 0:
         return "– (the oracle's gain does not exclude 0)"
-    return _iv(oracle_fraction(d_arm, d_oracle)) + (f" ({len(common)} seeds)" if len(common) < len(pick) else "")
+    fewer = f" ({len(common)} seeds)" if len(common) < len(oracle) else ""
+    return _iv(oracle_fraction([arm[s] for s in common], d_oracle)) + fewer
 
 
 def oracle_fraction(d_arm: Sequence[float], d_oracle: Sequence[float], samples: int = BOOTSTRAP,
